@@ -1,0 +1,87 @@
+"""What a check is: data, with no knowledge of how it is run."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Placeholders an argv may hold; each executor substitutes its own location.
+SCHEMAS = "{schemas}"  # Kubernetes JSON schemas in kubeconform's layout
+
+# What the native tree walk never descends into.
+IGNORED_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", "sdk", ".pytest_cache"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """A command whose stdout feeds a check's stdin (e.g. `helm template`)."""
+
+    tool: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: a tool, its argv, and the repo paths it reads (and nothing else)."""
+
+    name: str
+    group: str
+    tool: str
+    argv: tuple[str, ...]
+    reads: tuple[str, ...]
+    stdin_from: Step | None = None
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}/{self.name}"
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """Every tool the check runs, producer first."""
+        return ((self.stdin_from.tool,) if self.stdin_from else ()) + (self.tool,)
+
+
+def python_check(name: str, group: str, module: str, args: list[str], reads: list[str],
+                 description: str = "", stdin_from: Step | None = None) -> Check:
+    """A pure-Python check: `python -m pipeline.<module> ARGS`, reading its own source too."""
+    return Check(name=name, group=group, tool="python",
+                 argv=("python", "-m", f"pipeline.{module}", *args),
+                 reads=tuple(dict.fromkeys([*reads, "src/pipeline"])),
+                 stdin_from=stdin_from, description=description)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The repo's file list (repo-relative, '/'-separated): what the plan is built from."""
+
+    files: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_path(cls, root: Path) -> "Tree":
+        found = []
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
+            rel = Path(folder).relative_to(root)
+            found += [(rel / n).as_posix() for n in names]
+        return cls(frozenset(found))
+
+    @classmethod
+    def from_listing(cls, entries: list[str]) -> "Tree":
+        """From a recursive listing such as Dagger's `Directory.glob("**/*")` (dirs end in /)."""
+        return cls(frozenset(e.lstrip("./") for e in entries if not e.endswith("/")))
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(f for f in self.files if fnmatch.fnmatchcase(f, pattern))
+
+    def is_file(self, path: str) -> bool:
+        return path in self.files
+
+    def is_dir(self, path: str) -> bool:
+        prefix = path.rstrip("/") + "/"
+        return any(f.startswith(prefix) for f in self.files)
+
+    def exists(self, path: str) -> bool:
+        return self.is_file(path) or self.is_dir(path)

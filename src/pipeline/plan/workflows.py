@@ -1,0 +1,27 @@
+"""Checks of the GitHub Actions workflows and the repo's YAML style."""
+
+from __future__ import annotations
+
+from pipeline.plan.model import Check, Tree
+
+YAMLLINT_CONFIG = ".yamllint.yaml"
+
+
+def checks(tree: Tree) -> list[Check]:
+    workflows = tree.glob(".github/workflows/*.y*ml")
+    found = []
+    if workflows:
+        found.append(Check(
+            name="actionlint", group="workflows", tool="actionlint",
+            argv=("actionlint", "-no-color", *workflows), reads=tuple(workflows),
+            description="GitHub Actions workflow syntax, expressions and run: scripts"))
+    yaml_files = [f for f in tree.glob("*.y*ml") + tree.glob(".github/*")
+                  + tree.glob("infra/*") if f.endswith((".yml", ".yaml"))
+                  and "/templates/" not in f]
+    if yaml_files and tree.is_file(YAMLLINT_CONFIG):
+        found.append(Check(
+            name="yamllint", group="workflows", tool="yamllint",
+            argv=("yamllint", "--strict", "-c", YAMLLINT_CONFIG, *yaml_files),
+            reads=(YAMLLINT_CONFIG, *yaml_files),
+            description="YAML syntax and style of every YAML file outside chart templates"))
+    return found
