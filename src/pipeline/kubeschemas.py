@@ -70,7 +70,10 @@ def main(argv: list[str]) -> int:
     if len(argv) < 3:
         print("usage: python -m pipeline.kubeschemas WHEEL OUTDIR VERSION...", file=sys.stderr)
         return 2
-    count = extract(Path(argv[0]), argv[2:], Path(argv[1]))
+    wheel = Path(argv[0])
+    if wheel.is_dir():  # a download folder holding the one wheel
+        wheel = next(wheel.glob("*.whl"))
+    count = extract(wheel, argv[2:], Path(argv[1]))
     print(f"wrote {count} schema files to {argv[1]}")
     return 0
 

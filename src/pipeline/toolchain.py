@@ -19,6 +19,8 @@ class Tool:
     image: str
     digest: str
     binary: str
+    image_path: str = ""  # a directory to add to PATH in the image (binary outside PATH)
+    pip: tuple[str, ...] = ()  # Python packages the image needs for the check
 
     @property
     def image_ref(self) -> str:
@@ -37,7 +39,15 @@ def tool(name: str) -> Tool:
     except KeyError:
         raise KeyError(f"{PINS_FILE}: no [tools.{name}] pin") from None
     return Tool(name=name, version=entry["version"], image=entry["image"],
-                digest=entry.get("digest", ""), binary=entry.get("binary", name))
+                digest=entry.get("digest", ""), binary=entry.get("binary", name),
+                image_path=entry.get("image_path", ""), pip=image_pip(entry))
+
+
+def image_pip(entry: dict) -> tuple[str, ...]:
+    """What to pip-install into the image: a pip-installed tool itself, or listed packages."""
+    if entry.get("native") == "pip":
+        return (f"{entry['pypi']}=={entry['version']}",)
+    return tuple(entry.get("pip", ()))
 
 
 def kube_versions() -> list[str]:

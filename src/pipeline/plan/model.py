@@ -71,7 +71,7 @@ class Tree:
     @classmethod
     def from_listing(cls, entries: list[str]) -> "Tree":
         """From a recursive listing such as Dagger's `Directory.glob("**/*")` (dirs end in /)."""
-        return cls(frozenset(e.lstrip("./") for e in entries if not e.endswith("/")))
+        return cls(frozenset(e.removeprefix("./") for e in entries if not e.endswith("/")))
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(f for f in self.files if fnmatch.fnmatchcase(f, pattern))

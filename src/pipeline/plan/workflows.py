@@ -15,9 +15,9 @@ def checks(tree: Tree) -> list[Check]:
             name="actionlint", group="workflows", tool="actionlint",
             argv=("actionlint", "-no-color", *workflows), reads=tuple(workflows),
             description="GitHub Actions workflow syntax, expressions and run: scripts"))
-    yaml_files = [f for f in tree.glob("*.y*ml") + tree.glob(".github/*")
-                  + tree.glob("infra/*") if f.endswith((".yml", ".yaml"))
-                  and "/templates/" not in f]
+    yaml_files = sorted({f for f in tree.glob("*.y*ml") + tree.glob(".github/*")
+                         + tree.glob("infra/*") if f.endswith((".yml", ".yaml"))
+                         and "/templates/" not in f and f != YAMLLINT_CONFIG})
     if yaml_files and tree.is_file(YAMLLINT_CONFIG):
         found.append(Check(
             name="yamllint", group="workflows", tool="yamllint",

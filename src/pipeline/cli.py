@@ -1,0 +1,100 @@
+"""`python -m pipeline <function>`: the native twin of `dagger call <function>`, same flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import anyio
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from pipeline import plan
+from pipeline.executors import Result, native, report
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def split_selectors(values: list[str] | None) -> list[str]:
+    """`--only a --only b` and `--only a,b` (Dagger's list form) mean the same."""
+    return [part for value in values or [] for part in value.split(",") if part]
+
+
+def add_lint_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", type=Path, default=REPO,
+                        help="the repository to check (default: this checkout)")
+    parser.add_argument("--only", action="append", metavar="GROUP[/NAME]",
+                        help="run only these checks: a group, GROUP/NAME or a glob (repeatable)")
+    parser.add_argument("--list", action="store_true", dest="list_checks",
+                        help="list the selected checks and exit")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="checks run at once (default: the number of cores)")
+
+
+def list_table(checks: list[plan.Check]) -> Table:
+    table = Table(title=f"{len(checks)} checks")
+    for column in ("check", "tool", "reads", "what"):
+        table.add_column(column)
+    for check in checks:
+        table.add_row(check.id, check.tool, ", ".join(check.reads), check.description)
+    return table
+
+
+def run_lint(source: Path, only: list[str], jobs: int, console: Console) -> list[Result]:
+    """Build the plan for `source`, run it natively and print the report."""
+    checks = plan.select(plan.build(plan.Tree.from_path(source)), only)
+    if console.is_terminal:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("lint", total=len(checks))
+            results = anyio.run(native.run, checks, source, jobs, lambda c: progress.update(
+                task, description=f"lint: {c.id}"), lambda r: progress.advance(task))
+    else:
+        def done(result: Result) -> None:
+            console.print(f"{result.status.upper():6} {result.check.id} ({result.seconds:.1f}s)",
+                          markup=False, highlight=False)
+        results = anyio.run(native.run, checks, source, jobs, lambda c: None, done)
+    report.render(results, console)
+    return results
+
+
+def lint(args: argparse.Namespace, console: Console) -> int:
+    source = args.source.resolve()
+    if not source.is_dir():
+        console.print(f"lint: --source {source}: not a directory", markup=False)
+        return 2
+    only = split_selectors(args.only)
+    if args.list_checks:
+        console.print(list_table(plan.select(plan.build(plan.Tree.from_path(source)), only)))
+        return 0
+    results = run_lint(source, only, args.jobs, console)
+    return 0 if all(r.ok for r in results) else 1
+
+
+COMMANDS = {"lint": (lint, add_lint_flags, "validate the chart, ArgoCD apps, monitoring and "
+                     "workflows (the same plan `dagger call lint` runs)")}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    for name, (_, add_flags, help_text) in COMMANDS.items():
+        add_flags(commands.add_parser(name, help=help_text, description=help_text))
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(highlight=False)
+    handler = COMMANDS[args.command][0]
+    try:
+        return handler(args, console)
+    except plan.PlanError as error:
+        console.print(f"{args.command}: {error}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print(f"{args.command}: interrupted", markup=False)
+        return 130

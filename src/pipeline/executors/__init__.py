@@ -1,0 +1,23 @@
+"""How a plan runs: natively (subprocesses) or in Dagger containers; one result type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.plan.model import Check
+
+PASSED, FAILED, ERROR = "passed", "failed", "error"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one check. `output` is the tool's own stdout and stderr."""
+
+    check: Check
+    status: str
+    seconds: float
+    output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASSED
