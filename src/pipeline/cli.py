@@ -55,7 +55,7 @@ def run_lint(source: Path, only: list[str], jobs: int, console: Console) -> list
     else:
         def done(result: Result) -> None:
             console.print(f"{result.status.upper():6} {result.check.id} ({result.seconds:.1f}s)",
-                          markup=False, highlight=False)
+                          markup=False, highlight=False, soft_wrap=True)
         results = anyio.run(native.run, checks, source, jobs, lambda c: None, done)
     report.render(results, console)
     return results

@@ -51,9 +51,9 @@ def render(results: list[Result], console: Console) -> None:
     """Print failures (tool output verbatim), then the table, then one verdict line."""
     for result in sorted(results, key=lambda r: r.check.id):
         if not result.ok:
-            console.print(failure_text(result), markup=False, highlight=False)
+            console.print(failure_text(result), markup=False, highlight=False, soft_wrap=True)
     console.print(summary_table(results))
-    console.print(verdict(results), markup=False, highlight=False)
+    console.print(verdict(results), markup=False, highlight=False, soft_wrap=True)
 
 
 def as_text(results: list[Result], width: int = 120) -> str:

@@ -1,0 +1,194 @@
+"""Rule conventions and unit-test coverage of the Prometheus rule files.
+
+    python -m pipeline.contracts.rules --rules RULE.yml... --tests TEST.yml...
+
+Fails when
+- an alert lacks a `severity` label (critical | warning | info | none), or a
+  `summary`, `description` or `runbook_url` annotation, or is not CamelCase;
+- a recording rule is not named level:metric:operations;
+- a rule file is loaded by no promtool test file, or a test file loads a rule
+  file that does not exist (promtool resolves rule_files against the test
+  file's directory and only warns about a glob matching nothing);
+- an alert (per severity) has no `alert_rule_test` case where it fires with
+  its labels and annotations, or no case where it must not fire (an alert
+  whose expression is `vector(1)`, the Watchdog, cannot have one);
+- a recording rule is read by no `promql_expr_test`.
+Which check runs promtool itself: monitoring/promtool-test-* (plan/monitoring.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path, PurePosixPath
+
+from pipeline.contracts.common import LoadError, Report, load_yaml, rules_of
+from pipeline.contracts.promql import PromQLTokenError, metric_names
+
+SEVERITIES = ("critical", "warning", "info", "none")
+ANNOTATIONS = ("summary", "description", "runbook_url")
+ALERT_NAME = re.compile(r"^[A-Z][a-z0-9]*(?:[A-Z][a-z0-9]*)*$|^[A-Z][A-Za-z0-9]*$")
+RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_]+$")
+ALWAYS_FIRING = {"vector(1)"}
+
+
+def _norm(path: str | Path) -> str:
+    """A path normalised without touching the disk (a/b/../c -> a/c)."""
+    parts: list[str] = []
+    for part in PurePosixPath(str(path).replace("\\", "/")).parts:
+        if part == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            else:
+                parts.append(part)
+        elif part != ".":
+            parts.append(part)
+    return "/".join(parts)
+
+
+def check_conventions(path: str, document: object, report: Report) -> None:
+    if not isinstance(document, dict) or not isinstance(document.get("groups"), list):
+        report.add(path, "not a Prometheus rule file (no `groups:` list)")
+        return
+    for group, rule in rules_of(document):
+        if "alert" in rule:
+            name = str(rule["alert"])
+            where = f"group {group!r}, alert {name}"
+            if not ALERT_NAME.match(name):
+                report.add(path, f"{where}: alert names are CamelCase (e.g. HighErrorRate)")
+            labels = rule.get("labels") or {}
+            severity = labels.get("severity")
+            if severity is None:
+                report.add(path, f"{where}: no `severity` label (one of {', '.join(SEVERITIES)})")
+            elif severity not in SEVERITIES:
+                report.add(path, f"{where}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+            annotations = rule.get("annotations") or {}
+            for key in ANNOTATIONS:
+                if not str(annotations.get(key) or "").strip():
+                    report.add(path, f"{where}: no `{key}` annotation")
+            url = str(annotations.get("runbook_url") or "")
+            if url and not url.startswith("https://"):
+                report.add(path, f"{where}: runbook_url {url!r} is not an https:// URL")
+        elif "record" in rule:
+            if not RECORD_NAME.match(str(rule["record"])):
+                report.add(path, f"group {group!r}, record {rule['record']}: recording rules are "
+                                 "named level:metric:operations")
+        else:
+            report.add(path, f"group {group!r}: a rule with neither `alert` nor `record`")
+
+
+def check_coverage(rule_docs: dict[str, object], test_docs: dict[str, object],
+                   report: Report) -> dict[str, int]:
+    """Each alert (per severity) fires and stays quiet in some test; returns cases per alert."""
+    loaded_by: dict[str, list[str]] = {path: [] for path in rule_docs}
+    fires: dict[tuple[str, str], int] = {}
+    quiet: dict[str, int] = {}
+    expr_reads: set[str] = set()
+    known = {_norm(p): p for p in rule_docs}
+
+    for test_path, doc in test_docs.items():
+        if not isinstance(doc, dict):
+            report.add(test_path, "not a promtool test file (expected a mapping)")
+            continue
+        base = PurePosixPath(_norm(test_path)).parent
+        files = doc.get("rule_files") or []
+        if not files:
+            report.add(test_path, "no `rule_files`")
+        scope: set[str] = set()
+        for entry in files:
+            resolved = _norm(base / str(entry))
+            if resolved not in known:
+                if not Path(resolved).is_file():
+                    report.add(test_path, f"rule_files entry {entry!r} resolves to {resolved}, "
+                                          "which does not exist (paths are relative to the test file)")
+                else:
+                    report.add(test_path, f"rule_files entry {entry!r} ({resolved}) is not one of "
+                                          "the rule files under check")
+                continue
+            loaded_by[known[resolved]].append(test_path)
+            scope.add(known[resolved])
+        alerts_in_scope = {str(rule["alert"]) for path in scope
+                           for _, rule in rules_of(rule_docs[path]) if "alert" in rule}
+        for index, test in enumerate(doc.get("tests") or []):
+            if not isinstance(test, dict):
+                continue
+            for case in test.get("alert_rule_test") or []:
+                name = str(case.get("alertname"))
+                if name not in alerts_in_scope:
+                    report.add(test_path, f"test {index + 1}: alert_rule_test for {name!r}, which no "
+                                          "rule file loaded by this test defines")
+                    continue
+                expected = case.get("exp_alerts") or []
+                if not expected:
+                    quiet[name] = quiet.get(name, 0) + 1
+                for alert in expected:
+                    labels = alert.get("exp_labels") or {}
+                    annotations = alert.get("exp_annotations") or {}
+                    missing = [k for k in ANNOTATIONS if k not in annotations]
+                    if "severity" not in labels or missing:
+                        report.add(test_path, f"test {index + 1}: firing case of {name} at "
+                                              f"{case.get('eval_time')} must state severity and all "
+                                              f"annotations (missing: {', '.join(missing) or 'severity'})")
+                        continue
+                    key = (name, str(labels["severity"]))
+                    fires[key] = fires.get(key, 0) + 1
+            for case in test.get("promql_expr_test") or []:
+                try:
+                    expr_reads |= metric_names(str(case.get("expr", "")))
+                except PromQLTokenError as error:
+                    report.add(test_path, f"test {index + 1}: cannot read expr: {error}")
+
+    cases: dict[str, int] = {}
+    for path, doc in rule_docs.items():
+        if not loaded_by[path]:
+            report.add(path, "no promtool test file loads this rule file "
+                             "(add tests/<name>_test.yml with it in rule_files)")
+            continue
+        for group, rule in rules_of(doc):
+            if "record" in rule and str(rule["record"]) not in expr_reads:
+                report.add(path, f"group {group!r}, record {rule['record']}: no promql_expr_test "
+                                 "evaluates it")
+            if "alert" not in rule:
+                continue
+            name = str(rule["alert"])
+            severity = str((rule.get("labels") or {}).get("severity"))
+            if not fires.get((name, severity)):
+                report.add(path, f"alert {name} (severity {severity}): no promtool test case where it "
+                                 "fires with its labels and annotations (alert_rule_test with exp_alerts)")
+            if not quiet.get(name) and str(rule.get("expr", "")).strip() not in ALWAYS_FIRING:
+                report.add(path, f"alert {name}: no promtool test case where it must not fire "
+                                 "(alert_rule_test with empty exp_alerts)")
+            cases[name] = sum(v for (n, _), v in fires.items() if n == name) + quiet.get(name, 0)
+    return cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.contracts.rules", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", nargs="+", required=True, help="rule files")
+    parser.add_argument("--tests", nargs="*", default=[], help="promtool test files")
+    args = parser.parse_args(argv)
+    report = Report("rules")
+    rule_docs: dict[str, object] = {}
+    test_docs: dict[str, object] = {}
+    for path in args.rules:
+        try:
+            rule_docs[path] = load_yaml(path)
+        except LoadError as error:
+            report.problems.append(str(error))
+            continue
+        check_conventions(path, rule_docs[path], report)
+    for path in args.tests:
+        try:
+            test_docs[path] = load_yaml(path)
+        except LoadError as error:
+            report.problems.append(str(error))
+    cases = check_coverage(rule_docs, test_docs, report)
+    alerts = len(cases)
+    return report.finish(f"{alerts} alerts in {len(rule_docs)} rule files, "
+                         f"{sum(cases.values())} alert test cases in {len(test_docs)} test files")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

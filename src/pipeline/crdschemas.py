@@ -1,0 +1,136 @@
+"""CustomResourceDefinition YAML -> strict JSON schemas for kubeconform.
+
+Our own converter (same idea as kubeconform's scripts/openapi2jsonschema.py):
+for every served version of every CRD, take `schema.openAPIV3Schema`, make it
+strict and write `OUT/<kind>-<first group label>-<version>.json`, which is the
+layout of kubeconform's template location
+`-schema-location 'OUT/{{ .ResourceKind }}{{ .KindSuffix }}.json'`.
+
+Strict means:
+- every object with `properties` and no `additionalProperties` gets
+  `additionalProperties: false`, unless it is marked
+  `x-kubernetes-preserve-unknown-fields: true` (free-form by design);
+- `nullable: true` adds "null" to the allowed types;
+- `apiVersion` and `kind` are pinned to the CRD's own values.
+
+Usage:
+    python -m pipeline.crdschemas CRD_DIR OUT_DIR            # (re)generate
+    python -m pipeline.crdschemas CRD_DIR OUT_DIR --check    # exit 1 if OUT is stale
+
+Stdlib + PyYAML only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+GENERATED_SUFFIX = ".json"
+
+
+def strict(node: object) -> object:
+    """Return a copy of an OpenAPI v3 schema node made strict (see module doc)."""
+    if isinstance(node, list):
+        return [strict(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: strict(value) for key, value in node.items()}
+    if out.pop("nullable", False) and "type" in out:
+        types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+        out["type"] = [*types, "null"]
+    preserve = out.get("x-kubernetes-preserve-unknown-fields") is True
+    if "properties" in out and "additionalProperties" not in out and not preserve:
+        out["additionalProperties"] = False
+    return out
+
+
+def file_name(kind: str, group: str, version: str) -> str:
+    """kubeconform's `{{ .ResourceKind }}{{ .KindSuffix }}`: kind lowercased, first group label."""
+    return f"{kind.lower()}-{group.split('.')[0]}-{version}{GENERATED_SUFFIX}"
+
+
+def schemas_of(crd: dict) -> dict[str, dict]:
+    """{file name: JSON schema} for every version of one CRD document."""
+    spec = crd["spec"]
+    group, kind = spec["group"], spec["names"]["kind"]
+    out = {}
+    for version in spec.get("versions", []):
+        if not version.get("served", True):
+            continue
+        schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        if schema is None:
+            raise ValueError(f"{kind}.{group}/{version['name']}: no openAPIV3Schema")
+        schema = strict(schema)
+        props = schema.setdefault("properties", {})
+        props["apiVersion"] = {"type": "string", "enum": [f"{group}/{version['name']}"]}
+        props["kind"] = {"type": "string", "enum": [kind]}
+        schema.setdefault("required", [])
+        for key in ("apiVersion", "kind"):
+            if key not in schema["required"]:
+                schema["required"].append(key)
+        schema["additionalProperties"] = False
+        schema["title"] = f"{kind} ({group}/{version['name']})"
+        out[file_name(kind, group, version["name"])] = schema
+    return out
+
+
+def generate(crd_dir: Path) -> dict[str, str]:
+    """{file name: file text} for every CRD YAML under crd_dir (sorted, deterministic)."""
+    files: dict[str, str] = {}
+    for path in sorted(crd_dir.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            for name, schema in schemas_of(doc).items():
+                if name in files:
+                    raise ValueError(f"{path}: {name} generated twice")
+                files[name] = json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n"
+    return files
+
+
+def stale(crd_dir: Path, out_dir: Path) -> list[str]:
+    """Why out_dir differs from what crd_dir generates (empty when up to date)."""
+    want = generate(crd_dir)
+    have = {p.name for p in out_dir.glob(f"*{GENERATED_SUFFIX}")}
+    problems = [f"{out_dir / n}: missing" for n in sorted(set(want) - have)]
+    problems += [f"{out_dir / n}: not generated from {crd_dir} (remove it)"
+                 for n in sorted(have - set(want))]
+    problems += [f"{out_dir / n}: differs from the generator's output"
+                 for n in sorted(set(want) & have) if (out_dir / n).read_text() != want[n]]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.crdschemas", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("crd_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = stale(args.crd_dir, args.out_dir)
+        for problem in problems:
+            print(f"crdschemas: {problem}", file=sys.stderr)
+        if problems:
+            print("crdschemas: regenerate with "
+                  f"python -m pipeline.crdschemas {args.crd_dir} {args.out_dir}", file=sys.stderr)
+            return 1
+        print(f"crdschemas: {args.out_dir} is up to date")
+        return 0
+    files = generate(args.crd_dir)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for old in args.out_dir.glob(f"*{GENERATED_SUFFIX}"):
+        if old.name not in files:
+            old.unlink()
+    for name, text in files.items():
+        (args.out_dir / name).write_text(text)
+    print(f"crdschemas: wrote {len(files)} schemas to {args.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

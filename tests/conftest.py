@@ -1,0 +1,39 @@
+"""Shared fixtures: the repo, and running the native CLI as a user would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+def run_pipeline(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
+                 timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline ARGS` in a subprocess, non-TTY (plain output, as in CI)."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def copy_repo(dest: Path, *paths: str) -> Path:
+    """Copy the named repo paths (files or directories) into `dest`, keeping their layout."""
+    for path in paths:
+        source = REPO / path
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    return dest

@@ -1,0 +1,114 @@
+"""The Dagger path of `lint`, offline: the real module function over a recording connection."""
+
+from __future__ import annotations
+
+import anyio
+import dagger
+import pytest
+
+from pipeline import plan, toolchain
+from pipeline.executors import dagger as executor
+from pipeline.main import Pipeline
+from pipeline.plan.model import SCHEMAS
+from tests.conftest import REPO
+from tests.dagger_recorder import Recorder, chain_of
+
+
+def repo_listing() -> list[str]:
+    return sorted(plan.Tree.from_path(REPO).files)
+
+
+@pytest.fixture
+def recorder(monkeypatch) -> Recorder:
+    return Recorder(answers={"glob": lambda call: repo_listing(), "exitCode": 0,
+                             "combinedOutput": "ok", "stdout": "rendered"}).install(monkeypatch)
+
+
+def run_lint(**kwargs) -> str:
+    return anyio.run(lambda: Pipeline().lint(source=dagger.dag.directory(), **kwargs))
+
+
+def expected_argv(argv: tuple[str, ...]) -> list[str]:
+    return [a.replace(SCHEMAS, executor.SCHEMAS_DIR) for a in argv]
+
+
+def check_calls(recorder: Recorder) -> dict[tuple[str, ...], list]:
+    """Each executed check container, keyed by its final argv."""
+    found = {}
+    for call in recorder.leaves("exitCode"):
+        found.setdefault(tuple(call.execs[-1]), []).append(call)
+    return found
+
+
+def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_reads(recorder):
+    checks = plan.build(plan.Tree.from_path(REPO))
+    assert checks, "the plan is empty"
+    run_lint()
+    calls = check_calls(recorder)
+    for check in checks:
+        for step, tool in ((check, check.tool), (check.stdin_from, None)):
+            if step is None:
+                continue
+            argv = tuple(expected_argv(step.argv))
+            assert argv in calls, f"{check.id}: no container ran {argv}"
+            call = calls[argv][0]
+            assert call.image == toolchain.tool(step.tool).image_ref, check.id
+            mounts = {path for path in call.mounts if path.startswith(executor.WORKDIR + "/")}
+            assert mounts == {f"{executor.WORKDIR}/{p}" for p in check.reads}, check.id
+            uses_schemas = any(SCHEMAS in a for a in step.argv)
+            assert (executor.SCHEMAS_DIR in call.mounts) == uses_schemas, check.id
+
+
+def test_mounted_sources_are_the_declared_paths_of_the_source_directory(recorder):
+    run_lint()
+    for call in recorder.leaves("exitCode"):
+        for path, source in call.mounts.items():
+            if not path.startswith(executor.WORKDIR + "/"):
+                continue
+            selected = chain_of(source)
+            rel = path.removeprefix(executor.WORKDIR + "/")
+            assert selected[-1].name in ("file", "directory")
+            assert selected[-1].args["path"] == rel
+
+
+def test_checks_get_stdin_from_their_producer(recorder):
+    checks = [c for c in plan.build(plan.Tree.from_path(REPO)) if c.stdin_from]
+    run_lint()
+    for check in checks:
+        call = check_calls(recorder)[tuple(expected_argv(check.argv))][0]
+        exec_field = call.fields("withExec")[-1]
+        assert exec_field.args.get("stdin") == "rendered", check.id
+
+
+def test_a_failing_check_fails_the_function_with_the_tool_output(monkeypatch):
+    def exit_code(call):
+        return 1 if call.execs[-1][0] == "yamllint" else 0
+
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+                      "combinedOutput": "infra/x.yaml:3:1 [error] syntax error",
+                      "stdout": ""}).install(monkeypatch)
+    with pytest.raises(Exception) as raised:
+        run_lint(only=["workflows"])
+    assert "workflows/yamllint" in str(raised.value)
+    assert "infra/x.yaml:3:1 [error] syntax error" in str(raised.value)
+
+
+def test_list_runs_nothing(recorder):
+    out = run_lint(list_checks=True, only=["workflows"])
+    assert "workflows/yamllint" in out
+    assert recorder.leaves("exitCode") == []
+
+
+def test_kubernetes_schemas_are_built_by_the_bootstrap_code(recorder):
+    if not any(SCHEMAS in a for c in plan.build(plan.Tree.from_path(REPO)) for a in c.argv):
+        pytest.skip("no check of this plan uses Kubernetes schemas yet")
+    run_lint()
+    mounted = [c.mounts[executor.SCHEMAS_DIR] for c in recorder.leaves("exitCode")
+               if executor.SCHEMAS_DIR in c.mounts]
+    assert mounted
+    chain = chain_of(mounted[0])
+    execs = [f.args["args"] for f in chain if f.name == "withExec"]
+    assert execs[-1][:2] == ["python", executor.KUBESCHEMAS_MODULE]
+    assert execs[-1][4:] == toolchain.kube_versions()
+    pin = toolchain.pins()["tools"]["kubernetes-schemas"]
+    assert f"{pin['pypi']}=={pin['version']}" in execs[0]

@@ -1,0 +1,52 @@
+"""The module's function registration: what `dagger functions` and `--help` will show."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from pipeline.main import Pipeline
+from tests.dagger_recorder import Recorder, all_fields
+
+FUNCTIONS = Pipeline.__dagger_object_type__.functions
+
+
+def test_the_module_exposes_the_pipeline_functions():
+    assert {"lint"} <= set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - {""}))
+def test_every_function_and_argument_is_documented(name):
+    function = FUNCTIONS[name]
+    assert function.doc and len(function.doc) > 20, name
+    for parameter in function.parameters.values():
+        assert parameter.doc, f"{name}: argument {parameter.name} has no doc"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_directory_arguments_default_to_the_repo(name):
+    for parameter in FUNCTIONS[name].parameters.values():
+        if "Directory" in str(parameter.resolved_type):
+            assert parameter.default_path == "/", f"{name}: --{parameter.name}"
+            assert ".git" in parameter.ignore
+
+
+def test_lint_flags_match_the_native_cli():
+    names = {p.name for p in FUNCTIONS["lint"].parameters.values()}
+    assert names == {"source", "only", "list"}
+
+
+def test_typedefs_register_without_an_engine(monkeypatch):
+    """Runs the SDK's own registration over the recorder: a bad annotation fails here."""
+    recorder = Recorder(answers={"id": "module-id"}).install(monkeypatch)
+    module = Pipeline.__dagger_module__
+    # What the runtime does at import with DAGGER_MAIN_OBJECT=Pipeline.
+    monkeypatch.setattr(module, "_main_name", "Pipeline")
+    monkeypatch.setattr(module, "_main", Pipeline.__dagger_object_type__)
+    result = anyio.run(module._typedefs)  # noqa: SLF001
+    assert result is not None
+    fields = [f for call in recorder.calls for f in all_fields(call.chain)]
+    registered = {f.args.get("name") for f in fields if f.name == "function"}
+    assert set(FUNCTIONS) - {""} <= registered  # "" is the constructor
+    arguments = {f.args.get("name") for f in fields if f.name == "withArg"}
+    assert {"source", "only", "list"} <= arguments

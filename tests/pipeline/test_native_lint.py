@@ -1,0 +1,71 @@
+"""The native executor against the real tools, through the CLI a user runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_repo, run_pipeline
+
+pytestmark = pytest.mark.tools
+
+
+def workflows_only_repo(tmp_path: Path) -> Path:
+    return copy_repo(tmp_path / "repo", ".yamllint.yaml", ".github")
+
+
+def test_a_clean_tree_passes(tmp_path):
+    root = workflows_only_repo(tmp_path)
+    done = run_pipeline("lint", "--source", str(root), "--only", "workflows")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASSED workflows/yamllint" in done.stdout
+    assert "checks passed" in done.stdout
+
+
+def test_a_failing_check_prints_the_tools_message_with_its_file(tmp_path):
+    root = workflows_only_repo(tmp_path)
+    broken = root / ".github" / "broken.yaml"
+    broken.write_text("key: [unclosed\n")
+    done = run_pipeline("lint", "--source", str(root), "--only", "workflows/yamllint")
+    assert done.returncode == 1
+    assert ".github/broken.yaml" in done.stdout
+    assert "syntax error" in done.stdout  # yamllint's own words
+    assert "1 of 1 checks failed: workflows/yamllint" in done.stdout
+
+
+def test_one_failure_does_not_stop_the_other_checks(tmp_path):
+    root = workflows_only_repo(tmp_path)
+    (root / ".github" / "broken.yaml").write_text("key: [unclosed\n")
+    done = run_pipeline("lint", "--source", str(root), "--jobs", "1")
+    assert done.returncode == 1
+    statuses = [line.split()[0] for line in done.stdout.splitlines()
+                if line.startswith(("PASSED", "FAILED", "ERROR"))]
+    assert len(statuses) >= 2 and "PASSED" in statuses
+
+
+def test_a_missing_tool_gives_one_line_naming_the_bootstrap(tmp_path):
+    root = workflows_only_repo(tmp_path)
+    done = run_pipeline("lint", "--source", str(root), "--only", "workflows/yamllint",
+                        env={"DPP_TOOLS_HOME": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if "not found" in line]
+    assert lines == [f"yamllint not found: run `scripts/bootstrap` to install yamllint 1.38.0 "
+                     f"into {tmp_path / 'empty' / 'bin'}"]
+
+
+def test_list_and_only(tmp_path):
+    root = workflows_only_repo(tmp_path)
+    listed = run_pipeline("lint", "--source", str(root), "--list", "--only", "workflows")
+    assert listed.returncode == 0 and "workflows/yamllint" in listed.stdout
+    unknown = run_pipeline("lint", "--source", str(root), "--only", "nosuchgroup")
+    assert unknown.returncode == 2
+    assert "--only nosuchgroup: matches no check" in unknown.stdout
+
+
+def test_the_dagger_list_form_of_only_is_accepted(tmp_path):
+    root = workflows_only_repo(tmp_path)
+    done = run_pipeline("lint", "--source", str(root), "--list",
+                        "--only", "workflows/yamllint,workflows/actionlint")
+    assert done.returncode == 0 and "workflows/yamllint" in done.stdout

@@ -1,0 +1,63 @@
+"""The plan itself: ids, reads and argv agree with the repo, so containers mount enough."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from pipeline import plan, toolchain
+from pipeline.plan.model import SCHEMAS
+from tests.conftest import REPO
+
+TREE = plan.Tree.from_path(REPO)
+CHECKS = plan.build(TREE)
+
+
+def test_ids_are_unique_and_grouped():
+    ids = [c.id for c in CHECKS]
+    assert len(ids) == len(set(ids))
+    assert {c.group for c in CHECKS} <= {m.__name__.rsplit(".", 1)[-1] for m in plan.GROUPS}
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
+def test_every_read_exists(check):
+    missing = [p for p in check.reads if not TREE.exists(p)]
+    assert not missing, f"{check.id} reads paths that are not in the repo: {missing}"
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
+def test_every_repo_path_in_argv_is_declared_as_read(check):
+    """A path on the command line that is not mounted would fail only in the container."""
+    steps = [check] + ([check.stdin_from] if check.stdin_from else [])
+    for step in steps:
+        for arg in step.argv[1:]:
+            for token in arg.split("="):
+                if token and TREE.exists(token.rstrip("/")):
+                    assert any(token == r or token.startswith(r.rstrip("/") + "/")
+                               for r in check.reads), f"{check.id}: {token} not in reads"
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
+def test_every_tool_is_pinned(check):
+    for tool in check.tools:
+        assert toolchain.tool(tool).image, f"{check.id}: {tool} has no image"
+
+
+def test_python_check_image_pins_match_pyproject():
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    declared = set(pyproject["project"]["dependencies"])
+    assert set(toolchain.tool("python").pip) <= declared
+
+
+def test_schemas_placeholder_only_where_kubeconform_runs():
+    for check in CHECKS:
+        for step in [check] + ([check.stdin_from] if check.stdin_from else []):
+            if any(SCHEMAS in a for a in step.argv):
+                assert step.tool == "kubeconform", check.id
+
+
+def test_select_by_group_name_and_glob():
+    assert plan.select(CHECKS, ["workflows"]) == [c for c in CHECKS if c.group == "workflows"]
+    with pytest.raises(plan.PlanError, match="matches no check"):
+        plan.select(CHECKS, ["nope/none"])
