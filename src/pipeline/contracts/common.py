@@ -29,7 +29,7 @@ class Report:
         for problem in self.problems:
             print(f"ERROR {problem}")
         if self.problems:
-            print(f"{self.check}: {len(self.problems)} problem(s)", file=sys.stderr)
+            print(f"{self.check}: FAILED - {len(self.problems)} problem(s)")
             return 1
         print(f"{self.check}: OK{(' - ' + summary) if summary else ''}")
         return 0

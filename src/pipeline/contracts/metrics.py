@@ -1,0 +1,251 @@
+"""The metrics contract against the rules, the dashboards and prometheus.yml.
+
+    python -m pipeline.contracts.metrics --contract metrics-contract.yaml \
+        --rules RULES.yml... --dashboards DASHBOARD.json... [--prometheus-config prometheus.yml]
+
+Fails when
+- the contract is malformed (unknown type, counter without `_total`, histogram
+  without sorted `buckets`, gauge without a `healthy` value, job without
+  `exporter`, a metric listed twice);
+- a rule or panel names a metric that is neither in the contract (a job's
+  metric, whether ours or a named standard exporter's, or a series Prometheus
+  synthesises such as `up`) nor recorded by a recording rule;
+- a contract metric or a recording rule is used by no rule and no panel;
+- an alert compares a histogram_quantile() over a contract histogram with a
+  threshold at or above its highest finite bucket: histogram_quantile never
+  returns more than that bound, so the alert could never fire;
+- (with --prometheus-config) a contract job with targets is not scraped by a
+  job of that name at those targets and path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from pipeline.contracts.common import LoadError, Report, load_json, load_yaml, panels_of, rules_of
+from pipeline.contracts.promql import PromQLTokenError, metric_names
+
+TYPES = ("counter", "gauge", "histogram", "summary")
+METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
+THRESHOLD = re.compile(r">=?\s*([0-9]+(?:\.[0-9]+)?)\s*$")
+
+
+class Contract:
+    """The contract's metrics, keyed by name, and the series each one exposes."""
+
+    def __init__(self, path: str, doc: object, report: Report) -> None:
+        self.path = path
+        self.metrics: dict[str, dict] = {}  # name -> spec (with "_job")
+        self.jobs: dict[str, dict] = {}
+        if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), dict):
+            report.add(path, "the contract needs a `jobs:` mapping")
+            return
+        for name, spec in (doc.get("synthetic") or {}).items():
+            self._add(name, spec, "(synthetic)", report)
+        for job, spec in doc["jobs"].items():
+            if not isinstance(spec, dict):
+                report.add(path, f"job {job}: must be a mapping")
+                continue
+            self.jobs[job] = spec
+            if not str(spec.get("exporter") or "").strip():
+                report.add(path, f"job {job}: name its `exporter` (a standard exporter or ours)")
+            if not isinstance(spec.get("standard"), bool):
+                report.add(path, f"job {job}: `standard` must be true (a standard exporter) or false (ours)")
+            for name, metric in (spec.get("metrics") or {}).items():
+                self._add(name, metric, job, report)
+
+    def _add(self, name: str, spec: object, job: str, report: Report) -> None:
+        where = f"metric {name} (job {job})"
+        if name in self.metrics:
+            report.add(self.path, f"{where}: listed twice (also job {self.metrics[name]['_job']})")
+            return
+        if not isinstance(spec, dict):
+            report.add(self.path, f"{where}: must be a mapping with type and labels")
+            return
+        kind = spec.get("type")
+        if kind not in TYPES:
+            report.add(self.path, f"{where}: type {kind!r} is not one of {', '.join(TYPES)}")
+        if not METRIC_NAME.match(name) and job != "(synthetic)":
+            report.add(self.path, f"{where}: not a valid exported metric name (colons are for recording rules)")
+        if kind == "counter" and not name.endswith("_total"):
+            report.add(self.path, f"{where}: counters end in _total")
+        if kind != "counter" and name.endswith("_total"):
+            report.add(self.path, f"{where}: only counters end in _total")
+        if not isinstance(spec.get("labels"), dict):
+            report.add(self.path, f"{where}: `labels` must map each label to an example value ({{}} if none)")
+        if kind == "histogram":
+            buckets = spec.get("buckets")
+            if (not isinstance(buckets, list) or not buckets
+                    or not all(isinstance(b, (int, float)) for b in buckets)
+                    or sorted(buckets) != buckets or len(set(buckets)) != len(buckets)):
+                report.add(self.path, f"{where}: histograms need `buckets`, the finite upper bounds "
+                                      "in ascending order")
+        if kind == "gauge" and job != "(synthetic)" and "healthy" not in spec:
+            report.add(self.path, f"{where}: gauges need a `healthy` example value (a number or now)")
+        self.metrics[name] = {**spec, "_job": job}
+
+    def resolve(self, series: str) -> str | None:
+        """The contract metric a series name belongs to (`x_bucket` -> histogram `x`)."""
+        if series in self.metrics:
+            return series
+        for name, spec in self.metrics.items():
+            for suffix in SUFFIXES.get(spec.get("type"), ()):
+                if series == name + suffix:
+                    return name
+        return None
+
+
+def _uses(report: Report, where_file: str, where: str, expr: str) -> set[str]:
+    try:
+        return metric_names(expr)
+    except PromQLTokenError as error:
+        report.add(where_file, f"{where}: cannot read the expression: {error}")
+        return set()
+
+
+def check(contract_path: str, rule_paths: list[str], dashboard_paths: list[str],
+          prometheus_config: str | None, report: Report) -> str:
+    try:
+        contract = Contract(contract_path, load_yaml(contract_path), report)
+    except LoadError as error:
+        report.problems.append(str(error))
+        return ""
+
+    recorded: dict[str, str] = {}  # record name -> expr
+    users: list[tuple[str, str, str]] = []  # (file, where, expr)
+    alerts: list[tuple[str, str, str]] = []
+    for path in rule_paths:
+        try:
+            doc = load_yaml(path)
+        except LoadError as error:
+            report.problems.append(str(error))
+            continue
+        for group, rule in rules_of(doc):
+            expr = str(rule.get("expr", ""))
+            if "record" in rule:
+                recorded[str(rule["record"])] = expr
+                users.append((path, f"group {group!r}, record {rule['record']}", expr))
+            elif "alert" in rule:
+                users.append((path, f"group {group!r}, alert {rule['alert']}", expr))
+                alerts.append((path, str(rule["alert"]), expr))
+    for path in dashboard_paths:
+        try:
+            board = load_json(path)
+        except LoadError as error:
+            report.problems.append(str(error))
+            continue
+        for panel in panels_of(board):
+            for target in panel.get("targets") or []:
+                if isinstance(target, dict) and isinstance(target.get("expr"), str):
+                    users.append((path, f"panel {panel.get('id')!r} {panel.get('title', '')!r}, "
+                                        f"target {target.get('refId')}", target["expr"]))
+
+    used_metrics: set[str] = set()
+    used_records: set[str] = set()
+    for path, where, expr in users:
+        for series in sorted(_uses(report, path, where, expr)):
+            if series in recorded:
+                used_records.add(series)
+                continue
+            metric = contract.resolve(series)
+            if metric is None:
+                report.add(path, f"{where}: metric {series} is not in {contract_path} "
+                                 "(add it to the job that exposes it) and no recording rule records it")
+            else:
+                used_metrics.add(metric)
+    for name, spec in contract.metrics.items():
+        if name not in used_metrics:
+            report.add(contract_path, f"metric {name} (job {spec['_job']}) is used by no rule and no "
+                                      "dashboard panel: remove it or use it")
+    for record in recorded:
+        if record not in used_records:
+            report.add(contract_path, f"recording rule {record} is read by no alert, panel or other "
+                                      "recording rule")
+
+    _check_quantile_thresholds(contract, recorded, alerts, report)
+    if prometheus_config:
+        _check_scrape_jobs(contract, prometheus_config, report)
+    return (f"{len(contract.metrics)} contract metrics in {len(contract.jobs)} jobs, "
+            f"{len(recorded)} recording rules, {len(users)} expressions checked")
+
+
+def _expand(expr: str, recorded: dict[str, str], seen: frozenset[str] = frozenset()) -> list[str]:
+    """The expression plus those of the recording rules it reads, transitively."""
+    found = [expr]
+    for name in metric_names(expr):
+        if name in recorded and name not in seen:
+            found += _expand(recorded[name], recorded, seen | {name})
+    return found
+
+
+def _check_quantile_thresholds(contract: Contract, recorded: dict[str, str],
+                               alerts: list[tuple[str, str, str]], report: Report) -> None:
+    for path, alert, expr in alerts:
+        match = THRESHOLD.search(expr.strip())
+        if not match:
+            continue
+        try:
+            expanded = _expand(expr, recorded)
+        except PromQLTokenError:
+            continue
+        if not any("histogram_quantile" in e for e in expanded):
+            continue
+        threshold = float(match.group(1))
+        for part in expanded:
+            for series in metric_names(part):
+                metric = contract.resolve(series)
+                spec = contract.metrics.get(metric or "")
+                if not spec or spec.get("type") != "histogram" or not spec.get("buckets"):
+                    continue
+                highest = max(spec["buckets"])
+                if threshold >= highest:
+                    report.add(path, f"alert {alert}: threshold {match.group(1)} is not below the highest "
+                                     f"finite bucket {highest} of {metric} in {contract.path}; "
+                                     "histogram_quantile() never exceeds it, so the alert can never fire")
+
+
+def _check_scrape_jobs(contract: Contract, config_path: str, report: Report) -> None:
+    try:
+        config = load_yaml(config_path)
+    except LoadError as error:
+        report.problems.append(str(error))
+        return
+    scraped = {}
+    for job in (config or {}).get("scrape_configs") or []:
+        targets = [t for sc in job.get("static_configs") or [] for t in sc.get("targets") or []]
+        scraped[job.get("job_name")] = (set(targets), job.get("metrics_path", "/metrics"))
+    for name, spec in contract.jobs.items():
+        wanted = set(spec.get("targets") or [])
+        if not wanted:
+            continue
+        if name not in scraped:
+            report.add(config_path, f"no scrape job {name!r}, which {contract.path} says exposes "
+                                    f"{', '.join(sorted(wanted))}")
+            continue
+        targets, path = scraped[name]
+        if not wanted <= targets:
+            report.add(config_path, f"job {name}: targets {sorted(targets)} lack "
+                                    f"{sorted(wanted - targets)} from {contract.path}")
+        if path != spec.get("path", "/metrics"):
+            report.add(config_path, f"job {name}: metrics_path {path!r}, but {contract.path} "
+                                    f"says {spec.get('path')!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.contracts.metrics", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contract", required=True)
+    parser.add_argument("--rules", nargs="*", default=[])
+    parser.add_argument("--dashboards", nargs="*", default=[])
+    parser.add_argument("--prometheus-config")
+    args = parser.parse_args(argv)
+    report = Report("metrics-contract")
+    summary = check(args.contract, args.rules, args.dashboards, args.prometheus_config, report)
+    return report.finish(summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
