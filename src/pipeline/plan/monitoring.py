@@ -1,9 +1,143 @@
-"""Checks of the monitoring group (filled in by its issue)."""
+"""Checks of the monitoring group: Prometheus, Alertmanager, Grafana, the metrics contract.
+
+Everything is built from the file list, so a new rule file, test file,
+Prometheus config or dashboard gets its checks without touching this module:
+
+- promtool-config-<name>   promtool check config, per infra/monitoring/prometheus/*.yml
+- promtool-rules-<name>    promtool check rules, per rule file
+- promtool-test-<name>     promtool test rules, per rules/tests/*_test.yml
+- rules-coverage           every alert fires and stays quiet in some promtool test,
+                           severity/summary/description/runbook_url (contracts/rules.py)
+- pint                     pint --offline, failing on any reported problem (.pint.hcl)
+- amtool-config            amtool check-config
+- amtool-route-<case>      amtool config routes test, one per ROUTE_CASES entry
+- dashboards               Grafana 10.4 dashboard and provisioning rules (contracts/dashboards.py)
+- dashboards-promql        every panel query parsed by promtool (queries piped in as a rule file)
+- metrics-contract         rules and panels against metrics-contract.yaml (contracts/metrics.py)
+"""
 
 from __future__ import annotations
 
-from pipeline.plan.model import Check, Tree
+from pathlib import PurePosixPath
+
+from pipeline.plan.model import Check, Step, Tree, python_check
+
+GROUP = "monitoring"
+ROOT = "infra/monitoring"
+PROMETHEUS_CONFIGS = f"{ROOT}/prometheus/*.yml"
+RULES_DIR = f"{ROOT}/alertmanager/rules"
+ALERTMANAGER_CONFIG = f"{ROOT}/alertmanager/alertmanager.yml"
+GRAFANA = f"{ROOT}/grafana"
+DASHBOARDS = f"{GRAFANA}/dashboards/*.json"
+CONTRACT = f"{ROOT}/metrics-contract.yaml"
+PINT_CONFIG = ".pint.hcl"
+
+# `amtool config routes test` cases: (name, labels, receivers the alert must reach, in order).
+ROUTE_CASES = (
+    ("critical", {"alertname": "HighErrorRate", "severity": "critical", "namespace": "dpp"},
+     ("webhook", "critical")),
+    ("warning", {"alertname": "HighLatency", "severity": "warning", "namespace": "dpp"},
+     ("webhook", "warning")),
+    ("info", {"alertname": "SomethingToLookAt", "severity": "info"}, ("blackhole",)),
+    ("watchdog", {"alertname": "Watchdog", "severity": "none"}, ("deadmansswitch",)),
+    ("no-severity", {"alertname": "UnlabelledAlert"}, ("webhook",)),
+)
+
+
+def _stem(path: str) -> str:
+    name = PurePosixPath(path).name
+    for suffix in ("_test.yml", ".test.yml", ".yml", ".yaml", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def rule_files(tree: Tree) -> list[str]:
+    """Rule files: the YAML directly in the rules directory (tests live below it)."""
+    return [f for f in tree.glob(f"{RULES_DIR}/*.yml") if "/" not in f[len(RULES_DIR) + 1:]]
+
+
+def test_files(tree: Tree) -> list[str]:
+    return [f for f in tree.glob(f"{RULES_DIR}/tests/*.yml")
+            if f.endswith(("_test.yml", ".test.yml"))]
 
 
 def checks(tree: Tree) -> list[Check]:
-    return []
+    found: list[Check] = []
+    rules = rule_files(tree)
+    tests = test_files(tree)
+    dashboards = tree.glob(DASHBOARDS)
+
+    for config in tree.glob(PROMETHEUS_CONFIGS):
+        found.append(Check(
+            name=f"promtool-config-{_stem(config).replace('.', '-')}", group=GROUP, tool="promtool",
+            argv=("promtool", "check", "config", "--lint=all", "--lint-fatal", config),
+            reads=(config, *rules),
+            description=f"Prometheus config {config} and the rule files it loads"))
+    for rule in rules:
+        found.append(Check(
+            name=f"promtool-rules-{_stem(rule)}", group=GROUP, tool="promtool",
+            argv=("promtool", "check", "rules", "--lint=all", "--lint-fatal", rule),
+            reads=(rule,),
+            description=f"PromQL and templates of {rule}"))
+    for test in tests:
+        found.append(Check(
+            name=f"promtool-test-{_stem(test)}", group=GROUP, tool="promtool",
+            argv=("promtool", "test", "rules", test),
+            reads=(test, *rules),
+            description=f"promtool unit tests {test} (rule_files relative to the test file)"))
+    if rules:
+        found.append(python_check(
+            "rules-coverage", GROUP, "contracts.rules",
+            ["--rules", *rules, "--tests", *tests], [*rules, *tests],
+            description="every alert has severity, summary, description, runbook_url and a "
+                        "promtool test where it fires and one where it does not"))
+        if tree.is_file(PINT_CONFIG):
+            found.append(Check(
+                name="pint", group=GROUP, tool="pint",
+                argv=("pint", "--offline", "--no-color", "--log-level=WARN", "--config", PINT_CONFIG,
+                      "lint", "--min-severity=info", "--fail-on=info", *rules),
+                reads=(PINT_CONFIG, *rules),
+                description="pint offline checks; any reported problem fails"))
+
+    if tree.is_file(ALERTMANAGER_CONFIG):
+        found.append(Check(
+            name="amtool-config", group=GROUP, tool="amtool",
+            argv=("amtool", "check-config", ALERTMANAGER_CONFIG), reads=(ALERTMANAGER_CONFIG,),
+            description="Alertmanager configuration, receivers and templates"))
+        for case, labels, receivers in ROUTE_CASES:
+            found.append(Check(
+                name=f"amtool-route-{case}", group=GROUP, tool="amtool",
+                argv=("amtool", "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}",
+                      f"--verify.receivers={','.join(receivers)}",
+                      *(f"{k}={v}" for k, v in labels.items())),
+                reads=(ALERTMANAGER_CONFIG,),
+                description=f"an alert with {labels} reaches {', '.join(receivers)}"))
+
+    if dashboards:
+        provisioning = [f for f in tree.glob(f"{GRAFANA}/*") if f.endswith((".yaml", ".yml"))]
+        found.append(python_check(
+            "dashboards", GROUP, "contracts.dashboards",
+            ["--provisioning", GRAFANA, *dashboards], [*dashboards, *provisioning],
+            description="Grafana 10.4 dashboard JSON, unique uids/titles, datasource variable, "
+                        "units, $__rate_interval, provisioning layout"))
+        found.append(Check(
+            name="dashboards-promql", group=GROUP, tool="promtool",
+            argv=("promtool", "check", "rules", "--lint=none"),
+            reads=(*dashboards, "src/pipeline"),
+            stdin_from=Step("python", ("python", "-m", "pipeline.contracts.dashboards", "--emit-rules",
+                                       *dashboards)),
+            description="every panel query parses as PromQL (promtool reads the queries as a rule "
+                        "file on stdin)"))
+
+    if tree.is_file(CONTRACT):
+        configs = tree.glob(PROMETHEUS_CONFIGS)
+        compose_config = f"{ROOT}/prometheus/prometheus.yml"
+        extra = ["--prometheus-config", compose_config] if compose_config in configs else []
+        found.append(python_check(
+            "metrics-contract", GROUP, "contracts.metrics",
+            ["--contract", CONTRACT, "--rules", *rules, "--dashboards", *dashboards, *extra],
+            [CONTRACT, *rules, *dashboards, *([compose_config] if extra else [])],
+            description="every metric of a rule or panel is in the contract; every contract "
+                        "metric is used; quantile alerts below the highest bucket"))
+    return found
