@@ -1,0 +1,608 @@
+"""docker-compose.prod.yml -> the monitoring services, as data both executors start.
+
+Pure Python (PyYAML only): no process, no Dagger. The compose file is the one
+definition of the stack; this module reads image, command, entrypoint, mounts
+(binds from the repo, compose `secrets:`/`configs:`, host binds, named volumes),
+environment and ports of the monitoring services, and, for native runs, adapts
+them to local processes:
+
+- each service gets its own emulated container filesystem (`rootfs`): every
+  repo mount is copied to `rootfs/<container path>`, so relative paths inside
+  the configs (rule_files, templates) resolve exactly as in the container;
+- absolute container paths (in command flags and in config `*_file` fields)
+  become `rootfs/<path>`: the only rewriting, and only where a path is absolute;
+- addresses of compose services in the Prometheus config (`backend:8000`,
+  `alertmanager:9093`, `localhost:9090`) become the local processes' addresses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+COMPOSE_FILE = "docker-compose.prod.yml"
+MONITORING_PROFILE = "monitoring"
+MONITORING_SERVICES = ("prometheus", "alertmanager", "grafana", "node-exporter")
+
+
+@dataclass(frozen=True)
+class ImageDefaults:
+    """What the compose file leaves to the image (its Dockerfile ENTRYPOINT/CMD/WORKDIR)."""
+
+    binary: str  # the bootstrap binary that replaces the image natively ("" = none)
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+    workdir: str
+    port: int
+
+
+# From the upstream Dockerfiles of the pinned images (prometheus v2.51.0, alertmanager v0.27.0,
+# grafana 10.4, node-exporter). Only prometheus and alertmanager have native binaries.
+IMAGE_DEFAULTS = {
+    "prom/prometheus": ImageDefaults(
+        "prometheus", ("/bin/prometheus",),
+        ("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
+         "--web.console.libraries=/usr/share/prometheus/console_libraries",
+         "--web.console.templates=/usr/share/prometheus/consoles"), "/prometheus", 9090),
+    "prom/alertmanager": ImageDefaults(
+        "alertmanager", ("/bin/alertmanager",),
+        ("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
+        "/alertmanager", 9093),
+    "grafana/grafana": ImageDefaults("", ("/run.sh",), (), "/usr/share/grafana", 3000),
+    "prom/node-exporter": ImageDefaults("", ("/bin/node_exporter",), (), "/", 9100),
+    "quay.io/prometheus/node-exporter": ImageDefaults(
+        "", ("/bin/node_exporter",), (), "/", 9100),
+}
+
+
+class StackError(ValueError):
+    """The compose file cannot give a runnable stack; the message names file and key."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One mount of a service. `kind`: repo (a path of the repo), host (an absolute host path,
+    e.g. /proc), volume (a named volume) or tmpfs."""
+
+    target: str
+    source: str | None
+    kind: str
+    read_only: bool = False
+    origin: str = "volumes"  # volumes | secrets | configs
+
+
+@dataclass(frozen=True)
+class Port:
+    container: int
+    published: int | None = None
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    image: str
+    command: tuple[str, ...] | None = None  # None: the image's CMD
+    entrypoint: tuple[str, ...] | None = None  # None: the image's ENTRYPOINT
+    environment: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[Mount, ...] = ()
+    ports: tuple[Port, ...] = ()
+    expose: tuple[int, ...] = ()
+    working_dir: str | None = None
+
+    @property
+    def defaults(self) -> ImageDefaults | None:
+        return image_defaults(self.image)
+
+    @property
+    def args(self) -> list[str]:
+        """The arguments the container's entrypoint gets: compose `command`, else the image CMD."""
+        if self.command is not None:
+            return list(self.command)
+        return list(self.defaults.cmd) if self.defaults else []
+
+    def flag(self, name: str) -> str | None:
+        """The value of `--name=value` in the effective arguments."""
+        for arg in self.args:
+            if arg.startswith(f"--{name}="):
+                return arg.split("=", 1)[1]
+        return None
+
+    @property
+    def listen_port(self) -> int:
+        """The container port the server listens on (--web.listen-address, else the image's)."""
+        address = self.flag("web.listen-address")
+        if address and address.rsplit(":", 1)[-1].isdigit():
+            return int(address.rsplit(":", 1)[-1])
+        if self.defaults:
+            return self.defaults.port
+        if self.ports:
+            return self.ports[0].container
+        if self.expose:
+            return self.expose[0]
+        raise StackError(f"service {self.name}: no port (ports, expose or a known image)")
+
+    @property
+    def container_ports(self) -> list[int]:
+        return list(dict.fromkeys([self.listen_port, *(p.container for p in self.ports
+                                                       if p.protocol == "tcp"), *self.expose]))
+
+    @property
+    def route_prefix(self) -> str:
+        """The HTTP path prefix of a Prometheus/Alertmanager API ("" for "/")."""
+        prefix = self.flag("web.route-prefix")
+        if prefix is None:
+            external = self.flag("web.external-url") or ""
+            prefix = re.sub(r"^[a-z]+://[^/]*", "", external)
+        return prefix.rstrip("/")
+
+    def repo_mounts(self) -> list[Mount]:
+        return [m for m in self.mounts if m.kind == "repo"]
+
+    def mount_for(self, container_path: str) -> Mount | None:
+        """The innermost mount holding `container_path`."""
+        best = None
+        for mount in self.mounts:
+            if _under(container_path, mount.target) and (
+                    best is None or len(mount.target) > len(best.target)):
+                best = mount
+        return best
+
+    def source_of(self, container_path: str) -> str | None:
+        """The repo path a container path comes from, if it is inside a repo mount."""
+        mount = self.mount_for(container_path)
+        if mount is None or mount.kind != "repo":
+            return None
+        rest = PurePosixPath(container_path).relative_to(mount.target).as_posix()
+        return mount.source if rest == "." else f"{mount.source}/{rest}"
+
+
+def image_defaults(image: str) -> ImageDefaults | None:
+    name = image.split("@", 1)[0]
+    name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    for prefix in ("docker.io/", "index.docker.io/"):
+        name = name.removeprefix(prefix)
+    return IMAGE_DEFAULTS.get(name)
+
+
+def _under(path: str, root: str) -> bool:
+    root = root.rstrip("/") or "/"
+    return path == root or path.startswith(root + "/") or root == "/"
+
+
+# --- compose parsing -------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
+    """Compose variable interpolation: $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, $$."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        expr = match.group("braced") if match.group("braced") is not None \
+            else match.group("plain")
+        for sep in (":-", "-", ":?", "?", ":+", "+"):
+            if sep in expr:
+                name, arg = expr.split(sep, 1)
+                break
+        else:
+            name, sep, arg = expr, "", ""
+        current = env.get(name)
+        unset_or_empty = not current
+        if sep == ":-":
+            return arg if unset_or_empty else current
+        if sep == "-":
+            return arg if current is None else current
+        if sep in (":?", "?") and (current is None or (sep == ":?" and not current)):
+            # A required secret (e.g. GRAFANA_ADMIN_PASSWORD): a throwaway value for the
+            # throwaway stack, recorded so the checks can use it.
+            return f"smoke-{name.lower().replace('_', '-')}"
+        if sep == ":+":
+            return "" if unset_or_empty else arg
+        if sep == "+":
+            return "" if current is None else arg
+        return current or ""
+
+    return _VAR.sub(sub, value)
+
+
+def _norm(path: str) -> str | None:
+    """A repo-relative path normalised without the disk; None if it leaves the repo."""
+    parts: list[str] = []
+    for part in PurePosixPath(path).parts:
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part not in (".", ""):
+            parts.append(part)
+    return "/".join(parts) or "."
+
+
+def _bind(source: str, target: str, read_only: bool, origin: str = "volumes") -> Mount:
+    if source.startswith(("/", "~")):
+        return Mount(target, source, "host", read_only, origin)
+    if source.startswith(".") or "/" in source:
+        rel = _norm(source)
+        if rel is None:
+            return Mount(target, source, "host", read_only, origin)
+        return Mount(target, rel, "repo", read_only, origin)
+    return Mount(target, source, "volume", read_only, origin)
+
+
+def _volumes(name: str, entries: list, where: str) -> list[Mount]:
+    mounts = []
+    for entry in entries or []:
+        if isinstance(entry, str):
+            parts = entry.split(":")
+            if len(parts) == 1:
+                mounts.append(Mount(parts[0], None, "volume"))
+                continue
+            source, target = parts[0], parts[1]
+            mode = parts[2] if len(parts) > 2 else ""
+            mounts.append(_bind(source, target, "ro" in mode.split(",")))
+        elif isinstance(entry, dict):
+            kind, target = entry.get("type", "volume"), entry.get("target")
+            if not target:
+                raise StackError(f"{where}.volumes: an entry has no target: {entry}")
+            read_only = bool(entry.get("read_only", False))
+            if kind == "bind":
+                mounts.append(_bind(str(entry.get("source", "")), target, read_only))
+            elif kind == "tmpfs":
+                mounts.append(Mount(target, None, "tmpfs"))
+            else:
+                mounts.append(Mount(target, entry.get("source"), "volume", read_only))
+        else:
+            raise StackError(f"{where}.volumes: cannot read entry {entry!r}")
+    return mounts
+
+
+def _file_objects(name: str, kind: str, entries: list, top: dict, where: str) -> list[Mount]:
+    """Compose `secrets:` / `configs:` of a service, resolved against the top-level ones."""
+    mounts = []
+    for entry in entries or []:
+        ref = entry if isinstance(entry, str) else entry.get("source")
+        target = None if isinstance(entry, str) else entry.get("target")
+        definition = (top or {}).get(ref)
+        if not isinstance(definition, dict):
+            raise StackError(f"{where}.{kind}: {ref!r} is not defined under top-level {kind}:")
+        if "file" not in definition:
+            raise StackError(f"{where}.{kind}: {ref!r} has no `file:` (only file-based "
+                             f"{kind} can be mounted by the smoke test)")
+        default_dir = "/run/secrets" if kind == "secrets" else ""
+        if not target:
+            target = f"{default_dir}/{ref}"
+        elif not target.startswith("/"):
+            target = f"{default_dir or ''}/{target}"
+        mounts.append(_bind(str(definition["file"]), target, True, kind))
+    return mounts
+
+
+def _ports(entries: list, where: str) -> list[Port]:
+    ports = []
+    for entry in entries or []:
+        if isinstance(entry, int):
+            ports.append(Port(entry))
+        elif isinstance(entry, str):
+            spec, _, protocol = entry.partition("/")
+            pieces = spec.split(":")
+            container = pieces[-1]
+            published = pieces[-2] if len(pieces) >= 2 else None
+            if not container.isdigit():
+                raise StackError(f"{where}.ports: cannot read {entry!r} (ranges unsupported)")
+            ports.append(Port(int(container), int(published) if published and
+                              published.isdigit() else None, protocol or "tcp"))
+        elif isinstance(entry, dict):
+            published = entry.get("published")
+            ports.append(Port(int(entry["target"]), int(published) if published else None,
+                              entry.get("protocol", "tcp")))
+    return ports
+
+
+def _argv(value: Any, where: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(shlex.split(value))
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    raise StackError(f"{where}: expected a string or a list, got {value!r}")
+
+
+def _environment(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    env = {}
+    for item in value or []:
+        key, _, val = str(item).partition("=")
+        env[key] = val
+    return env
+
+
+def _document(text: str, label: str) -> dict:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise StackError(f"{label}: not valid YAML: {error}") from error
+    if not isinstance(document, dict) or not isinstance(document.get("services"), dict):
+        raise StackError(f"{label}: no `services:` mapping")
+    return document
+
+
+def parse_compose(text: str, label: str = COMPOSE_FILE, env: Mapping[str, str] | None = None,
+                  names: list[str] | None = None) -> dict[str, ServiceSpec]:
+    """Services of a compose file (all, or `names`), as specs.
+
+    `env`: interpolation variables; {} (the default) = the file's own defaults, so a run does
+    not depend on the caller's shell. A required `${VAR:?}` without a value gets a
+    throwaway `smoke-var` value (only the selected services are interpolated).
+    """
+    document = _document(text, label)
+    specs = {}
+    for name, service in document["services"].items():
+        if names is not None and name not in names:
+            continue
+        where = f"{label}: services.{name}"
+        service = interpolate(service, env or {}, where)
+        top = {key: interpolate(document.get(key) or {}, env or {}, f"{label}: {key}")
+               for key in ("secrets", "configs")}
+        if not isinstance(service, dict):
+            raise StackError(f"{where}: not a mapping")
+        if "image" not in service:
+            raise StackError(f"{where}: no `image:` (the smoke test starts images, not builds)")
+        if service.get("env_file"):
+            raise StackError(f"{where}: env_file is not supported by the smoke test; "
+                             f"use `environment:`")
+        mounts = _volumes(name, service.get("volumes"), where)
+        mounts += _file_objects(name, "secrets", service.get("secrets"),
+                                top["secrets"], where)
+        mounts += _file_objects(name, "configs", service.get("configs"), top["configs"], where)
+        specs[name] = ServiceSpec(
+            name=name, image=str(service["image"]),
+            command=_argv(service.get("command"), f"{where}.command"),
+            entrypoint=_argv(service.get("entrypoint"), f"{where}.entrypoint"),
+            environment=_environment(service.get("environment")),
+            mounts=tuple(mounts), ports=tuple(_ports(service.get("ports"), where)),
+            expose=tuple(int(str(p).split("/")[0]) for p in service.get("expose") or []),
+            working_dir=service.get("working_dir"))
+    return specs
+
+
+def monitoring_services(text: str, label: str = COMPOSE_FILE) -> dict[str, ServiceSpec]:
+    """The monitoring services: those with the `monitoring` profile, else the known names."""
+    services = _document(text, label)["services"]
+    profiled = [n for n, s in services.items()
+                if isinstance(s, dict) and MONITORING_PROFILE in (s.get("profiles") or [])]
+    chosen = profiled or [n for n in MONITORING_SERVICES if n in services]
+    for needed in ("prometheus", "alertmanager"):
+        if needed not in chosen:
+            raise StackError(f"{label}: no `{needed}` service (the smoke test needs "
+                             f"prometheus and alertmanager)")
+    specs = parse_compose(text, label, names=chosen)
+    return {n: specs[n] for n in chosen}
+
+
+def check_mounts(specs: Mapping[str, ServiceSpec], kind_of: Callable[[str], str | None],
+                 label: str = COMPOSE_FILE) -> None:
+    """Every repo mount's source must exist (`kind_of(path)` -> "file" | "dir" | None)."""
+    missing = [f"services.{spec.name} mounts ./{mount.source} on {mount.target}"
+               for spec in specs.values() for mount in spec.repo_mounts()
+               if kind_of(mount.source) is None]
+    if missing:
+        raise StackError(f"{label}: mounted file(s) missing from the repository: "
+                         + "; ".join(missing))
+
+
+def path_kind(root: Path) -> Callable[[str], str | None]:
+    def kind(rel: str) -> str | None:
+        path = root / rel
+        return "dir" if path.is_dir() else "file" if path.is_file() else None
+    return kind
+
+
+def tree_kind(files: frozenset[str] | set[str]) -> Callable[[str], str | None]:
+    """`kind_of` over a file listing (as Dagger's glob gives it)."""
+    def kind(rel: str) -> str | None:
+        if rel in files:
+            return "file"
+        if rel == "." or any(f.startswith(rel.rstrip("/") + "/") for f in files):
+            return "dir"
+        return None
+    return kind
+
+
+def load(root: Path, compose: str = COMPOSE_FILE) -> dict[str, ServiceSpec]:
+    """The monitoring services of `root/compose`, their repo mounts checked."""
+    path = root / compose
+    if not path.is_file():
+        raise StackError(f"{compose}: not found in {root}")
+    specs = monitoring_services(path.read_text(encoding="utf-8"), compose)
+    check_mounts(specs, path_kind(root), compose)
+    return specs
+
+
+def config_source(spec: ServiceSpec) -> str:
+    """The repo path of the service's --config.file (Prometheus, Alertmanager)."""
+    container = spec.flag("config.file")
+    if not container:
+        raise StackError(f"service {spec.name}: no --config.file in command or image CMD")
+    source = spec.source_of(container)
+    if source is None:
+        raise StackError(f"service {spec.name}: --config.file={container} is not mounted "
+                         f"from the repository")
+    return source
+
+
+# --- configs: what both executors rewrite ------------------------------------------------------
+
+def scrape_targets(prom: dict) -> dict[str, list[str]]:
+    """job_name -> static targets of a Prometheus config."""
+    found = {}
+    for job in prom.get("scrape_configs") or []:
+        targets = [t for sc in job.get("static_configs") or [] for t in sc.get("targets") or []]
+        found[str(job.get("job_name"))] = targets
+    return found
+
+
+def alertmanager_targets(prom: dict) -> list[str]:
+    return [t for am in (prom.get("alerting") or {}).get("alertmanagers") or []
+            for sc in am.get("static_configs") or [] for t in sc.get("targets") or []]
+
+
+def backend_address(prom: dict, job: str = "backend") -> str:
+    """Where the compose Prometheus scrapes the backend: the fake target's address."""
+    targets = scrape_targets(prom).get(job)
+    if not targets:
+        raise StackError(f"prometheus.yml: no static target for job {job!r} "
+                         f"(the fake metrics target takes its address)")
+    return targets[0]
+
+
+def sink_path(kind: str, receiver: str) -> str:
+    """Where a receiver's notifications land on the sink: /<kind>/<receiver>."""
+    return f"/{kind}/{receiver}"
+
+
+def receiver_overrides(am: dict, sink_url: str) -> tuple[dict, dict[str, str], dict[str, str]]:
+    """Point every receiver Alertmanager can deliver over HTTP at the sink.
+
+    - webhook `url_file` / slack `api_url_file`: the secret file's contents become the
+      sink URL (the files are what production keeps secret; the config is unchanged);
+    - inline webhook `url` / slack `api_url`, and pagerduty (its Events API `url`):
+      set in a copy of the config.
+    Returns (config copy, {secret file path: contents}, {receiver: how it is redirected}).
+    """
+    am = yaml.safe_load(yaml.safe_dump(am))
+    base = sink_url.rstrip("/")
+    files: dict[str, str] = {}
+    redirected: dict[str, str] = {}
+    for receiver in am.get("receivers") or []:
+        name = str(receiver.get("name"))
+        for kind, url_key, file_key in (("webhook", "url", "url_file"),
+                                        ("slack", "api_url", "api_url_file"),
+                                        ("pagerduty", "url", None)):
+            for config in receiver.get(f"{kind}_configs") or []:
+                url = base + sink_path(kind, name)
+                if file_key and config.get(file_key):
+                    files.setdefault(config[file_key], url + "\n")
+                    redirected[name] = f"{kind} {file_key} {config[file_key]} -> {url}"
+                else:
+                    config[url_key] = url
+                    redirected[name] = f"{kind} {url_key} -> {url}"
+    return am, files, redirected
+
+
+def dump(document: dict, header: str = "") -> str:
+    return header + yaml.safe_dump(document, sort_keys=False)
+
+
+# --- native adaptation -----------------------------------------------------------------------
+
+def rootfs_path(rootfs: Path, container_path: str) -> Path:
+    return rootfs / container_path.lstrip("/")
+
+
+def materialize(spec: ServiceSpec, root: Path, rootfs: Path) -> None:
+    """Copy each repo mount of `spec` to rootfs/<target>: the container's view of the repo."""
+    for mount in sorted(spec.repo_mounts(), key=lambda m: m.target.count("/")):
+        source, dest = root / mount.source, rootfs_path(rootfs, mount.target)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, dest)
+
+
+def _is_path_key(key: str) -> bool:
+    return key.endswith(("_file", "_files", "file", "files")) or key in ("templates",
+                                                                           "directory")
+
+
+def rewrite_paths(document: Any, spec: ServiceSpec, rootfs: Path, key: str = "") -> Any:
+    """Absolute container paths in a config -> rootfs paths (keys naming files, or under a
+    mount). Relative paths stay: the rootfs keeps the container's layout."""
+    if isinstance(document, dict):
+        return {k: rewrite_paths(v, spec, rootfs, str(k)) for k, v in document.items()}
+    if isinstance(document, list):
+        return [rewrite_paths(v, spec, rootfs, key) for v in document]
+    if isinstance(document, str) and document.startswith("/") and (
+            _is_path_key(key) or any(_under(document, m.target) for m in spec.mounts
+                                     if m.target != "/")):
+        return str(rootfs_path(rootfs, document))
+    return document
+
+
+def rewrite_addresses(prom: dict, addresses: Mapping[str, str]) -> dict:
+    """Static targets (scrape and alerting) named in `addresses` -> their local address."""
+    prom = yaml.safe_load(yaml.safe_dump(prom))
+    groups = [sc for job in prom.get("scrape_configs") or []
+              for sc in job.get("static_configs") or []]
+    groups += [sc for am in (prom.get("alerting") or {}).get("alertmanagers") or []
+               for sc in am.get("static_configs") or []]
+    for static in groups:
+        static["targets"] = [addresses.get(t, t) for t in static.get("targets") or []]
+    return prom
+
+
+def native_argv(spec: ServiceSpec, binary: str, rootfs: Path, port: int) -> list[str]:
+    """The compose command for a local process: paths under rootfs, 127.0.0.1:port,
+    gossip off (Alertmanager). Every other flag is kept as compose gives it."""
+    defaults = spec.defaults
+    if spec.entrypoint is not None and defaults and tuple(spec.entrypoint) != defaults.entrypoint:
+        raise StackError(f"service {spec.name}: a custom entrypoint {list(spec.entrypoint)} "
+                         f"cannot run natively")
+    argv = [binary]
+    seen = set()
+    for arg in spec.args:
+        name, eq, value = arg.partition("=")
+        seen.add(name)
+        if name == "--web.listen-address":
+            arg = f"{name}=127.0.0.1:{port}"
+        elif name == "--cluster.listen-address":
+            arg = f"{name}="
+        elif eq and value.startswith("/"):
+            arg = f"{name}={rootfs_path(rootfs, value)}"
+        argv.append(arg)
+    if "--web.listen-address" not in seen:
+        argv.append(f"--web.listen-address=127.0.0.1:{port}")
+    if defaults and defaults.binary == "alertmanager" and "--cluster.listen-address" not in seen:
+        argv.append("--cluster.listen-address=")
+    return argv
+
+
+def native_workdir(spec: ServiceSpec, rootfs: Path) -> Path:
+    workdir = spec.working_dir or (spec.defaults.workdir if spec.defaults else "/")
+    path = rootfs_path(rootfs, workdir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def storage_dirs(spec: ServiceSpec, rootfs: Path) -> list[Path]:
+    """Storage directories the process needs (created before start)."""
+    dirs = []
+    for flag in ("storage.tsdb.path", "storage.path"):
+        value = spec.flag(flag)
+        if value and value.startswith("/"):
+            dirs.append(rootfs_path(rootfs, value))
+    return dirs
+
+
+def environ_for(spec: ServiceSpec) -> dict[str, str]:
+    """The process environment natively: ours plus the compose `environment:`."""
+    return {**os.environ, **spec.environment}
