@@ -1,0 +1,254 @@
+"""The pure-Python monitoring and compose checks, run from the plan on a repo copy.
+
+Each bad-input test breaks one thing in a copy of the real files and asserts
+that the plan's check fails, naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.executors import FAILED, PASSED
+from tests.monitoring.helpers import edit, monitoring_repo, run
+
+RULES = "infra/monitoring/alertmanager/rules"
+DASHBOARDS = "infra/monitoring/grafana/dashboards"
+CONTRACT = "infra/monitoring/metrics-contract.yaml"
+
+
+@pytest.fixture
+def root(tmp_path):
+    return monitoring_repo(tmp_path)
+
+
+@pytest.mark.parametrize("check_id", [
+    "monitoring/rules-coverage", "monitoring/dashboards", "monitoring/metrics-contract",
+    "compose/docker-compose-prod",
+])
+def test_the_real_files_pass(root, check_id):
+    status, output = run(root, check_id)
+    assert status == PASSED, output
+    assert ": OK" in output
+
+
+def test_the_real_counts(root):
+    _, output = run(root, "monitoring/rules-coverage")
+    assert "11 alerts in 4 rule files" in output
+    _, output = run(root, "monitoring/dashboards")
+    assert "4 dashboards" in output
+
+
+# --- rules ---------------------------------------------------------------------------
+
+def test_an_alert_without_severity_fails(root):
+    edit(root / RULES / "edc.yml", "          severity: critical\n", "          team: edc\n")
+    status, output = run(root, "monitoring/rules-coverage")
+    assert status == FAILED
+    assert f"{RULES}/edc.yml: group 'dpp-edc', alert EdcControlPlaneUnhealthy: no `severity` label" \
+        in output
+
+
+def test_an_alert_without_runbook_url_fails(root):
+    edit(root / RULES / "audit.yml",
+         "          runbook_url: https://runbooks.dpp-platform.example/monitoring/"
+         "AuditHashChainVerificationFailed\n", "")
+    status, output = run(root, "monitoring/rules-coverage")
+    assert status == FAILED
+    assert "audit.yml: group 'dpp-audit', alert AuditHashChainVerificationFailed: no `runbook_url`" \
+        in output
+
+
+def test_an_alert_with_no_promtool_test_fails(root):
+    rules = root / RULES / "platform.yml"
+    rules.write_text(rules.read_text() + """
+  - name: dpp-extra
+    rules:
+      - alert: UntestedAlert
+        expr: up == 0
+        labels:
+          severity: warning
+        annotations:
+          summary: Untested.
+          description: Untested.
+          runbook_url: https://runbooks.dpp-platform.example/monitoring/UntestedAlert
+""")
+    status, output = run(root, "monitoring/rules-coverage")
+    assert status == FAILED
+    assert (f"{RULES}/platform.yml: alert UntestedAlert (severity warning): no promtool test case "
+            "where it fires") in output
+    assert f"{RULES}/platform.yml: alert UntestedAlert: no promtool test case where it must not fire" \
+        in output
+
+
+def test_an_alert_tested_only_firing_fails(root):
+    edit(root / RULES / "tests" / "audit_test.yml",
+         "      - eval_time: 2m\n        alertname: AuditHashChainVerificationFailed\n"
+         "        exp_alerts: []\n", "")
+    status, output = run(root, "monitoring/rules-coverage")
+    assert status == FAILED
+    assert "alert AuditHashChainVerificationFailed: no promtool test case where it must not fire" \
+        in output
+
+
+def test_a_rule_file_no_test_loads_fails(root):
+    (root / RULES / "tests" / "edc_test.yml").unlink()
+    status, output = run(root, "monitoring/rules-coverage")
+    assert status == FAILED
+    assert f"{RULES}/edc.yml: no promtool test file loads this rule file" in output
+
+
+def test_a_test_loading_a_missing_rule_file_fails(root):
+    edit(root / RULES / "tests" / "audit_test.yml", "  - ../audit.yml", "  - audit.yml")
+    status, output = run(root, "monitoring/rules-coverage")
+    assert status == FAILED
+    assert (f"{RULES}/tests/audit_test.yml: rule_files entry 'audit.yml' resolves to "
+            f"{RULES}/tests/audit.yml, which does not exist") in output
+
+
+# --- metrics contract ----------------------------------------------------------------
+
+def test_a_rule_on_a_metric_outside_the_contract_fails(root):
+    edit(root / RULES / "platform.yml", "instance:dpp_db_pool_utilisation:ratio > 0.9",
+         "dpp_db_pool_saturation_ratio > 0.9")
+    status, output = run(root, "monitoring/metrics-contract")
+    assert status == FAILED
+    assert (f"{RULES}/platform.yml: group 'dpp-platform', alert DBConnectionPoolExhaustion: metric "
+            f"dpp_db_pool_saturation_ratio is not in {CONTRACT}") in output
+
+
+def test_a_panel_on_a_metric_outside_the_contract_fails(root):
+    edit(root / DASHBOARDS / "edc-connector.json", "sum(edc_assets)", "sum(edc_asset_count)")
+    status, output = run(root, "monitoring/metrics-contract")
+    assert status == FAILED
+    assert (f"{DASHBOARDS}/edc-connector.json: panel 4 'Assets', target A: metric edc_asset_count "
+            f"is not in {CONTRACT}") in output
+    # ... and the contract metric it replaced is now unused
+    assert f"{CONTRACT}: metric edc_assets (job edc-exporter) is used by no rule and no dashboard" \
+        in output
+
+
+def test_the_default_instrumentator_buckets_make_high_latency_impossible(root):
+    edit(root / CONTRACT, "buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10]", "buckets: [0.1, 0.5, 1]")
+    status, output = run(root, "monitoring/metrics-contract")
+    assert status == FAILED
+    assert (f"{RULES}/platform.yml: alert HighLatency: threshold 2 is not below the highest finite "
+            "bucket 1 of http_request_duration_seconds") in output
+
+
+def test_a_contract_job_prometheus_does_not_scrape_fails(root):
+    edit(root / "infra/monitoring/prometheus/prometheus.yml", '"edc-exporter:9400"', '"edc-exporter:9401"')
+    status, output = run(root, "monitoring/metrics-contract")
+    assert status == FAILED
+    assert "prometheus.yml: job edc-exporter: targets ['edc-exporter:9401'] lack ['edc-exporter:9400']" \
+        in output
+
+
+# --- dashboards ----------------------------------------------------------------------
+
+def _dashboard(root, name):
+    path = root / DASHBOARDS / name
+    return path, json.loads(path.read_text())
+
+
+def test_a_duplicate_dashboard_uid_fails(root):
+    path, board = _dashboard(root, "audit-trail.json")
+    board["uid"] = "dpp-platform-overview"
+    path.write_text(json.dumps(board))
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert (f"duplicate dashboard uid 'dpp-platform-overview' (also in {DASHBOARDS}/") in output
+    assert f"{DASHBOARDS}/" in output and ".json: duplicate dashboard uid" in output
+
+
+def test_a_panel_without_unit_or_datasource_variable_fails(root):
+    path, board = _dashboard(root, "backend-performance.json")
+    del board["panels"][0]["fieldConfig"]["defaults"]["unit"]
+    board["panels"][1]["datasource"] = {"type": "prometheus", "uid": "prometheus"}
+    path.write_text(json.dumps(board))
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert f"{DASHBOARDS}/backend-performance.json: panel 1 'p95 latency': no unit" in output
+    assert (f"{DASHBOARDS}/backend-performance.json: panel 2 'Latency by handler (p50 / p99)': "
+            "datasource must be") in output
+
+
+def test_a_fixed_rate_window_and_a_wide_panel_fail(root):
+    path, board = _dashboard(root, "audit-trail.json")
+    board["panels"][3]["targets"][0]["expr"] = "sum(rate(dpp_audit_events_total[5m]))"
+    board["panels"][4]["gridPos"]["w"] = 25
+    path.write_text(json.dumps(board))
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert "panel 4 'Audit events by type', target A: range [5m] in a rate/irate/increase query" in output
+    assert "panel 5 'Merkle root publications': gridPos" in output
+
+
+def test_an_old_schema_and_missing_datasource_variable_fail(root):
+    path, board = _dashboard(root, "edc-connector.json")
+    board["schemaVersion"] = 27
+    board["templating"]["list"] = []
+    path.write_text(json.dumps(board))
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert f"{DASHBOARDS}/edc-connector.json: schemaVersion 27, expected 39" in output
+    assert f"{DASHBOARDS}/edc-connector.json: templating needs exactly one datasource variable" in output
+
+
+def test_a_dashboard_outside_every_provider_fails(root):
+    edit(root / DASHBOARDS / "dashboards.yaml", "path: /etc/grafana/provisioning/dashboards",
+         "path: /var/lib/grafana/dashboards")
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert "options.path '/var/lib/grafana/dashboards' is not under /etc/grafana/provisioning" in output
+
+
+# --- compose -------------------------------------------------------------------------
+
+def test_a_mounted_file_that_does_not_exist_fails(root):
+    (root / "infra/monitoring/alertmanager/alertmanager.yml").rename(
+        root / "infra/monitoring/alertmanager/am.yml")
+    status, output = run(root, "compose/docker-compose-prod")
+    assert status == FAILED
+    assert ("docker-compose.prod.yml: service alertmanager: mounts "
+            "./infra/monitoring/alertmanager/alertmanager.yml at /etc/alertmanager/alertmanager.yml, "
+            "which does not exist in the repo") in output
+
+
+def test_a_rule_file_prometheus_cannot_see_in_its_container_fails(root):
+    edit(root / "infra/monitoring/prometheus/prometheus.yml", "  - ../alertmanager/rules/edc.yml",
+         "  - rules/edc.yml")
+    status, output = run(root, "compose/docker-compose-prod")
+    assert status == FAILED
+    assert ("infra/monitoring/prometheus/prometheus.yml: rule_files entry 'rules/edc.yml' is "
+            "/etc/prometheus/rules/edc.yml in the prometheus container") in output
+
+
+def test_wrong_images_ports_and_password_fail(root):
+    compose = root / "docker-compose.prod.yml"
+    edit(compose, "image: grafana/grafana:10.4.0", "image: grafana/grafana:latest")
+    edit(compose, 'ports: ["9093:9093"]', 'ports: ["19093:9093"]')
+    edit(compose, "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}", "admin")
+    status, output = run(root, "compose/docker-compose-prod")
+    assert status == FAILED
+    assert "service grafana: image 'grafana/grafana:latest' must be pinned" in output
+    assert "service alertmanager: must publish 9093:9093" in output
+    assert "GF_SECURITY_ADMIN_PASSWORD must come from ${GRAFANA_ADMIN_PASSWORD}" in output
+
+
+def test_a_relative_secret_file_fails(root):
+    edit(root / "infra/monitoring/alertmanager/alertmanager.yml",
+         "url_file: /etc/alertmanager/secrets/webhook-url", "url_file: secrets/webhook-url")
+    status, output = run(root, "compose/docker-compose-prod")
+    assert status == FAILED
+    assert ("infra/monitoring/alertmanager/alertmanager.yml: url_file: secrets/webhook-url must be an "
+            "absolute path") in output
+
+
+def test_a_scrape_target_that_is_no_service_fails(root):
+    edit(root / "infra/monitoring/prometheus/prometheus.yml", '"backend:8000"', '"api:8000"')
+    status, output = run(root, "compose/docker-compose-prod")
+    assert status == FAILED
+    assert "prometheus.yml: job backend: target api:8000 is not a service of docker-compose.prod.yml" \
+        in output
