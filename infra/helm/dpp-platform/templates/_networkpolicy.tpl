@@ -1,0 +1,131 @@
+{{/* The release's components that run pods (each gets its own NetworkPolicy). */}}
+{{- define "dpp-platform.np.components" -}}
+{{- range $c := list "backend" "frontend" "keycloak" "postgresql" "redis" "opa" "minio" }}
+{{- if (index $.Values $c).enabled }}
+- {{ $c }}
+{{- end }}
+{{- end }}
+{{- if .Values.edc.enabled }}
+- edc-controlplane
+- edc-dataplane
+{{- end }}
+{{- if .Values.tests.enabled }}
+- test
+{{- end }}
+{{- end }}
+
+{{/*
+The platform's edges: from, to (a component, or the external peers ingress,
+monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
+*/}}
+{{- define "dpp-platform.np.edges" -}}
+{{- $v := .Values }}
+{{- $db := ternary "postgresql" "external-postgresql" $v.postgresql.enabled }}
+{{- $dbPort := ternary 5432 (int $v.postgresql.external.port) $v.postgresql.enabled }}
+{{- $monitoring := $v.monitoring.prometheus.enabled }}
+{{- if $v.frontend.enabled }}
+- {from: ingress, to: frontend, port: {{ $v.frontend.containerPort }}}
+{{- end }}
+{{- if $v.backend.enabled }}
+- {from: ingress, to: backend, port: {{ $v.backend.containerPort }}}
+- {from: backend, to: {{ $db }}, port: {{ $dbPort }}}
+{{- if $v.redis.enabled }}
+- {from: backend, to: redis, port: 6379}
+{{- else }}
+- {from: backend, to: external-redis, port: {{ $v.redis.external.port }}}
+{{- end }}
+{{- if $v.keycloak.enabled }}
+- {from: backend, to: keycloak, port: 8080}
+{{- end }}
+{{- if $v.opa.enabled }}
+- {from: backend, to: opa, port: 8181}
+{{- end }}
+{{- if $v.minio.enabled }}
+- {from: backend, to: minio, port: 9000}
+{{- end }}
+{{- if $v.edc.enabled }}
+- {from: backend, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.management.port }}}
+{{- end }}
+{{- if and $monitoring $v.backend.metrics.enabled }}
+- {from: monitoring, to: backend, port: {{ $v.backend.containerPort }}}
+{{- end }}
+{{- end }}
+{{- if $v.keycloak.enabled }}
+- {from: ingress, to: keycloak, port: 8080}
+- {from: keycloak, to: {{ $db }}, port: {{ $dbPort }}}
+{{- if gt (int $v.keycloak.replicas) 1 }}
+- {from: keycloak, to: keycloak, port: 7800}
+{{- end }}
+{{- if $monitoring }}
+- {from: monitoring, to: keycloak, port: 8080}
+{{- end }}
+{{- end }}
+{{- if and $v.postgresql.enabled $v.postgresql.exporter.enabled $monitoring }}
+- {from: monitoring, to: postgresql, port: 9187}
+{{- end }}
+{{- if and $v.redis.enabled $v.redis.exporter.enabled $monitoring }}
+- {from: monitoring, to: redis, port: 9121}
+{{- end }}
+{{- if and $v.opa.enabled $monitoring }}
+- {from: monitoring, to: opa, port: 8282}
+{{- end }}
+{{- if and $v.minio.enabled $v.minio.metrics.enabled $monitoring }}
+- {from: monitoring, to: minio, port: 9000}
+{{- end }}
+{{- if $v.edc.enabled }}
+{{- range $plane := list "edc-controlplane" "edc-dataplane" }}
+- {from: {{ $plane }}, to: {{ $db }}, port: {{ $dbPort }}}
+- {from: {{ $plane }}, to: vault, port: {{ $v.edc.vault.port }}}
+{{- if and $v.edc.metrics.enabled $monitoring }}
+- {from: monitoring, to: {{ $plane }}, port: {{ $v.edc.metrics.port }}}
+{{- end }}
+{{- end }}
+- {from: edc-controlplane, to: edc-dataplane, port: {{ $v.edc.dataplane.endpoints.control.port }}}
+- {from: edc-dataplane, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.control.port }}}
+{{- end }}
+{{- if $v.tests.enabled }}
+{{- if $v.frontend.enabled }}
+- {from: test, to: frontend, port: {{ $v.frontend.containerPort }}}
+{{- end }}
+{{- if $v.backend.enabled }}
+- {from: test, to: backend, port: {{ $v.backend.containerPort }}}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The `from`/`to` entry of a peer. ctx: root, peer */}}
+{{- define "dpp-platform.np.peer" -}}
+{{- $v := .root.Values }}
+{{- if eq .peer "ingress" }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ $v.networkPolicy.ingressController.namespace }}
+  podSelector:
+    matchLabels:
+      {{- toYaml $v.networkPolicy.ingressController.podLabels | nindent 6 }}
+{{- else if eq .peer "monitoring" }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ $v.networkPolicy.monitoring.namespace }}
+  podSelector:
+    matchLabels:
+      {{- toYaml $v.networkPolicy.monitoring.podLabels | nindent 6 }}
+{{- else if eq .peer "vault" }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ $v.edc.vault.namespace }}
+  podSelector:
+    matchLabels:
+      {{- toYaml $v.edc.vault.podLabels | nindent 6 }}
+{{- else if eq .peer "external-postgresql" }}
+- ipBlock:
+    cidr: {{ required "postgresql.enabled=false with networkPolicy.enabled: set postgresql.external.cidr" $v.postgresql.external.cidr }}
+{{- else if eq .peer "external-redis" }}
+- ipBlock:
+    cidr: {{ required "redis.enabled=false with networkPolicy.enabled: set redis.external.cidr" $v.redis.external.cidr }}
+{{- else }}
+- podSelector:
+    matchLabels:
+      {{- include "dpp-platform.selectorLabels" (dict "root" .root "component" .peer) | nindent 6 }}
+{{- end }}
+{{- end }}
