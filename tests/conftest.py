@@ -37,3 +37,10 @@ def copy_repo(dest: Path, *paths: str) -> Path:
         else:
             shutil.copy2(source, target)
     return dest
+
+
+def copy_whole_repo(dest: Path) -> Path:
+    """Every file the plan could read (the same walk the native executor uses)."""
+    from pipeline.plan import Tree
+
+    return copy_repo(dest, *sorted(Tree.from_path(REPO).files))

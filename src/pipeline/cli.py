@@ -14,6 +14,8 @@ from rich.table import Table
 
 from pipeline import plan
 from pipeline.executors import Result, native, report
+from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
+from pipeline.publish import native as publish_native
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,8 +76,45 @@ def lint(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-COMMANDS = {"lint": (lint, add_lint_flags, "validate the chart, ArgoCD apps, monitoring and "
-                     "workflows (the same plan `dagger call lint` runs)")}
+def add_publish_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", type=Path, default=REPO,
+                        help="the repository to publish from (default: this checkout)")
+    parser.add_argument("--tag", required=True, help="the release tag, SemVer 2 (e.g. v1.4.0)")
+    parser.add_argument("--registry", default=DEFAULT_REGISTRY, help="OCI registry host")
+    parser.add_argument("--repository", default=DEFAULT_REPOSITORY,
+                        help="repository path in the registry, e.g. <owner>/<repo>/charts")
+    parser.add_argument("--username", default=DEFAULT_USERNAME, help="registry user name")
+    parser.add_argument("--registry-password", required=True, metavar="env:NAME|file:PATH",
+                        help="where to read the registry password or token")
+    parser.add_argument("--plain-http", action="store_true",
+                        help="talk plain HTTP to the registry (a local test registry only)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="lint checks run at once (default: the number of cores)")
+
+
+def publish(args: argparse.Namespace, console: Console) -> int:
+    source = args.source.resolve()
+
+    def lint_passes() -> bool:
+        return all(r.ok for r in run_lint(source, [], args.jobs, console))
+
+    try:
+        reference = publish_native.publish(
+            source, args.tag, args.registry, args.repository, args.username,
+            args.registry_password, args.plain_http, lint_passes)
+    except PublishError as error:
+        console.print(f"publish: {error}", markup=False, soft_wrap=True)
+        return 1
+    console.print(f"published {reference}", markup=False, soft_wrap=True)
+    return 0
+
+
+COMMANDS = {
+    "lint": (lint, add_lint_flags, "validate the chart, ArgoCD apps, monitoring and workflows "
+             "(the same plan `dagger call lint` runs)"),
+    "publish": (publish, add_publish_flags, "lint, package the chart with the tag's version "
+                "and push it to an OCI registry once"),
+}
 
 
 def parser() -> argparse.ArgumentParser:

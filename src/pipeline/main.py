@@ -6,6 +6,7 @@ the Dagger executor. `python -m pipeline <function>` is its native twin.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import dagger
@@ -14,6 +15,8 @@ from dagger import DefaultPath, Doc, Ignore, Name, function, object_type
 from pipeline import plan
 from pipeline.executors import dagger as executor
 from pipeline.executors import report
+from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
+from pipeline.publish import containers as publish_containers
 
 # What never reaches a check: VCS data, caches, local virtualenvs, the generated SDK.
 SOURCE_IGNORE = [".git", "**/__pycache__", "**/.pytest_cache", ".venv", "sdk", "dist"]
@@ -58,3 +61,32 @@ class Pipeline:
         if not all(r.ok for r in results):
             raise LintFailed(text)
         return text
+
+    @function(cache="never")
+    async def publish(
+        self,
+        tag: Annotated[str, Doc("Release tag, SemVer 2 with an optional leading v (e.g. v1.4.0); "
+                                "becomes the chart's version and appVersion")],
+        registry_password: Annotated[dagger.Secret, Doc(
+            "Registry password or token, e.g. env:GITHUB_TOKEN; reaches helm only as a "
+            "mounted registry config")],
+        source: Source,
+        registry: Annotated[str, Doc("OCI registry host")] = DEFAULT_REGISTRY,
+        repository: Annotated[str, Doc("Repository path in the registry, e.g. "
+                                       "<owner>/<repo>/charts")] = DEFAULT_REPOSITORY,
+        username: Annotated[str, Doc("Registry user name")] = DEFAULT_USERNAME,
+    ) -> str:
+        """Lint, package the chart with the tag's version and push it once to
+        oci://<registry>/<repository>; return the pushed reference with its digest.
+        Never cached; an existing version is refused."""
+        async def lint_passes() -> bool:
+            tree = await executor.source_tree(source)
+            results = await executor.run(plan.build(tree), source, tree)
+            if not all(r.ok for r in results):
+                print(report.as_text(results), file=sys.stderr)
+                return False
+            return True
+
+        reference = await publish_containers.publish(
+            source, tag, registry, repository, username, registry_password, lint_passes)
+        return reference + "\n"

@@ -1,0 +1,184 @@
+"""Publishing the chart as an OCI artifact: the rules both executors share.
+
+Pure Python: tag validation, the helm argv of each step, the registry config
+helm reads credentials from, and the reading of helm's answers. The native
+(`publish.native`) and Dagger (`publish.containers`) paths only differ in how
+they run these argv and where the secret comes from.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+
+DEFAULT_REGISTRY = "ghcr.io"
+DEFAULT_REPOSITORY = "dpp-platform/charts"
+DEFAULT_USERNAME = "dpp-release"  # GHCR accepts any user name with a GITHUB_TOKEN
+CHART_DIR = "infra/helm/dpp-platform"
+CHART_NAME = "dpp-platform"
+REGISTRY_CONFIG = "/run/secrets/helm-registry.json"  # in the container; natively a 0600 tmp file
+ATTEMPTS = 3
+BACKOFF_SECONDS = (1.0, 2.0)
+
+# semver.org's regular expression, with an optional leading "v".
+SEMVER = re.compile(
+    r"^v?(?P<version>(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?)$"
+)
+# OCI distribution spec: lower-case path components separated by /.
+REPOSITORY_PATH = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
+PUSHED_DIGEST = re.compile(r"^Digest:\s*(sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
+
+ABSENT = ("not found", "manifest unknown", "name unknown")
+DENIED = ("401", "unauthorized", "403", "denied", "forbidden", "authentication required")
+TRANSIENT = ("connection refused", "connection reset", "i/o timeout", "no such host",
+             "tls handshake timeout", "eof", "500 internal", "502", "503", "504",
+             "too many requests", "429")
+
+
+class PublishError(Exception):
+    """A publish that must stop; the message names the registry or input and the cause."""
+
+
+def version_from_tag(tag: str) -> str:
+    """`v1.4.0` -> `1.4.0`; anything that is not SemVer 2 fails before any work."""
+    match = SEMVER.match(tag.strip())
+    if not match:
+        raise PublishError(
+            f"--tag {tag!r} is not a SemVer 2 version: expected MAJOR.MINOR.PATCH with an "
+            f"optional leading 'v', pre-release and build, e.g. v1.4.0, 1.4.0, v2.0.0-rc.1")
+    return match["version"]
+
+
+def check_repository(repository: str) -> str:
+    """Fail before any work on a path the registry would reject (e.g. upper case)."""
+    if not REPOSITORY_PATH.match(repository.strip("/")):
+        raise PublishError(f"--repository {repository!r} is not a valid OCI repository path: "
+                           f"lower-case letters, digits and . _ - separated by /, "
+                           f"e.g. acme/dpp-platform/charts")
+    return repository.strip("/")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the chart goes: oci://<registry>/<repository>/dpp-platform:<version>."""
+
+    registry: str
+    repository: str
+    version: str
+    plain_http: bool = False
+
+    @property
+    def base(self) -> str:
+        return f"oci://{self.registry}/{self.repository.strip('/')}"
+
+    @property
+    def chart(self) -> str:
+        return f"{self.base}/{CHART_NAME}"
+
+    def reference(self, digest: str) -> str:
+        return f"{self.chart}:{self.version}@{digest}"
+
+    def flags(self, config: str) -> list[str]:
+        return ["--registry-config", config] + (["--plain-http"] if self.plain_http else [])
+
+
+def package_argv(version: str, destination: str) -> list[str]:
+    """Stamp version and appVersion from the tag into the package, not into the repo."""
+    return ["helm", "package", CHART_DIR, "--version", version, "--app-version", version,
+            "--destination", destination]
+
+
+def exists_argv(target: Target, config: str) -> list[str]:
+    return ["helm", "show", "chart", target.chart, "--version", target.version,
+            *target.flags(config)]
+
+
+def push_argv(target: Target, package: str, config: str) -> list[str]:
+    return ["helm", "push", package, target.base, *target.flags(config)]
+
+
+def package_file(version: str, destination: str) -> str:
+    return f"{destination}/{CHART_NAME}-{version}.tgz"
+
+
+def registry_config(registry: str, username: str, password: str) -> str:
+    """A docker-style auths file: helm reads it instead of a `helm registry login`."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {registry: {"auth": auth}}})
+
+
+def classify(output: str) -> str:
+    """What helm's error output means: absent, denied, transient or error."""
+    text = output.lower()
+    for kind, needles in (("denied", DENIED), ("absent", ABSENT), ("transient", TRANSIENT)):
+        if any(n in text for n in needles):
+            return kind
+    return "error"
+
+
+def last_error_line(output: str) -> str:
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error")]
+    return (errors or lines or ["(no output)"])[-1]
+
+
+def refuse_existing(target: Target) -> PublishError:
+    return PublishError(
+        f"{target.chart}:{target.version} already exists in {target.registry}: published "
+        f"versions are immutable; tag a new version")
+
+
+def registry_failure(target: Target, step: str, output: str, attempts: int) -> PublishError:
+    kind = classify(output)
+    cause = {"denied": "credentials rejected (check --username and --registry-password)",
+             "transient": f"registry unreachable or failing after {attempts} attempt(s)",
+             }.get(kind, "registry error")
+    return PublishError(f"{step} {target.chart}:{target.version} on {target.registry}: "
+                        f"{cause}: {last_error_line(output)}")
+
+
+def pushed_digest(output: str) -> str | None:
+    match = PUSHED_DIGEST.search(output)
+    return match[1] if match else None
+
+
+async def attempt(run, argv: list[str], target: Target, step: str) -> tuple[int, str]:
+    """Run one registry step, retrying only transient failures, a bounded number of times."""
+    import anyio
+
+    code, output = await run(argv)
+    for tries, pause in enumerate(BACKOFF_SECONDS, start=2):
+        if code == 0 or classify(output) != "transient":
+            break
+        await anyio.sleep(pause)
+        code, output = await run(argv)
+    else:
+        tries = ATTEMPTS
+    if code != 0 and classify(output) == "transient":
+        raise registry_failure(target, step, output, tries)
+    return code, output
+
+
+async def release(run, target: Target, package: str, config: str) -> str:
+    """Refuse an existing version, push once, return the pushed reference with its digest.
+
+    `run(argv) -> (exit code, output)` runs helm where the package and config are.
+    """
+    code, output = await attempt(run, exists_argv(target, config), target, "check")
+    if code == 0:
+        raise refuse_existing(target)
+    if classify(output) != "absent":
+        raise registry_failure(target, "check", output, 1)
+    code, output = await attempt(run, push_argv(target, package, config), target, "push")
+    if code != 0:
+        raise registry_failure(target, "push", output, 1)
+    digest = pushed_digest(output)
+    if digest is None:
+        raise PublishError(f"push {target.chart}:{target.version} on {target.registry}: "
+                           f"helm reported no digest, so the push is not confirmed: "
+                           f"{last_error_line(output)}")
+    return target.reference(digest)

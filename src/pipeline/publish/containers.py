@@ -1,0 +1,47 @@
+"""`dagger call publish`: the same release steps, helm in its pinned image.
+
+The credentials reach helm only as a mounted secret file (a docker-style
+registry config), never as argv, plain env or a layer; every registry step
+carries a nonce so Dagger never serves it from cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import dagger
+from dagger import ReturnType, dag
+
+from pipeline.executors.dagger import WORKDIR, tool_container
+from pipeline.publish import (check_repository, CHART_DIR, REGISTRY_CONFIG, PublishError, Target, package_argv,
+                              package_file, registry_config, release, version_from_tag)
+
+PACKAGE_DIR = "/out"
+NONCE = "DPP_PUBLISH_NONCE"
+
+
+def helm_with_chart(source: dagger.Directory, config: dagger.Secret) -> dagger.Container:
+    return (tool_container("helm")
+            .with_mounted_directory(f"{WORKDIR}/{CHART_DIR}", source.directory(CHART_DIR))
+            .with_mounted_secret(REGISTRY_CONFIG, config))
+
+
+async def publish(source: dagger.Directory, tag: str, registry: str, repository: str,
+                  username: str, password: dagger.Secret,
+                  lint: Callable[[], Awaitable[bool]]) -> str:
+    version = version_from_tag(tag)
+    repository = check_repository(repository)
+    if not await lint():
+        raise PublishError("lint failed: nothing was packaged or pushed")
+    config = dag.set_secret(f"helm-registry-config-{registry}",
+                            registry_config(registry, username, await password.plaintext()))
+    packaged = helm_with_chart(source, config).with_exec(package_argv(version, PACKAGE_DIR))
+    target = Target(registry, repository, version)
+
+    async def run(argv: list[str]) -> tuple[int, str]:
+        step = (packaged.with_env_variable(NONCE, str(time.time_ns()))
+                .with_exec(argv, expect=ReturnType.ANY))
+        return await step.exit_code(), await step.combined_output()
+
+    return await release(run, target, package_file(version, PACKAGE_DIR), REGISTRY_CONFIG)

@@ -1,0 +1,170 @@
+"""Publishing to a real OCI registry on 127.0.0.1 (distribution v3 with basic auth)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.executors.native import environment
+from pipeline.publish import CHART_DIR, PublishError
+from pipeline.publish import native as publish_native
+from tests.conftest import REPO, copy_whole_repo, run_pipeline
+from tests.publish.faulty_proxy import failing_uploads
+
+pytestmark = pytest.mark.tools
+REPOSITORY = "acme/dpp/charts"
+
+
+def publish(registry, tag="v1.4.0", password_env="REGISTRY_PASSWORD", lint=lambda: True,
+            monkeypatch=None, host=None):
+    return publish_native.publish(REPO, tag, host or registry.host, REPOSITORY,
+                                  registry.username, f"env:{password_env}", True, lint)
+
+
+@pytest.fixture
+def password(monkeypatch, registry):
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+
+
+def helm(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["helm", *args], cwd=cwd, env=environment(REPO),
+                          capture_output=True, text=True, timeout=120)
+
+
+def registry_config(tmp_path, registry) -> str:
+    from pipeline.publish import registry_config as config_json
+    path = tmp_path / "auth.json"
+    path.write_text(config_json(registry.host, registry.username, registry.password))
+    return str(path)
+
+
+def manifest_digest(registry, version: str) -> str:
+    import base64
+    import urllib.request
+    request = urllib.request.Request(
+        f"http://{registry.host}/v2/{REPOSITORY}/dpp-platform/manifests/{version}", method="HEAD")
+    token = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    request.add_header("Accept", "application/vnd.oci.image.manifest.v1+json")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.headers["Docker-Content-Digest"]
+
+
+def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, password, tmp_path):
+    chart_before = (REPO / CHART_DIR / "Chart.yaml").read_text()
+    reference = publish(registry)
+    chart, _, digest = reference.partition("@")
+    assert chart == f"oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0"
+    assert digest == manifest_digest(registry, "1.4.0")
+    auth = registry_config(tmp_path, registry)
+    shown = helm("show", "chart", chart.rsplit(":", 1)[0], "--version", "1.4.0",
+                 "--registry-config", auth, "--plain-http")
+    assert shown.returncode == 0, shown.stderr
+    assert "version: 1.4.0" in shown.stdout and "appVersion: 1.4.0" in shown.stdout
+    assert (REPO / CHART_DIR / "Chart.yaml").read_text() == chart_before, "repo was changed"
+    pulled = helm("pull", chart.rsplit(":", 1)[0], "--version", "1.4.0", "--registry-config",
+                  auth, "--plain-http", "--untar", "--destination", str(tmp_path / "pulled"))
+    assert pulled.returncode == 0, pulled.stderr
+    from pipeline import toolchain
+    kube = ["--kube-version", toolchain.kube_versions()[-1],
+            "-f", str(REPO / CHART_DIR / "values-dev.yaml")]
+    ours = helm("template", "dpp", CHART_DIR, *kube)
+    theirs = helm("template", "dpp", str(tmp_path / "pulled" / "dpp-platform"), *kube)
+    assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr + theirs.stderr
+    version = chart_before.split("\nversion:")[1].split()[0].strip("\"'")
+    app_version = chart_before.split("\nappVersion:")[1].split()[0].strip("\"'")
+    normalised = theirs.stdout.replace("dpp-platform-1.4.0", f"dpp-platform-{version}") \
+        .replace('version: "1.4.0"', f'version: "{app_version}"') \
+        .replace("version: 1.4.0", f"version: {app_version}")
+    assert normalised == ours.stdout
+
+
+def test_a_published_version_is_never_overwritten(registry, password):
+    publish(registry)
+    first = manifest_digest(registry, "1.4.0")
+    with pytest.raises(PublishError, match="already exists .* immutable"):
+        publish(registry)
+    assert manifest_digest(registry, "1.4.0") == first
+
+
+def test_wrong_password_fails_clearly_and_pushes_nothing(registry, monkeypatch, capfd):
+    monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
+    with pytest.raises(PublishError) as raised:
+        publish(registry)
+    message = str(raised.value)
+    assert registry.host in message and "credentials rejected" in message
+    assert "not-the-password" not in message
+    out, err = capfd.readouterr()
+    assert "not-the-password" not in out + err
+    assert registry.status(f"/v2/{REPOSITORY}/dpp-platform/tags/list") == 404
+
+
+@pytest.mark.parametrize("tag", ["1.4", "v1.4.0.1", "latest", "v01.4.0", "1.4.0-", "release-1"])
+def test_an_invalid_tag_fails_before_any_work(registry, password, tag):
+    def lint():
+        raise AssertionError("lint ran for an invalid tag")
+
+    with pytest.raises(PublishError, match=r"not a SemVer 2 version: expected MAJOR\.MINOR"):
+        publish(registry, tag=tag, lint=lint)
+
+
+@pytest.mark.parametrize("tag,version", [("v2.0.0-rc.1", "2.0.0-rc.1"), ("1.4.0", "1.4.0")])
+def test_semver_prereleases_and_plain_versions_publish(registry, password, tag, version):
+    assert f"dpp-platform:{version}@sha256:" in publish(registry, tag=tag)
+
+
+def test_a_lint_failure_stops_before_packaging(registry, password):
+    with pytest.raises(PublishError, match="lint failed: nothing was packaged or pushed"):
+        publish(registry, lint=lambda: False)
+    assert registry.status(f"/v2/{REPOSITORY}/dpp-platform/tags/list") == 404
+
+
+def test_a_registry_that_is_down_fails_within_a_bounded_time(password, registry):
+    started = time.monotonic()
+    with pytest.raises(PublishError) as raised:
+        publish(registry, host="127.0.0.1:9")
+    assert time.monotonic() - started < 30
+    assert "127.0.0.1:9" in str(raised.value)
+    assert "unreachable or failing after 3 attempt(s)" in str(raised.value)
+
+
+def test_a_registry_error_mid_push_is_retried_then_reported_never_success(registry, password):
+    with failing_uploads(registry.host) as proxy, pytest.raises(PublishError) as raised:
+        publish(registry, host=proxy)
+    assert "push" in str(raised.value) and proxy in str(raised.value)
+    assert registry.status(f"/v2/{REPOSITORY}/dpp-platform/manifests/1.4.0") == 404
+
+
+def test_the_password_is_never_taken_from_the_command_line(registry):
+    done = run_pipeline("publish", "--tag", "v1.4.0", "--registry", registry.host,
+                        "--registry-password", registry.password, "--plain-http")
+    assert done.returncode == 1
+    assert "expected env:NAME or file:PATH" in done.stdout
+    assert registry.password not in done.stdout + done.stderr
+
+
+def test_the_cli_lints_the_source_and_refuses_a_broken_tree(registry, password, tmp_path):
+    root = copy_whole_repo(tmp_path / "repo")
+    (root / ".github" / "broken.yaml").write_text("key: [unclosed\n")
+    done = run_pipeline("publish", "--source", str(root), "--tag", "v1.4.0", "--registry",
+                        registry.host, "--repository", REPOSITORY, "--username",
+                        registry.username, "--registry-password", "env:REGISTRY_PASSWORD",
+                        "--plain-http")
+    assert done.returncode == 1, done.stdout
+    assert "lint failed: nothing was packaged or pushed" in done.stdout
+    assert "workflows/yamllint" in done.stdout
+    assert registry.password not in done.stdout + done.stderr
+    assert registry.status(f"/v2/{REPOSITORY}/dpp-platform/tags/list") == 404
+
+
+@pytest.mark.parametrize("repository", ["Acme/Charts", "acme//charts", "acme/charts_"])
+def test_an_invalid_repository_fails_before_any_work(registry, password, repository):
+    def lint():
+        raise AssertionError("lint ran for an invalid repository")
+
+    with pytest.raises(PublishError, match="not a valid OCI repository path"):
+        publish_native.publish(REPO, "v1.4.0", registry.host, repository, registry.username,
+                               "env:REGISTRY_PASSWORD", True, lint)
