@@ -50,3 +50,25 @@ def test_typedefs_register_without_an_engine(monkeypatch):
     assert set(FUNCTIONS) - {""} <= registered  # "" is the constructor
     arguments = {f.args.get("name") for f in fields if f.name == "withArg"}
     assert {"source", "only", "list"} <= arguments
+
+
+def test_the_uploaded_module_source_is_only_what_the_runtime_needs():
+    """dagger.json's `include` subtracts (`!`) from the repo root, the module's source dir.
+
+    The functions read the repo through their `source` argument (DefaultPath), so the
+    module source needs only the package and its build files; anything else in it would
+    be uploaded and invalidate function caches on every unrelated edit.
+    """
+    import json
+
+    from tests.conftest import REPO
+
+    config = json.loads((REPO / "dagger.json").read_text())
+    assert config["engineVersion"].startswith("v0.21.")
+    excluded = {p[1:] for p in config["include"] if p.startswith("!")}
+    needed = {"pyproject.toml", ".python-version", "src", "dagger.json", "LICENSE"}
+    top_level = {p.name for p in REPO.iterdir() if p.name not in {".git", ".gitignore"}
+                 and not p.name.endswith(".egg-info")}
+    assert not needed & excluded
+    assert top_level - needed <= excluded | {".venv", "sdk", ".pytest_cache"}, \
+        "a new top-level path reaches the module source: add it to dagger.json include"
