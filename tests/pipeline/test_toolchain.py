@@ -1,0 +1,79 @@
+"""The native toolchain is exactly what toolchain.toml pins, and bootstrap is idempotent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zipfile
+
+import pytest
+
+from pipeline import kubeschemas, toolchain
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.tools
+
+# How each binary reports its version, and how that report shows the pin.
+VERSION_COMMANDS = {
+    "helm": (["version", "--short"], "v{v}"),
+    "kubeconform": (["-v"], "v{v}"),
+    "promtool": (["--version"], "version {v} "),
+    "prometheus": (["--version"], "version {v} "),
+    "amtool": (["--version"], "version {v} "),
+    "alertmanager": (["--version"], "version {v} "),
+    "pint": (["version"], "{v}"),
+    "actionlint": (["-version"], "v{v}"),
+    "yamllint": (["--version"], "yamllint {v}"),
+    "registry": (["--version"], "v{v}"),
+    "shellcheck": (["--version"], "version: {upstream}"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VERSION_COMMANDS))
+def test_native_binary_reports_the_pinned_version(name):
+    pin = toolchain.tool(name)
+    args, expected = VERSION_COMMANDS[name]
+    done = subprocess.run([str(toolchain.native_bin() / pin.binary), *args],
+                          capture_output=True, text=True, timeout=30)
+    report = done.stdout + done.stderr
+    assert expected.format(v=pin.version, upstream=pin.version.split("-")[0]) in report, report
+
+
+def test_bootstrap_skips_what_is_installed():
+    done = subprocess.run([str(REPO / "scripts" / "bootstrap"), "yamllint", "kubeconform"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "yamllint 1.38.0: present" in done.stdout
+    assert "kubeconform 0.7.0: present" in done.stdout
+    assert "installing" not in done.stdout
+
+
+def test_bootstrap_rejects_an_unknown_tool():
+    done = subprocess.run([str(REPO / "scripts" / "bootstrap"), "kubectl"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "unknown tool(s) kubectl" in done.stderr
+
+
+def test_schemas_exist_for_every_pinned_kubernetes_version():
+    for version in toolchain.kube_versions():
+        strict = toolchain.native_schemas() / f"v{version}-standalone-strict"
+        deployment = json.loads((strict / "deployment-apps-v1.json").read_text())
+        assert "$id" not in deployment
+        refs = json.dumps(deployment)
+        assert "/api/_definitions.json" not in refs and "_definitions.json#" in refs
+
+
+def test_schema_extraction_names_the_wheel_and_the_missing_version(tmp_path):
+    wheel = tmp_path / "kubernetes_validate-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(kubeschemas.WHEEL_ROOT + "v1.30.0-local/service-v1.json",
+                         json.dumps({"$id": "https://kubernetes.io/x",
+                                     "$ref": "/api/_definitions.json#/$defs/x"}))
+        archive.writestr(kubeschemas.WHEEL_ROOT + "v1.30.0-local-strict/service-v1.json", "{}")
+    assert kubeschemas.extract(wheel, ["1.30.0"], tmp_path / "out") == 2
+    written = json.loads((tmp_path / "out/v1.30.0-standalone/service-v1.json").read_text())
+    assert written == {"$ref": "_definitions.json#/$defs/x"}
+    with pytest.raises(SystemExit, match=r"kubernetes_validate-0-py3-none-any.whl: no schemas "
+                                         r"for v1.99.0-local"):
+        kubeschemas.extract(wheel, ["1.99.0"], tmp_path / "out2")
