@@ -17,6 +17,7 @@ them to local processes:
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shlex
@@ -488,7 +489,7 @@ def receiver_overrides(am: dict, sink_url: str) -> tuple[dict, dict[str, str], d
       set in a copy of the config.
     Returns (config copy, {secret file path: contents}, {receiver: how it is redirected}).
     """
-    am = yaml.safe_load(yaml.safe_dump(am))
+    am = copy.deepcopy(am)
     base = sink_url.rstrip("/")
     files: dict[str, str] = {}
     redirected: dict[str, str] = {}
@@ -550,7 +551,7 @@ def rewrite_paths(document: Any, spec: ServiceSpec, rootfs: Path, key: str = "")
 
 def rewrite_addresses(prom: dict, addresses: Mapping[str, str]) -> dict:
     """Static targets (scrape and alerting) named in `addresses` -> their local address."""
-    prom = yaml.safe_load(yaml.safe_dump(prom))
+    prom = copy.deepcopy(prom)
     groups = [sc for job in prom.get("scrape_configs") or []
               for sc in job.get("static_configs") or []]
     groups += [sc for am in (prom.get("alerting") or {}).get("alertmanagers") or []

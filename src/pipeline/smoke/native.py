@@ -1,0 +1,337 @@
+"""`python -m pipeline smoke`: the compose monitoring stack as local processes, then the checks.
+
+Prometheus and Alertmanager run from the bootstrap's binaries (toolchain.native_bin())
+with the compose command flags, on 127.0.0.1 free ports; each gets an emulated
+container filesystem in a tmp dir (stack.materialize) holding copies of its compose
+mounts, so its configs keep their container paths. Rewritten (copies only):
+- prometheus.yml: static targets of compose services -> local addresses
+  (backend:8000 -> the fake target, alertmanager:9093, localhost:9090);
+- alertmanager.yml: the pagerduty receivers' Events API url -> the sink; the webhook
+  `url_file` / slack `api_url_file` secret files contain the sink's URL;
+- absolute container paths (flags, `*_file` fields) -> under the tmp root.
+Grafana and node-exporter have no native binary: their checks are reported skipped.
+
+Processes run in their own process groups and are always stopped (TERM, then KILL),
+the tmp dir removed: on success, failure, Ctrl-C (SIGINT) and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import toolchain
+from pipeline.smoke import checks, stack
+
+STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+HELPER_START = 15.0
+CONTRACT = "infra/monitoring/metrics-contract.yaml"
+STYLE = {checks.PASSED: "green", checks.FAILED: "red", checks.SKIPPED: "yellow"}
+
+
+class SmokeSetupError(Exception):
+    """The stack could not be set up (missing binary, bad compose file): no check ran."""
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    popen: subprocess.Popen
+    log: Path
+
+    def lines(self) -> list[str]:
+        try:
+            return self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+
+    def logs(self, count: int) -> str:
+        return "\n".join(self.lines()[-count:])
+
+    def exited(self) -> str:
+        """"" while running; else the exit code and the server's own error line."""
+        code = self.popen.poll()
+        if code is None:
+            return ""
+        return f"{self.name} exited with code {code}: {error_line(self.lines())}"
+
+
+def error_line(lines: list[str]) -> str:
+    """The line a server died with: its last level=error/fatal line, else its last line."""
+    for line in reversed(lines):
+        if any(mark in line for mark in ("level=error", "level=fatal", "level=ERROR",
+                                         "panic:", "Error:", "error:")):
+            return line.strip()
+    return next((line.strip() for line in reversed(lines) if line.strip()), "(no output)")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: the child gets SIGTERM if the smoke process dies without cleaning up."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start(name: str, argv: list[str], cwd: Path, env: dict[str, str], logs: Path) -> Process:
+    log = logs / f"{name}.log"
+    with open(log, "wb") as out:
+        popen = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=_die_with_parent if sys.platform == "linux"
+                                 else None)
+    return Process(name, argv, popen, log)
+
+
+def stop(processes: list[Process]) -> None:
+    """SIGTERM every process group, wait up to STOP_GRACE, then SIGKILL what is left."""
+    for proc in processes:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for proc in processes:
+        try:
+            proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(timeout=STOP_GRACE)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt (main thread only), so cleanup runs as on Ctrl-C."""
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def interrupt(signum, frame):  # noqa: ARG001
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def python_env(source: Path) -> dict[str, str]:
+    """Helpers run the checked tree's own code when it has one, else this package."""
+    env = dict(os.environ)
+    tree = source / "src"
+    code = tree if (tree / "pipeline" / "smoke" / "helpers.py").is_file() \
+        else Path(__file__).resolve().parents[2]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+async def wait_listening(proc: Process, port: int, timeout: float = HELPER_START) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.exited():
+            raise SmokeSetupError(f"{proc.exited()}\n{proc.logs(checks.LOG_LINES)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        await asyncio.sleep(0.1)
+    raise SmokeSetupError(f"{proc.name} did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+class Stack:
+    """The native stack: set up in a tmp dir, processes started, always torn down."""
+
+    def __init__(self, source: Path, say=print) -> None:
+        self.source = source
+        self.say = say
+        self.processes: list[Process] = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="dpp-smoke-"))
+        self.logs = self.tmp / "logs"
+        self.logs.mkdir()
+
+    def close(self) -> None:
+        try:
+            stop(self.processes)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def binary(self, spec: stack.ServiceSpec) -> str:
+        name = spec.defaults.binary if spec.defaults else ""
+        path = toolchain.native_bin() / name
+        if not name or not path.is_file():
+            pin = toolchain.tool(name) if name else None
+            raise SmokeSetupError(
+                f"{spec.name}: no native binary for image {spec.image}"
+                + (f": run `{toolchain.BOOTSTRAP}` to build {pin.name} {pin.version} into "
+                   f"{toolchain.native_bin()}" if pin else ""))
+        return str(path)
+
+    def setup(self) -> checks.Context:
+        specs = stack.load(self.source)
+        prom_spec, am_spec = specs["prometheus"], specs["alertmanager"]
+        binaries = {name: self.binary(specs[name]) for name in ("prometheus", "alertmanager")}
+        ports = {name: free_port() for name in ("prometheus", "alertmanager", "target", "sink")}
+        local = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
+        sink_url = f"http://{local['sink']}"
+
+        prom_doc = yaml.safe_load((self.source / stack.config_source(prom_spec)).read_text())
+        am_doc = yaml.safe_load((self.source / stack.config_source(am_spec)).read_text())
+        backend = stack.backend_address(prom_doc)
+        addresses = {f"{host}:{prom_spec.listen_port}": local["prometheus"]
+                     for host in ("localhost", "127.0.0.1", "prometheus")}
+        addresses[f"alertmanager:{am_spec.listen_port}"] = local["alertmanager"]
+        addresses[backend] = local["target"]
+
+        # helpers first: the servers find them on their first scrape / notification
+        env = python_env(self.source)
+        helpers = [("sink", ["sink"]),
+                   ("target", ["target", "--contract", str(self.source / CONTRACT)])]
+        for name, args in helpers:
+            self.processes.append(start(name, [sys.executable, "-m", "pipeline.smoke.helpers",
+                                               *args, "--host", "127.0.0.1",
+                                               "--port", str(ports[name])],
+                                        self.tmp, env, self.logs))
+
+        rootfs = {name: self.tmp / name for name in ("prometheus", "alertmanager")}
+        for name in rootfs:
+            stack.materialize(specs[name], self.source, rootfs[name])
+        # prometheus.yml: compose addresses -> local ones, absolute paths -> its rootfs
+        prom_doc = stack.rewrite_paths(stack.rewrite_addresses(prom_doc, addresses), prom_spec,
+                                       rootfs["prometheus"])
+        self.write(rootfs["prometheus"], prom_spec.flag("config.file"), stack.dump(
+            prom_doc, "# smoke: rewritten copy (local addresses, tmp paths)\n"))
+        # alertmanager.yml: receivers -> sink, absolute paths -> its rootfs
+        am_doc, secret_files, _ = stack.receiver_overrides(am_doc, sink_url)
+        am_doc = stack.rewrite_paths(am_doc, am_spec, rootfs["alertmanager"])
+        self.write(rootfs["alertmanager"], am_spec.flag("config.file"), stack.dump(
+            am_doc, "# smoke: rewritten copy (receivers -> sink, tmp paths)\n"))
+        for path, content in secret_files.items():
+            self.write(rootfs["alertmanager"], path, content)
+
+        asyncio.run(self.start_helpers(ports))
+        for name in ("alertmanager", "prometheus"):
+            spec = specs[name]
+            for folder in stack.storage_dirs(spec, rootfs[name]):
+                folder.mkdir(parents=True, exist_ok=True)
+            argv = stack.native_argv(spec, binaries[name], rootfs[name], ports[name])
+            self.processes.append(start(name, argv, stack.native_workdir(spec, rootfs[name]),
+                                        stack.environ_for(spec), self.logs))
+            self.say(f"smoke: started {name} on {local[name]} (pid "
+                     f"{self.processes[-1].popen.pid})")
+
+        procs = {p.name: p for p in self.processes}
+
+        def endpoint(name: str, spec: stack.ServiceSpec) -> checks.Endpoint:
+            return checks.Endpoint(name, f"http://{local[name]}{spec.route_prefix}",
+                                   exited=procs[name].exited, logs=procs[name].logs)
+
+        host = backend.rsplit(":", 1)[0]
+        return checks.Context(
+            prometheus=endpoint("prometheus", prom_spec),
+            alertmanager=endpoint("alertmanager", am_spec),
+            grafana=checks.Endpoint("grafana", None, absent="natively: no Grafana server can "
+                                    "be installed here (runs in `dagger call smoke`)"),
+            sink=sink_url, expect=checks.expectations(self.source, specs),
+            running={"localhost", "127.0.0.1", "prometheus", "alertmanager", host})
+
+    async def start_helpers(self, ports: dict[str, int]) -> None:
+        procs = {p.name: p for p in self.processes}
+        await asyncio.gather(*(wait_listening(procs[n], ports[n]) for n in ("sink", "target")))
+
+    @staticmethod
+    def write(rootfs: Path, container_path: str | None, content: str) -> None:
+        if not container_path:
+            return
+        path = stack.rootfs_path(rootfs, container_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.chmod(0o644)
+        path.write_text(content, encoding="utf-8")
+
+
+def not_native(specs_names: list[str]) -> list[checks.Line]:
+    return [checks.Line(f"{name} running", checks.SKIPPED,
+                        "natively: no binary for its image (runs in `dagger call smoke`)")
+            for name in specs_names]
+
+
+def smoke(source: Path, say=print) -> list[checks.Line]:
+    """Set up, check, tear down. Raises SmokeSetupError / stack.StackError before any check."""
+    with sigterm_as_interrupt():
+        native = Stack(source, say)
+        try:
+            ctx = native.setup()
+            lines = asyncio.run(checks.run_checks(ctx))
+            others = [n for n in stack.load(source) if n not in
+                      ("prometheus", "alertmanager", "grafana")]
+            return lines + not_native(others)
+        finally:
+            native.close()
+
+
+def table(lines: list[checks.Line]) -> Table:
+    grid = Table(title="smoke")
+    for column in ("check", "status", "time", "detail"):
+        grid.add_column(column, justify="right" if column == "time" else "left")
+    for line in lines:
+        grid.add_row(line.name, f"[{STYLE[line.status]}]{line.status}[/]",
+                     f"{line.seconds:.1f}s", line.detail)
+    return grid
+
+
+def report(lines: list[checks.Line], console: Console) -> None:
+    """Rich table on a terminal; the plain lines otherwise (CI logs). Failures' logs in both."""
+    if console.is_terminal:
+        for line in lines:
+            if line.status == checks.FAILED and line.logs:
+                console.print(f"--- last log lines for {line.name}:", markup=False)
+                console.print(line.logs, markup=False, highlight=False, soft_wrap=True)
+        console.print(table(lines))
+        console.print(checks.verdict(lines), markup=False, highlight=False)
+    else:
+        console.print(checks.render_text(lines).rstrip("\n"), markup=False, highlight=False,
+                      soft_wrap=True)
+
+
+def run(source: Path, console: Console) -> int:
+    """The native smoke: 0 when every non-skipped check passed, 1 on a failed check,
+    2 when the stack could not be set up. KeyboardInterrupt propagates after cleanup."""
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        lines = smoke(source.resolve(), say)
+    except (SmokeSetupError, stack.StackError) as error:
+        say(f"smoke: {error}")
+        return 2
+    report(lines, console)
+    say(f"smoke: {time.monotonic() - started:.1f}s from start to "
+        f"{'all checks green' if checks.exit_code(lines) == 0 else 'failure'}")
+    return checks.exit_code(lines)
