@@ -1,9 +1,105 @@
-"""Checks of the chart group (filled in by its issue)."""
+"""Checks of the chart group: the dpp-platform Helm chart, proven per environment.
+
+For each values file (values-<env>.yaml, overlaid on values.yaml) and each
+Kubernetes version of toolchain.toml:
+  helm-lint-<env>-<kube>                 helm lint --strict
+  kubeconform-<env>-<kube>[-monitoring]  helm template (without / with the
+                                         monitoring.coreos.com/v1 API) | kubeconform -strict
+                                         against the Kubernetes and the CRD schemas
+and per environment, on the newest version with the monitoring API:
+  policies-<env>    python policies over the render (src/pipeline/policies/chart.py)
+  netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
+  resources-<env>   requests summed (dev must fit 4 CPU / 8 GiB)
+plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
+"""
 
 from __future__ import annotations
 
-from pipeline.plan.model import Check, Tree
+from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
+from pipeline.toolchain import kube_versions
+
+GROUP = "chart"
+CHART = "infra/helm/dpp-platform"
+RELEASE = "dpp-platform"
+NAMESPACE = "dpp-platform"
+CRD_SCHEMAS = "infra/schemas/crds"
+CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+EDGES = "infra/helm/network-edges.yaml"
+MONITORING_API = "monitoring.coreos.com/v1"
+MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards")
+# The local cluster every developer runs the dev profile on.
+BUDGETS = {"dev": ("4", "8Gi")}
+
+
+def environments(tree: Tree) -> list[str]:
+    prefix, suffix = f"{CHART}/values-", ".yaml"
+    return [path[len(prefix):-len(suffix)] for path in tree.glob(f"{prefix}*{suffix}")
+            if "/" not in path[len(prefix):]]
+
+
+def values_file(env: str) -> str:
+    return f"{CHART}/values-{env}.yaml"
+
+
+def template(env: str, kube: str, monitoring: bool) -> Step:
+    """`helm template` of one environment, as ArgoCD renders it (deterministic, no cluster)."""
+    argv = ["helm", "template", RELEASE, CHART, "--namespace", NAMESPACE,
+            "-f", values_file(env), "--kube-version", kube]
+    if monitoring:
+        argv += ["--api-versions", MONITORING_API]
+    return Step(tool="helm", argv=tuple(argv))
+
+
+def kubeconform_argv(kube: str) -> tuple[str, ...]:
+    return ("kubeconform", "-strict", "-summary", "-kubernetes-version", kube,
+            "-schema-location", SCHEMAS, "-schema-location", CRD_LOCATION, "-")
 
 
 def checks(tree: Tree) -> list[Check]:
-    return []
+    if not tree.is_file(f"{CHART}/Chart.yaml"):
+        return []
+    out: list[Check] = []
+    versions = kube_versions()
+    newest = versions[-1]
+    for env in environments(tree):
+        for kube in versions:
+            out.append(Check(
+                name=f"helm-lint-{env}-{kube}", group=GROUP, tool="helm",
+                argv=("helm", "lint", "--strict", CHART, "-f", values_file(env), "--kube-version", kube),
+                reads=(CHART,),
+                description=f"helm lint --strict, values-{env}.yaml, Kubernetes {kube}"))
+            for monitoring in (False, True):
+                suffix = "-monitoring" if monitoring else ""
+                out.append(Check(
+                    name=f"kubeconform-{env}-{kube}{suffix}", group=GROUP, tool="kubeconform",
+                    argv=kubeconform_argv(kube), reads=(CHART, CRD_SCHEMAS),
+                    stdin_from=template(env, kube, monitoring),
+                    description=(f"helm template values-{env}.yaml "
+                                 f"{'with' if monitoring else 'without'} {MONITORING_API} "
+                                 f"| kubeconform -strict, Kubernetes {kube}")))
+        render = template(env, newest, monitoring=True)
+        out.append(python_check(
+            f"policies-{env}", GROUP, "policies.chart", ["--env", env], [CHART], stdin_from=render,
+            description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))
+        out.append(python_check(
+            f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env], [CHART, EDGES],
+            stdin_from=render,
+            description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
+        budget = BUDGETS.get(env)
+        out.append(python_check(
+            f"resources-{env}", GROUP, "policies.resources",
+            ["--env", env, *(["--max-cpu", budget[0], "--max-memory", budget[1]] if budget else [])],
+            [CHART], stdin_from=render,
+            description=f"resource requests of {env} summed"
+                        + (f" (must fit {budget[0]} CPU / {budget[1]})" if budget else "")))
+    sources = [path for path in MONITORING_SOURCES if tree.is_dir(path)]
+    copies = [path for path in (f"{CHART}/files",) if tree.is_dir(path)]
+    out.append(python_check(
+        "monitoring-files-sync", GROUP, "policies.chartfiles", ["--check"], [*sources, *copies],
+        description="the chart's copies of infra/monitoring rules and dashboards equal their sources"))
+    out.append(python_check(
+        "values-docs", GROUP, "policies.valuesdoc", [f"{CHART}/values.yaml", f"{CHART}/values.schema.json"],
+        [f"{CHART}/values.yaml", f"{CHART}/values.schema.json"],
+        description="every key of values.yaml is documented by a comment starting with its name "
+                    "and known to values.schema.json"))
+    return out

@@ -1,0 +1,263 @@
+"""NetworkPolicy reachability matrix of a render, compared with the intended edges.
+
+    helm template ... | python -m pipeline.policies.netpol --edges infra/helm/network-edges.yaml --env prod
+
+From the rendered NetworkPolicies it computes which endpoint may open a
+connection to which endpoint on which port, following the Kubernetes semantics:
+a connection needs the client's egress (when any policy with Egress selects the
+client) and the server's ingress (likewise) to allow it; peers match by
+namespaceSelector/podSelector (a bare podSelector only in the policy's own
+namespace) or ipBlock; ports by number or by the server container's port name.
+
+Endpoints are the release's pods (by app.kubernetes.io/component, in the
+release namespace, ports from their containers) and the external peers declared
+in the edges file (namespaced pods or IP addresses, with the ports they serve),
+including look-alikes (pods with the release's labels in another namespace)
+that must reach nothing. Every computed edge must be intended and every
+intended edge computed: a missing or an extra edge fails, named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from dataclasses import dataclass, field
+
+import yaml
+
+from pipeline.policies.manifests import load, of_kind, report, workloads
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    namespace: str | None = None          # None: not a pod (an IP address)
+    labels: tuple = ()                    # sorted (key, value) pairs
+    ip: str | None = None
+    ports: tuple = ()                     # (port, protocol, name)
+    release: bool = False                 # a pod of the release: its own policies apply
+    ns_labels: tuple = field(default=())
+
+    @property
+    def label_dict(self) -> dict:
+        return dict(self.labels)
+
+
+def _selector_matches(selector: dict | None, labels: dict) -> bool:
+    """A LabelSelector (matchLabels + matchExpressions); {} matches everything."""
+    selector = selector or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _peer_matches(peer: dict, target: Endpoint, policy_ns: str) -> bool:
+    if "ipBlock" in peer:
+        if target.ip is None:
+            return False
+        block = peer["ipBlock"]
+        address = ipaddress.ip_address(target.ip)
+        if address not in ipaddress.ip_network(block["cidr"], strict=False):
+            return False
+        return not any(address in ipaddress.ip_network(c, strict=False) for c in block.get("except") or [])
+    if target.namespace is None:
+        return False
+    if "namespaceSelector" in peer:
+        if not _selector_matches(peer["namespaceSelector"], dict(target.ns_labels)):
+            return False
+    elif target.namespace != policy_ns:
+        return False
+    if "podSelector" in peer:
+        return _selector_matches(peer["podSelector"], target.label_dict)
+    return True
+
+
+def _port_matches(entries: list | None, server: Endpoint, port: int, protocol: str) -> bool:
+    if not entries:
+        return True
+    for entry in entries:
+        if entry.get("protocol", "TCP") != protocol:
+            continue
+        wanted = entry.get("port")
+        if wanted is None:
+            return True
+        if isinstance(wanted, str) and not wanted.isdigit():
+            if any(name == wanted and p == port and proto == protocol for p, proto, name in server.ports):
+                return True
+            continue
+        low, high = int(wanted), int(entry.get("endPort", wanted))
+        if low <= port <= high:
+            return True
+    return False
+
+
+def _direction_allows(policies: list[dict], subject: Endpoint, other: Endpoint, server: Endpoint,
+                      port: int, protocol: str, direction: str, namespace: str) -> bool:
+    """Whether `subject`'s policies allow the connection in `direction` (Ingress|Egress)."""
+    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = []
+    for policy in policies:
+        spec = policy.get("spec") or {}
+        types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if "egress" in spec else []))
+        if direction in types and _selector_matches(spec.get("podSelector"), subject.label_dict):
+            selecting.append(spec)
+    if not selecting:
+        return True  # not isolated in this direction
+    for spec in selecting:
+        for rule in spec.get(key) or []:
+            peers = rule.get(peers_key)
+            if peers and not any(_peer_matches(p, other, namespace) for p in peers):
+                continue
+            if _port_matches(rule.get("ports"), server, port, protocol):
+                return True
+    return False
+
+
+def allowed(policies: list[dict], client: Endpoint, server: Endpoint, port: int, protocol: str,
+            namespace: str) -> bool:
+    if client.release and not _direction_allows(policies, client, server, server, port, protocol,
+                                                "Egress", namespace):
+        return False
+    if server.release and not _direction_allows(policies, server, client, server, port, protocol,
+                                                "Ingress", namespace):
+        return False
+    return True
+
+
+def _parse_port(text: str) -> tuple[int, str]:
+    port, _, protocol = str(text).partition("/")
+    return int(port), (protocol or "TCP")
+
+
+def release_endpoints(docs: list[dict], namespace: str) -> dict[str, Endpoint]:
+    """One endpoint per component (pods of one component share labels and ports)."""
+    out: dict[str, Endpoint] = {}
+    ns_labels = (("kubernetes.io/metadata.name", namespace),)
+    for doc, template, _ in workloads(docs):
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        name = labels.get("app.kubernetes.io/component")
+        if not name:
+            continue
+        ports = []
+        for key in ("containers", "initContainers"):
+            for container in (template.get("spec") or {}).get(key) or []:
+                for port in container.get("ports") or []:
+                    ports.append((int(port["containerPort"]), port.get("protocol", "TCP"), port.get("name", "")))
+        previous = out.get(name)
+        if previous is not None:
+            ports += list(previous.ports)
+        out[name] = Endpoint(name=name, namespace=namespace, labels=tuple(sorted(labels.items())),
+                             ports=tuple(sorted(set(ports))), release=True, ns_labels=ns_labels)
+    return out
+
+
+def external_endpoints(spec: dict) -> dict[str, Endpoint]:
+    out = {}
+    for name, peer in (spec.get("peers") or {}).items():
+        ports = tuple(sorted((*_parse_port(p), "") for p in peer.get("ports") or []))
+        namespace = peer.get("namespace")
+        ns_labels = {"kubernetes.io/metadata.name": namespace, **(peer.get("namespaceLabels") or {})} \
+            if namespace else {}
+        out[name] = Endpoint(name=name, namespace=namespace,
+                             labels=tuple(sorted((peer.get("labels") or {}).items())),
+                             ip=peer.get("ip"), ports=ports, ns_labels=tuple(sorted(ns_labels.items())))
+    return out
+
+
+def matrix(docs: list[dict], spec: dict) -> tuple[set[str], dict[str, Endpoint]]:
+    """Every allowed connection as 'client -> server:port/PROTO'."""
+    namespace = spec.get("namespace", "default")
+    policies = of_kind(docs, "NetworkPolicy")
+    release = release_endpoints(docs, namespace)
+    external = external_endpoints(spec)
+    edges = set()
+    for client in [*release.values(), *external.values()]:
+        for server in [*release.values(), *external.values()]:
+            if not client.release and not server.release:
+                continue
+            for port, protocol in sorted({(p, proto) for p, proto, _ in server.ports}):
+                if allowed(policies, client, server, port, protocol, namespace):
+                    edges.add(f"{client.name} -> {server.name}:{port}/{protocol}")
+    return edges, release
+
+
+def _flatten(items: list) -> list[str]:
+    """Edge lists may nest (YAML anchors of shared edge groups)."""
+    out = []
+    for item in items:
+        out += _flatten(item) if isinstance(item, list) else [str(item)]
+    return out
+
+
+def intended(spec: dict, env: str) -> tuple[set[str], list[str]]:
+    environments = spec.get("environments") or {}
+    if env not in environments:
+        raise SystemExit(f"netpol: environment {env!r} not in the edges file ({sorted(environments)})")
+    entry = environments[env]
+    components = list(entry.get("components") or [])
+    edges = set()
+    for edge in _flatten(entry.get("edges") or []):
+        client, _, target = (part.strip() for part in edge.partition("->"))
+        server, _, port = target.partition(":")
+        port_number, protocol = _parse_port(port)
+        edges.add(f"{client} -> {server}:{port_number}/{protocol}")
+    for component in components:
+        for target in spec.get("everyComponentTo") or []:
+            server, _, port = target.partition(":")
+            port_number, protocol = _parse_port(port)
+            edges.add(f"{component} -> {server}:{port_number}/{protocol}")
+    return edges, components
+
+
+def compare(docs: list[dict], spec: dict, env: str) -> tuple[list[str], set[str]]:
+    computed, release = matrix(docs, spec)
+    wanted, components = intended(spec, env)
+    problems = []
+    rendered = sorted(release)
+    if sorted(components) != rendered:
+        problems.append(f"components: rendered {rendered}, the edges file declares {sorted(components)} "
+                        f"for {env}")
+    for edge in sorted(wanted - computed):
+        problems.append(f"missing edge {edge}: intended, but the NetworkPolicies do not allow it")
+    for edge in sorted(computed - wanted):
+        problems.append(f"extra edge {edge}: the NetworkPolicies allow it, but it is not intended")
+    return problems, computed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.policies.netpol", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--edges", required=True, help="intended edges (YAML)")
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--print", action="store_true", help="print the computed matrix")
+    parser.add_argument("file", nargs="?", default="-")
+    args = parser.parse_args(argv)
+    with open(args.edges, encoding="utf-8") as handle:
+        spec = yaml.safe_load(handle)
+    text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+    docs = load(text)
+    if not of_kind(docs, "NetworkPolicy"):
+        print(f"netpol: {args.env}: the render has no NetworkPolicy", file=sys.stderr)
+        return 1
+    problems, computed = compare(docs, spec, args.env)
+    if args.print or problems:
+        for edge in sorted(computed):
+            print(f"  {edge}")
+    return report("netpol", [f"{args.env}: {p} ({args.edges})" for p in problems],
+                  f"{args.env}: {len(computed)} allowed connections, exactly the intended edges")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
