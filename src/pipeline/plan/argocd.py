@@ -1,9 +1,32 @@
-"""Checks of the argocd group (filled in by its issue)."""
+"""Checks of the argocd group: the Application and ApplicationSet of infra/argocd.
+
+  kubeconform   the manifests against the ArgoCD CRD schemas (infra/schemas/crds), strict
+  sources       the chart path, valueFiles and branches they deploy exist; sync policy
+                (src/pipeline/policies/argocd.py)
+"""
 
 from __future__ import annotations
 
-from pipeline.plan.model import Check, Tree
+from pipeline.plan.chart import CHART, CRD_LOCATION, CRD_SCHEMAS
+from pipeline.plan.model import SCHEMAS, Check, Tree, python_check
+from pipeline.toolchain import kube_versions
+
+GROUP = "argocd"
+ARGOCD = "infra/argocd"
 
 
 def checks(tree: Tree) -> list[Check]:
-    return []
+    manifests = tree.glob(f"{ARGOCD}/*.yaml")
+    if not manifests:
+        return []
+    newest = kube_versions()[-1]
+    return [
+        Check(name="kubeconform", group=GROUP, tool="kubeconform",
+              argv=("kubeconform", "-strict", "-summary", "-kubernetes-version", newest,
+                    "-schema-location", SCHEMAS, "-schema-location", CRD_LOCATION, *manifests),
+              reads=(ARGOCD, CRD_SCHEMAS),
+              description="infra/argocd against the argoproj.io CRD schemas (strict)"),
+        python_check("sources", GROUP, "policies.argocd", manifests, [ARGOCD, CHART],
+                     description="chart path, valueFiles and per-environment branches exist; "
+                                 "automated sync, CreateNamespace, PSA restricted"),
+    ]
