@@ -488,11 +488,13 @@ async def watchdog(ctx: Context) -> Line:
     group_wait = max((w for _, w in want.watchdog_routes), default=0.0)
     timing = (f"evaluation interval {want.watchdog_interval:.0f}s + group_wait "
               f"{group_wait:.0f}s")
-    query = urllib.parse.quote('ALERTS{alertname="Watchdog",alertstate="firing"}')
 
     async def firing() -> bool:
-        data = await request(f"{prom.url}/api/v1/query?query={query}")
-        return bool(data["data"]["result"])
+        # /api/v1/alerts is the rules' live state; the ALERTS series is only written once
+        # the group restored its `for` state (its second evaluation), notifications are not.
+        alerts = (await request(f"{prom.url}/api/v1/alerts"))["data"]["alerts"]
+        return any(a["labels"].get("alertname") == "Watchdog" and a["state"] == "firing"
+                   for a in alerts)
 
     # the first evaluation of a group happens within one interval of the start
     _, why = await poll(firing, want.watchdog_interval * 2 + MARGIN, prom.exited)

@@ -64,6 +64,13 @@ IMAGE_DEFAULTS = {
 }
 
 
+# Flags the smoke test adds (both executors) unless the compose command sets them.
+# Prometheus discovers Alertmanager ~5s after start (discovery updates are throttled);
+# alerts of an evaluation before that are dropped and resent only after the resend
+# delay (default 1m): a 5s delay bounds the Watchdog's trip by one evaluation interval.
+SMOKE_FLAGS = {"prometheus": ("--rules.alert.resend-delay=5s",)}
+
+
 class StackError(ValueError):
     """The compose file cannot give a runnable stack; the message names file and key."""
 
@@ -109,6 +116,14 @@ class ServiceSpec:
         if self.command is not None:
             return list(self.command)
         return list(self.defaults.cmd) if self.defaults else []
+
+    @property
+    def smoke_args(self) -> list[str]:
+        """`args` plus the smoke test's own flags (SMOKE_FLAGS) the compose command lacks."""
+        args = self.args
+        names = {a.split("=", 1)[0] for a in args}
+        extra = SMOKE_FLAGS.get(self.defaults.binary if self.defaults else "", ())
+        return args + [f for f in extra if f.split("=", 1)[0] not in names]
 
     def flag(self, name: str) -> str | None:
         """The value of `--name=value` in the effective arguments."""
@@ -570,7 +585,7 @@ def native_argv(spec: ServiceSpec, binary: str, rootfs: Path, port: int) -> list
                          f"cannot run natively")
     argv = [binary]
     seen = set()
-    for arg in spec.args:
+    for arg in spec.smoke_args:
         name, eq, value = arg.partition("=")
         seen.add(name)
         if name == "--web.listen-address":
