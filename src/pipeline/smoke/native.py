@@ -54,6 +54,7 @@ class Process:
     argv: list[str]
     popen: subprocess.Popen
     log: Path
+    rootfs: Path | None = None
 
     def lines(self) -> list[str]:
         try:
@@ -69,7 +70,10 @@ class Process:
         code = self.popen.poll()
         if code is None:
             return ""
-        return f"{self.name} exited with code {code}: {error_line(self.lines())}"
+        line = error_line(self.lines())
+        if self.rootfs:
+            line = line.replace(str(self.rootfs), "")  # back to the container's paths
+        return f"{self.name} exited with code {code}: {line}"
 
 
 def error_line(lines: list[str]) -> str:
@@ -199,13 +203,14 @@ class Stack:
         local = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
         sink_url = f"http://{local['sink']}"
 
-        prom_doc = yaml.safe_load((self.source / stack.config_source(prom_spec)).read_text())
-        am_doc = yaml.safe_load((self.source / stack.config_source(am_spec)).read_text())
-        backend = stack.backend_address(prom_doc)
         addresses = {f"{host}:{prom_spec.listen_port}": local["prometheus"]
                      for host in ("localhost", "127.0.0.1", "prometheus")}
         addresses[f"alertmanager:{am_spec.listen_port}"] = local["alertmanager"]
-        addresses[backend] = local["target"]
+        prom_doc = load_config(self.source / stack.config_source(prom_spec))
+        backend = ""
+        with contextlib.suppress(stack.StackError, AttributeError, TypeError):
+            backend = stack.backend_address(prom_doc)
+            addresses[backend] = local["target"]
 
         # helpers first: the servers find them on their first scrape / notification
         env = python_env(self.source)
@@ -220,18 +225,24 @@ class Stack:
         rootfs = {name: self.tmp / name for name in ("prometheus", "alertmanager")}
         for name in rootfs:
             stack.materialize(specs[name], self.source, rootfs[name])
+        # A config that does not parse is left as it is: the server reports its own error.
         # prometheus.yml: compose addresses -> local ones, absolute paths -> its rootfs
-        prom_doc = stack.rewrite_paths(stack.rewrite_addresses(prom_doc, addresses), prom_spec,
-                                       rootfs["prometheus"])
-        self.write(rootfs["prometheus"], prom_spec.flag("config.file"), stack.dump(
-            prom_doc, "# smoke: rewritten copy (local addresses, tmp paths)\n"))
+        prom_path = self.source / stack.config_source(prom_spec)
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
+            new = stack.rewrite_paths(stack.rewrite_addresses(prom_doc, addresses),
+                                      prom_spec, rootfs["prometheus"])
+            self.write(rootfs["prometheus"], prom_spec.flag("config.file"),
+                       stack.rewrite_text(prom_path.read_text(encoding="utf-8"), prom_doc, new))
         # alertmanager.yml: receivers -> sink, absolute paths -> its rootfs
-        am_doc, secret_files, _ = stack.receiver_overrides(am_doc, sink_url)
-        am_doc = stack.rewrite_paths(am_doc, am_spec, rootfs["alertmanager"])
-        self.write(rootfs["alertmanager"], am_spec.flag("config.file"), stack.dump(
-            am_doc, "# smoke: rewritten copy (receivers -> sink, tmp paths)\n"))
-        for path, content in secret_files.items():
-            self.write(rootfs["alertmanager"], path, content)
+        am_path = self.source / stack.config_source(am_spec)
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
+            am_doc = load_config(am_path)
+            new, secret_files, _ = stack.receiver_overrides(am_doc, sink_url)
+            for path, content in secret_files.items():
+                self.write(rootfs["alertmanager"], path, content)
+            new = stack.rewrite_paths(new, am_spec, rootfs["alertmanager"])
+            self.write(rootfs["alertmanager"], am_spec.flag("config.file"),
+                       stack.rewrite_text(am_path.read_text(encoding="utf-8"), am_doc, new))
 
         asyncio.run(self.start_helpers(ports))
         for name in ("alertmanager", "prometheus"):
@@ -241,6 +252,7 @@ class Stack:
             argv = stack.native_argv(spec, binaries[name], rootfs[name], ports[name])
             self.processes.append(start(name, argv, stack.native_workdir(spec, rootfs[name]),
                                         stack.environ_for(spec), self.logs))
+            self.processes[-1].rootfs = rootfs[name]
             self.say(f"smoke: started {name} on {local[name]} (pid "
                      f"{self.processes[-1].popen.pid})")
 
@@ -250,7 +262,7 @@ class Stack:
             return checks.Endpoint(name, f"http://{local[name]}{spec.route_prefix}",
                                    exited=procs[name].exited, logs=procs[name].logs)
 
-        host = backend.rsplit(":", 1)[0]
+        host = backend.rsplit(":", 1)[0] if backend else "backend"
         return checks.Context(
             prometheus=endpoint("prometheus", prom_spec),
             alertmanager=endpoint("alertmanager", am_spec),
@@ -272,6 +284,15 @@ class Stack:
         if path.exists():
             path.chmod(0o644)
         path.write_text(content, encoding="utf-8")
+
+
+def load_config(path: Path) -> dict | None:
+    """A server config as data; None when it is not a YAML mapping (left to the server)."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def not_native(specs_names: list[str]) -> list[checks.Line]:

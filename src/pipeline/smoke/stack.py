@@ -528,6 +528,40 @@ def dump(document: dict, header: str = "") -> str:
     return header + yaml.safe_dump(document, sort_keys=False)
 
 
+def _changed_strings(old: Any, new: Any, found: dict[str, str]) -> bool:
+    """Collect old -> new of string leaves; False if the shapes differ (keys added)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return old.keys() == new.keys() and all(_changed_strings(old[k], new[k], found)
+                                                for k in old)
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(_changed_strings(a, b, found)
+                                            for a, b in zip(old, new))
+    if isinstance(old, str) and isinstance(new, str) and old != new:
+        if found.get(old, new) != new:
+            return False
+        found[old] = new
+        return True
+    return old == new
+
+
+def rewrite_text(text: str, old: dict, new: dict) -> str:
+    """The rewritten config, keeping the original text line for line (so a server's
+    "line N" points into the repo file) when the rewrite only replaced values; a YAML
+    dump otherwise."""
+    pairs: dict[str, str] = {}
+    if _changed_strings(old, new, pairs):
+        result = text
+        for before, after in sorted(pairs.items(), key=lambda p: -len(p[0])):
+            result = re.sub(r"(?<![\w.:/-])" + re.escape(before) + r"(?![\w.:/-])",
+                            lambda _m, a=after: a, result)
+        try:
+            if yaml.safe_load(result) == new:
+                return result
+        except yaml.YAMLError:
+            pass
+    return dump(new, "# smoke: rewritten copy\n")
+
+
 # --- native adaptation -----------------------------------------------------------------------
 
 def rootfs_path(rootfs: Path, container_path: str) -> Path:
