@@ -216,11 +216,14 @@ class Stack:
         env = python_env(self.source)
         helpers = [("sink", ["sink"]),
                    ("target", ["target", "--contract", str(self.source / CONTRACT)])]
+        self.say(f"smoke: working in {self.tmp}")
         for name, args in helpers:
             self.processes.append(start(name, [sys.executable, "-m", "pipeline.smoke.helpers",
                                                *args, "--host", "127.0.0.1",
                                                "--port", str(ports[name])],
                                         self.tmp, env, self.logs))
+            self.say(f"smoke: started {name} on {local[name]} (pid "
+                     f"{self.processes[-1].popen.pid})")
 
         rootfs = {name: self.tmp / name for name in ("prometheus", "alertmanager")}
         for name in rootfs:

@@ -1,0 +1,139 @@
+"""Compose -> service specs, expectations and native rewriting (pure Python, no servers)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import toolchain
+from pipeline.smoke import checks, stack
+from tests.conftest import REPO, copy_repo
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_monitoring_services_come_from_the_compose_file():
+    specs = stack.load(REPO)
+    compose = yaml.safe_load((REPO / stack.COMPOSE_FILE).read_text())["services"]
+    assert {"prometheus", "alertmanager"} <= set(specs)
+    for name, spec in specs.items():
+        assert spec.image == compose[name]["image"], name
+        if "command" in compose[name]:
+            assert list(spec.command) == [stack.interpolate(a, {}, "") for a in
+                                          compose[name]["command"]], name
+        for mount in spec.repo_mounts():
+            assert (REPO / mount.source).exists(), (name, mount)
+            binds = [stack.interpolate(v, {}, "").split(":") for v in compose[name]["volumes"]]
+            assert [mount.target, True] in [[b[1], "ro" in b[2:]] for b in binds if len(b) > 1], \
+                (name, mount)
+    assert specs["prometheus"].source_of(specs["prometheus"].flag("config.file")) == \
+        stack.config_source(specs["prometheus"])
+
+
+def test_a_missing_mounted_file_is_named(tmp_path):
+    root = copy_repo(tmp_path, stack.COMPOSE_FILE, "infra/monitoring")
+    (root / "infra/monitoring/alertmanager/alertmanager.yml").unlink()
+    with pytest.raises(stack.StackError) as raised:
+        stack.load(root)
+    assert "./infra/monitoring/alertmanager/alertmanager.yml" in str(raised.value)
+    assert "alertmanager" in str(raised.value)
+
+
+def test_compose_forms_long_syntax_secrets_configs_profiles_interpolation():
+    text = (FIXTURES / "compose-variants.yml").read_text()
+    specs = stack.monitoring_services(text)
+    assert list(specs) == ["prometheus", "alertmanager"]  # the profile, not the name list
+    prom, am = specs["prometheus"], specs["alertmanager"]
+    assert prom.command[0] == "--config.file=/etc/prometheus/prometheus.yml"
+    assert prom.listen_port == 9091 and prom.ports[0].published == 19091
+    mounts = {m.target: m for m in prom.mounts}
+    assert mounts["/etc/prometheus"].kind == "repo" and mounts["/etc/prometheus"].read_only
+    assert mounts["/prometheus"].kind == "volume"
+    assert mounts["/etc/prometheus/extra.yml"].source == \
+        "infra/monitoring/prometheus/prometheus.yml"
+    assert prom.source_of("/etc/prometheus/extra.yml") == \
+        "infra/monitoring/prometheus/prometheus.yml"  # the innermost mount wins
+    assert am.environment == {"TZ": "UTC", "LOG": "info"}
+    am_mounts = {m.target: m for m in am.mounts}
+    assert am_mounts["/run/secrets/webhook-url"].source == \
+        "infra/monitoring/alertmanager/secrets.example/webhook-url"
+    assert am_mounts["/host/proc"].kind == "host"
+    # a required variable of a selected service gets a throwaway value
+    backend = stack.parse_compose(text, names=["backend"])["backend"]
+    assert backend.image == "example/backend:smoke-version"
+
+
+def test_native_argv_keeps_compose_flags_and_adapts_addresses_and_paths(tmp_path):
+    specs = stack.load(REPO)
+    prom = stack.native_argv(specs["prometheus"], "prometheus", tmp_path, 4242)
+    assert prom[0] == "prometheus"
+    assert f"--config.file={tmp_path}/etc/prometheus/prometheus.yml" in prom
+    assert f"--storage.tsdb.path={tmp_path}/prometheus" in prom
+    assert "--web.listen-address=127.0.0.1:4242" in prom
+    assert "--web.enable-lifecycle" in prom  # compose flags without paths are kept
+    assert "--rules.alert.resend-delay=5s" in prom  # stack.SMOKE_FLAGS
+    am = stack.native_argv(specs["alertmanager"], "alertmanager", tmp_path, 4343)
+    assert "--web.listen-address=127.0.0.1:4343" in am and "--cluster.listen-address=" in am
+
+
+def test_rewrites_keep_the_repo_file_line_for_line(tmp_path):
+    specs = stack.load(REPO)
+    path = REPO / stack.config_source(specs["prometheus"])
+    old = yaml.safe_load(path.read_text())
+    new = stack.rewrite_addresses(old, {"backend:8000": "127.0.0.1:1234"})
+    text = stack.rewrite_text(path.read_text(), old, new)
+    assert len(text.splitlines()) == len(path.read_text().splitlines())
+    assert "127.0.0.1:1234" in text and "backend:8000" not in text
+    assert yaml.safe_load(text) == new
+
+
+def test_every_receiver_is_redirected_to_the_sink():
+    spec = stack.load(REPO)["alertmanager"]
+    am = yaml.safe_load((REPO / stack.config_source(spec)).read_text())
+    new, files, redirected = stack.receiver_overrides(am, "http://sink:1")
+    for path, content in files.items():
+        assert spec.mount_for(path) is not None, f"{path} is not mounted"
+        assert content.startswith("http://sink:1/")
+    assert set(redirected) == {r["name"] for r in am["receivers"]
+                               if set(r) & {"webhook_configs", "slack_configs",
+                                            "pagerduty_configs"}}
+
+
+def test_expectations_count_the_rule_files():
+    expect = checks.expectations(REPO, stack.load(REPO))
+    documents = [yaml.safe_load((REPO / f).read_text()) for f in expect.rule_files]
+    assert expect.rule_files and all("groups" in d for d in documents)
+    assert expect.rules == sum(len(g["rules"]) for d in documents for g in d["groups"])
+    assert expect.watchdog_labels.get("alertname") == "Watchdog"
+    assert expect.watchdog_routes and expect.critical_routes
+    assert len(expect.dashboards) == len(list(
+        (REPO / "infra/monitoring/grafana/dashboards").glob("*.json")))
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("labels", [
+    {"alertname": "Watchdog", "severity": "none"},
+    {"alertname": checks.CRITICAL_ALERT, "severity": "critical", "namespace": "smoke-test"},
+    {"alertname": "X", "severity": "warning"},
+    {"alertname": "X", "severity": "info"},
+])
+def test_route_matching_agrees_with_amtool(labels):
+    amtool = toolchain.native_bin() / "amtool"
+    if not amtool.is_file():
+        pytest.skip("amtool not installed (scripts/bootstrap)")
+    spec = stack.load(REPO)["alertmanager"]
+    config = REPO / stack.config_source(spec)
+    am = yaml.safe_load(config.read_text())
+    ours = [receiver for receiver, _ in checks.routes_for(am, labels)]
+    done = subprocess.run([str(amtool), "config", "routes", "test", f"--config.file={config}",
+                           *(f"{k}={v}" for k, v in labels.items())],
+                          capture_output=True, text=True, check=False)
+    assert done.stdout.strip().split(",") == ours, done.stdout + done.stderr
+
+
+def test_durations():
+    assert checks.seconds("1m30s") == 90 and checks.seconds("0s") == 0
+    assert checks.seconds(None, 7) == 7 and checks.seconds("250ms") == 0.25
