@@ -1,0 +1,75 @@
+"""The NetworkPolicy reachability check fails on any missing or extra edge."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.chart.helpers import REPO, output, render, run_check
+
+pytestmark = pytest.mark.tools
+
+EDGES = REPO / "infra/helm/network-edges.yaml"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_matrix_equals_intended_edges(env):
+    result = run_check(f"chart/netpol-{env}")
+    assert result.returncode == 0, output(result)
+    assert "exactly the intended edges" in result.stdout
+
+
+def test_wrong_monitoring_namespace_loses_edges():
+    result = run_check("chart/netpol-dev", "--set", "networkPolicy.monitoring.namespace=observability")
+    assert result.returncode != 0
+    assert "missing edge monitoring -> backend:8000/TCP" in result.stderr
+
+
+def test_wrong_dns_namespace_adds_and_loses_edges():
+    result = run_check("chart/netpol-dev", "--set", "networkPolicy.dns.namespace=tenant-a")
+    assert result.returncode != 0
+    assert "missing edge backend -> kube-dns:53/UDP" in result.stderr
+    assert "extra edge backend -> lookalike-dns:53/UDP" in result.stderr
+
+
+def test_disabling_policies_fails():
+    result = run_check("chart/netpol-dev", "--set", "networkPolicy.enabled=false")
+    assert result.returncode != 0
+
+
+def run_with_edges(tmp_path: Path, mutate) -> str:
+    spec = yaml.safe_load(EDGES.read_text())
+    mutate(spec)
+    edges = tmp_path / "edges.yaml"
+    edges.write_text(yaml.safe_dump(spec))
+    rendered = render("dev")
+    out = subprocess.run([sys.executable, "-m", "pipeline.policies.netpol", "--edges", str(edges), "--env", "dev"],
+                         input=rendered.stdout, capture_output=True, text=True, cwd=REPO)
+    assert out.returncode != 0, out.stdout
+    return out.stderr
+
+
+def test_edge_removed_from_data_is_extra(tmp_path):
+    def drop(spec):
+        spec["environments"]["dev"]["edges"] = [
+            [e for e in group if e != "backend -> redis:6379"] for group in spec["environments"]["dev"]["edges"]]
+    assert "extra edge backend -> redis:6379/TCP" in run_with_edges(tmp_path, drop)
+
+
+def test_edge_added_to_data_is_missing(tmp_path):
+    def add(spec):
+        spec["environments"]["dev"]["edges"].append(["frontend -> postgresql:5432"])
+    assert "missing edge frontend -> postgresql:5432/TCP" in run_with_edges(tmp_path, add)
+
+
+def test_lookalike_in_other_namespace_reaches_nothing():
+    rendered = render("dev")
+    out = subprocess.run([sys.executable, "-m", "pipeline.policies.netpol", "--edges", str(EDGES), "--env", "dev",
+                          "--print"], input=rendered.stdout, capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "lookalike" not in out.stdout.replace("-> lookalike", "")
+    assert "backend -> postgresql:5432/TCP" in out.stdout

@@ -1,0 +1,72 @@
+"""Each chart policy fails `lint` on a values override that breaks it, naming resource and field.
+
+These run the plan's own checks (chart/policies-<env>, ...) with `--set` appended
+to their `helm template` producer: the plan is what is proven.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chart.helpers import output, run_check
+
+pytestmark = pytest.mark.tools
+
+BACKEND = "Deployment/dpp-platform-backend"
+CONTAINER = "spec.template.spec.containers[backend]"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_each_environment_passes(env):
+    result = run_check(f"chart/policies-{env}")
+    assert result.returncode == 0, output(result)
+    assert "pass 13 rules" in result.stdout
+
+
+BREAKS = [
+    # (env, --set override, resource, field)
+    ("dev", "backend.containerSecurityContext.allowPrivilegeEscalation=true",
+     BACKEND, f"{CONTAINER}.securityContext.allowPrivilegeEscalation"),
+    ("dev", "frontend.containerSecurityContext.readOnlyRootFilesystem=false",
+     "Deployment/dpp-platform-frontend", "spec.template.spec.containers[frontend].securityContext.readOnlyRootFilesystem"),
+    ("dev", "backend.podSecurityContext.runAsUser=0", BACKEND, "spec.template.spec.securityContext.runAsUser"),
+    ("dev", "opa.containerSecurityContext.capabilities.drop=null",
+     "Deployment/dpp-platform-opa", "spec.template.spec.containers[opa].securityContext.capabilities.drop"),
+    ("dev", "backend.resources.limits=null", BACKEND, f"{CONTAINER}.resources.limits.cpu"),
+    ("dev", "backend.readinessProbe=null", BACKEND, f"{CONTAINER}.readinessProbe"),
+    ("dev", "backend.serviceAccount.automountToken=true", BACKEND,
+     "spec.template.spec.automountServiceAccountToken"),
+    ("staging", "backend.image.tag=latest", BACKEND, f"{CONTAINER}.image"),
+    ("staging", "backend.pdb.maxUnavailable=0", "PodDisruptionBudget/dpp-platform-backend", "spec.maxUnavailable"),
+    ("prod", "global.topologySpread.enabled=false", BACKEND, "spec.template.spec.topologySpreadConstraints"),
+    ("dev", "backend.extraEnv[0].name=DB_PASSWORD,backend.extraEnv[0].value=hunter22",
+     BACKEND, f"{CONTAINER}.env[DB_PASSWORD].value"),
+    ("dev", "backend.extraEnv[0].name=DEBUG_DSN,backend.extraEnv[0].value=dev-only-postgres-password",
+     BACKEND, f"{CONTAINER}.env[DEBUG_DSN].value: contains the value of Secret/dpp-platform-postgresql"),
+    ("dev", "backend.podAnnotations.leak=dev-only-redis-password",
+     BACKEND, "spec.template.metadata.annotations.leak"),
+    ("staging", "ingress.tls.enabled=false", "Ingress/dpp-platform", "spec.tls"),
+]
+
+
+@pytest.mark.parametrize("env,override,resource,field", BREAKS, ids=[b[1].split("=")[0] for b in BREAKS])
+def test_override_breaks_policy(env, override, resource, field):
+    result = run_check(f"chart/policies-{env}", "--set", override)
+    assert result.returncode != 0, output(result)
+    assert f"{resource}: {field}" in result.stderr, result.stderr
+
+
+def test_dev_budget_fails_when_exceeded():
+    ok = run_check("chart/resources-dev")
+    assert ok.returncode == 0, output(ok)
+    assert "fits the budget (4 CPU, 8Gi)" in ok.stdout
+    result = run_check("chart/resources-dev", "--set", "keycloak.resources.requests.memory=7Gi")
+    assert result.returncode != 0
+    assert "memory requests" in result.stderr and "exceed the budget of 8Gi" in result.stderr
+
+
+def test_resources_summary_prints_each_workload():
+    result = run_check("chart/resources-prod")
+    assert result.returncode == 0, output(result)
+    for workload in ("Deployment/dpp-platform-backend", "StatefulSet/dpp-platform-minio", "total"):
+        assert workload in result.stdout
