@@ -1,0 +1,148 @@
+"""The native smoke end to end: real prometheus + alertmanager from scripts/bootstrap.
+
+Runs `python -m pipeline.smoke` (what `python -m pipeline smoke` calls) in a subprocess,
+non-TTY, against the real repo files or broken copies of them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import toolchain
+from pipeline.smoke import checks
+from tests.conftest import REPO, copy_repo
+
+pytestmark = pytest.mark.tools
+
+STARTED = re.compile(r"smoke: started (\S+) on 127\.0\.0\.1:(\d+) \(pid (\d+)\)")
+WORKDIR = re.compile(r"smoke: working in (\S+)")
+
+
+@pytest.fixture(autouse=True)
+def binaries():
+    for name in ("prometheus", "alertmanager"):
+        if not (toolchain.native_bin() / name).is_file():
+            pytest.skip(f"{name} not installed: run scripts/bootstrap")
+
+
+def smoke(source: Path = REPO, timeout: float = 180) -> tuple[subprocess.CompletedProcess,
+                                                               float]:
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pipeline.smoke", "--source", str(source)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200"})
+    return done, time.monotonic() - began
+
+
+def line(output: str, name: str) -> str:
+    found = [entry for entry in output.splitlines() if re.match(rf"\w+\s+{re.escape(name)} \(",
+                                                                 entry)]
+    assert found, f"no report line for {name!r}:\n{output}"
+    return found[0]
+
+
+def assert_cleaned_up(output: str) -> None:
+    started = STARTED.findall(output)
+    assert {name for name, _, _ in started} >= {"prometheus", "alertmanager", "sink", "target"}
+    for name, port, pid in started:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            pass
+        else:
+            status = Path(f"/proc/{pid}/status").read_text() if Path(
+                f"/proc/{pid}").exists() else ""
+            assert "zombie" in status, f"{name} (pid {pid}) still runs"
+        with socket.socket() as probe:  # no listener left (TIME_WAIT entries are fine)
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", int(port)))
+            probe.listen()
+    workdir = WORKDIR.search(output)
+    assert workdir and not Path(workdir.group(1)).exists(), "tmp dir left behind"
+
+
+def test_the_stack_from_the_repo_files_passes_end_to_end():
+    done, elapsed = smoke()
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    for name in ("prometheus ready", "alertmanager ready", "targets up", "rules loaded",
+                 "prometheus sees alertmanager", "alertmanager receivers",
+                 "watchdog end to end", "critical alert routed"):
+        assert line(out, name).startswith("PASSED"), line(out, name)
+    for name in ("grafana healthy", "grafana datasource healthy",
+                 "grafana dashboards provisioned"):
+        assert line(out, name).startswith("SKIPPED"), line(out, name)
+    assert "received by deadmansswitch" in line(out, "watchdog end to end")
+    critical = line(out, "critical alert routed")
+    assert "critical (pagerduty" in critical and "webhook (webhook" in critical
+    assert "backend" in line(out, "targets up")
+    expect = checks.expectations(REPO, __import__("pipeline.smoke.stack").smoke.stack.load(REPO))
+    assert f"{expect.rule_groups} groups, {expect.rules} rules" in line(out, "rules loaded")
+    assert_cleaned_up(out)
+    assert elapsed < 120
+
+
+def broken_copy(tmp_path: Path, rel: str, edit) -> Path:
+    root = copy_repo(tmp_path, "docker-compose.prod.yml", "infra/monitoring", "src/pipeline")
+    path = root / rel
+    path.write_text(edit(path.read_text()))
+    return root
+
+
+def test_a_broken_prometheus_yml_fails_fast_with_prometheus_own_error(tmp_path):
+    root = broken_copy(tmp_path, "infra/monitoring/prometheus/prometheus.yml",
+                       lambda text: text.replace("scrape_interval: 15s",
+                                                 "scrape_interval: 15s\n  bogus_field: 1", 1))
+    done, elapsed = smoke(root)
+    out = done.stdout
+    assert done.returncode == 1, out
+    failed = line(out, "prometheus ready")
+    assert failed.startswith("FAILED")
+    assert "field bogus_field not found" in failed and "level=error" in failed
+    assert elapsed < checks.READY_TIMEOUT / 2, f"not fast: {elapsed:.1f}s"
+    assert_cleaned_up(out)
+
+
+def test_a_broken_alertmanager_yml_fails_fast_with_alertmanager_own_error(tmp_path):
+    root = broken_copy(tmp_path, "infra/monitoring/alertmanager/alertmanager.yml",
+                       lambda text: text.replace("receiver: webhook", "receiver: nowhere", 1))
+    done, elapsed = smoke(root)
+    out = done.stdout
+    assert done.returncode == 1, out
+    failed = line(out, "alertmanager ready")
+    assert failed.startswith("FAILED")
+    assert 'undefined receiver \\"nowhere\\" used in route' in failed
+    assert elapsed < checks.READY_TIMEOUT / 2, f"not fast: {elapsed:.1f}s"
+    assert_cleaned_up(out)
+
+
+def test_sigint_stops_every_process_and_frees_the_ports():
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.smoke", "--source", str(REPO)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:  # until both servers run, checks under way
+            text = proc.stdout.readline()
+            seen.append(text)
+            if "started prometheus" in text:
+                break
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out
+    assert "interrupted" in out
+    assert_cleaned_up(out)
