@@ -1,0 +1,133 @@
+"""The Dagger path of smoke, offline: containers.run over the recording connection."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import dagger
+import pytest
+import yaml
+
+from pipeline import plan
+from pipeline.smoke import checks, containers, stack
+from tests.conftest import REPO
+from tests.dagger_recorder import Recorder, chain_of
+
+
+def listing() -> list[str]:
+    return sorted(plan.Tree.from_path(REPO).files)
+
+
+def contents(call) -> str:
+    return (REPO / call.arg("file", "path")).read_text()
+
+
+REPORT = [{"name": "prometheus ready", "status": "passed", "detail": "ok", "seconds": 0.1,
+           "logs": ""}]
+
+
+@pytest.fixture
+def recorder(monkeypatch) -> Recorder:
+    return Recorder(answers={"glob": lambda c: listing(), "contents": contents,
+                             "exitCode": 0, "stdout": json.dumps(REPORT)}).install(monkeypatch)
+
+
+def run() -> str:
+    return anyio.run(lambda: containers.run(dagger.dag.directory()))
+
+
+def bindings(chain) -> dict[str, list]:
+    """alias -> chain of the bound service, for a container chain."""
+    return {f.args["alias"]: chain_of(f.args["service"]) for f in chain
+            if f.name == "withServiceBinding"}
+
+
+def runner(recorder: Recorder):
+    calls = [c for c in recorder.leaves("exitCode")
+             if any("pipeline.smoke.checks" in e for e in c.execs[-1:][0])]
+    assert len(calls) == 1
+    return calls[0]
+
+
+def service_fields(chain, name):
+    start = max(i for i, f in enumerate(chain) if f.name == "from")
+    return [f for f in chain[start:] if f.name == name]
+
+
+def test_each_compose_monitoring_service_is_a_service_from_its_image_and_mounts(recorder):
+    out = run()
+    assert "prometheus ready" in out
+    specs = stack.load(REPO)
+    bound = bindings(runner(recorder).chain)
+    assert set(specs) <= set(bound)
+    for name, spec in specs.items():
+        chain = bound[name]
+        assert chain[-1].name == "asService", name
+        assert service_fields(chain, "from")[0].args["address"] == spec.image
+        mounts = {f.args["path"]: f.args["source"] for f in chain
+                  if f.name in ("withMountedFile", "withMountedDirectory")}
+        assert set(mounts) == {m.target for m in spec.repo_mounts()}, name
+        for mount in spec.repo_mounts():
+            source = chain_of(mounts[mount.target])
+            picked = [f for f in source if f.name in ("file", "directory") and f.args]
+            if picked and picked[-1].args.get("path") == mount.source:
+                continue
+            # a test override (a secret file's or alertmanager.yml's contents)
+            assert any(f.name == "withNewFile" for f in source), (name, mount)
+        env = {f.args["name"]: f.args["value"] for f in chain if f.name == "withEnvVariable"}
+        assert env == dict(spec.environment), name
+        ports = {f.args["port"] for f in chain if f.name == "withExposedPort"}
+        assert spec.listen_port in ports, name
+        service = chain[-1].args
+        if spec.command is not None:
+            assert service["args"][:len(spec.command)] == list(spec.command), name
+            assert service.get("useEntrypoint") is True, name
+
+
+def test_helpers_are_bound_under_the_compose_hostnames(recorder):
+    run()
+    prom_doc = yaml.safe_load((REPO / "infra/monitoring/prometheus/prometheus.yml").read_text())
+    backend_host, backend_port = stack.backend_address(prom_doc).split(":")
+    bound = bindings(runner(recorder).chain)
+    for alias, kind, port in ((backend_host, "target", int(backend_port)),
+                              (containers.SINK_HOST, "sink", containers.SINK_PORT)):
+        chain = bound[alias]
+        args = chain[-1].args["args"]
+        assert args[:4] == ["python", "-m", "pipeline.smoke.helpers", kind], alias
+        assert args[args.index("--port") + 1] == str(port)
+        assert port in {f.args["port"] for f in chain if f.name == "withExposedPort"}
+        assert "python:" in service_fields(chain, "from")[0].args["address"]
+    prometheus = bindings(bound["prometheus"])
+    assert {backend_host, "alertmanager", containers.SINK_HOST} <= set(prometheus)
+    assert containers.SINK_HOST in bindings(bound["alertmanager"])
+    assert "prometheus" in bindings(bound["grafana"])
+
+
+def test_alertmanager_secret_files_point_at_the_sink(recorder):
+    run()
+    chain = bindings(runner(recorder).chain)["alertmanager"]
+    secrets = [f for f in chain if f.name == "withMountedDirectory"
+               and f.args["path"] == "/etc/alertmanager/secrets"][0]
+    written = {f.args["path"]: f.args["contents"] for f in chain_of(secrets.args["source"])
+               if f.name == "withNewFile"}
+    assert written["deadmansswitch-url"].startswith(
+        f"http://{containers.SINK_HOST}:{containers.SINK_PORT}/webhook/deadmansswitch")
+
+
+def test_the_checks_run_from_the_python_runner_with_the_service_urls(recorder):
+    run()
+    argv = runner(recorder).execs[-1]
+    assert argv[argv.index("--prometheus") + 1] == "http://prometheus:9090"
+    assert argv[argv.index("--alertmanager") + 1] == "http://alertmanager:9093"
+    assert argv[argv.index("--grafana") + 1] == "http://grafana:3000"
+
+
+def test_a_failed_check_fails_the_function_with_the_report(monkeypatch):
+    failed = [{**REPORT[0], "status": "failed", "detail": "prometheus exited"}]
+    Recorder(answers={"glob": lambda c: listing(), "contents": contents, "exitCode": 1,
+                      "stdout": json.dumps(failed)}).install(monkeypatch)
+    with pytest.raises(containers.SmokeFailed) as raised:
+        run()
+    assert "FAILED  prometheus ready" in str(raised.value)
+    assert checks.verdict([checks.Line(**failed[0])]) in str(raised.value)
