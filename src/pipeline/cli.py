@@ -10,7 +10,6 @@ from pathlib import Path
 import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
 from pipeline import plan
 from pipeline.executors import Result, native, report
@@ -36,13 +35,6 @@ def add_lint_flags(parser: argparse.ArgumentParser) -> None:
                         help="checks run at once (default: the number of cores)")
 
 
-def list_table(checks: list[plan.Check]) -> Table:
-    table = Table(title=f"{len(checks)} checks")
-    for column in ("check", "tool", "reads", "what"):
-        table.add_column(column)
-    for check in checks:
-        table.add_row(check.id, check.tool, ", ".join(check.reads), check.description)
-    return table
 
 
 def run_lint(source: Path, only: list[str], jobs: int, console: Console) -> list[Result]:
@@ -70,7 +62,8 @@ def lint(args: argparse.Namespace, console: Console) -> int:
         return 2
     only = split_selectors(args.only)
     if args.list_checks:
-        console.print(list_table(plan.select(plan.build(plan.Tree.from_path(source)), only)))
+        checks = plan.select(plan.build(plan.Tree.from_path(source)), only)
+        console.print(plan.list_lines(checks), markup=False, highlight=False, soft_wrap=True)
         return 0
     results = run_lint(source, only, args.jobs, console)
     return 0 if all(r.ok for r in results) else 1

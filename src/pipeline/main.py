@@ -15,6 +15,7 @@ from dagger import DefaultPath, Doc, Ignore, Name, function, object_type
 from pipeline import plan
 from pipeline.executors import dagger as executor
 from pipeline.executors import report
+from pipeline.plan import list_lines
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
 from pipeline.publish import containers as publish_containers
 
@@ -55,7 +56,7 @@ class Pipeline:
         tree = await executor.source_tree(source)
         checks = plan.select(plan.build(tree), only)
         if list_checks:
-            return "\n".join(f"{c.id}\t{c.tool}\t{c.description}" for c in checks) + "\n"
+            return list_lines(checks) + "\n"
         results = await executor.run(checks, source, tree)
         text = report.as_text(results)
         if not all(r.ok for r in results):

@@ -46,17 +46,18 @@ def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_re
     run_lint()
     calls = check_calls(recorder)
     for check in checks:
-        for step, tool in ((check, check.tool), (check.stdin_from, None)):
-            if step is None:
-                continue
+        for step in filter(None, (check, check.stdin_from)):
             argv = tuple(expected_argv(step.argv))
             assert argv in calls, f"{check.id}: no container ran {argv}"
-            call = calls[argv][0]
-            assert call.image == toolchain.tool(step.tool).image_ref, check.id
-            mounts = {path for path in call.mounts if path.startswith(executor.WORKDIR + "/")}
-            assert mounts == {f"{executor.WORKDIR}/{p}" for p in check.reads}, check.id
+            wanted = {f"{executor.WORKDIR}/{p}" for p in check.reads}
             uses_schemas = any(SCHEMAS in a for a in step.argv)
-            assert (executor.SCHEMAS_DIR in call.mounts) == uses_schemas, check.id
+            matching = [
+                call for call in calls[argv]
+                if call.image == toolchain.tool(step.tool).image_ref
+                and {p for p in call.mounts if p.startswith(executor.WORKDIR + "/")} == wanted
+                and (executor.SCHEMAS_DIR in call.mounts) == uses_schemas]
+            assert matching, (f"{check.id}: {argv[0]} did not run in "
+                              f"{toolchain.tool(step.tool).image_ref} with exactly {sorted(wanted)}")
 
 
 def test_mounted_sources_are_the_declared_paths_of_the_source_directory(recorder):
@@ -111,4 +112,4 @@ def test_kubernetes_schemas_are_built_by_the_bootstrap_code(recorder):
     assert execs[-1][:2] == ["python", executor.KUBESCHEMAS_MODULE]
     assert execs[-1][4:] == toolchain.kube_versions()
     pin = toolchain.pins()["tools"]["kubernetes-schemas"]
-    assert f"{pin['pypi']}=={pin['version']}" in execs[0]
+    assert any(f"{pin['pypi']}=={pin['version']}" in e for e in execs)

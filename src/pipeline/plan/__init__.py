@@ -14,7 +14,7 @@ from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
 GROUPS = (chart, argocd, monitoring, compose, workflows)
 
 __all__ = ["SCHEMAS", "Check", "Step", "Tree", "build", "select", "python_check",
-           "PlanError"]
+           "PlanError", "list_lines"]
 
 
 class PlanError(ValueError):
@@ -42,6 +42,11 @@ def select(checks: list[Check], only: list[str] | None) -> list[Check]:
         raise PlanError(f"--only {', '.join(unmatched)}: matches no check "
                         f"(groups: {', '.join(groups)}; see --list)")
     return chosen
+
+
+def list_lines(checks: list[Check]) -> str:
+    """One line a check (id, tool, what): what `--list` prints in both executors."""
+    return "\n".join(f"{c.id}\t{c.tool}\t{c.description}" for c in checks)
 
 
 def _matches(check: Check, selector: str) -> bool:
