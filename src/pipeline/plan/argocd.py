@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from pipeline.plan.chart import CHART, CRD_LOCATION, CRD_SCHEMAS
-from pipeline.plan.model import SCHEMAS, Check, Tree, python_check
+from pipeline.plan.chart import CHART, CRD_SCHEMAS, kubeconform_argv
+from pipeline.plan.model import Check, Tree, python_check
 from pipeline.toolchain import kube_versions
 
 GROUP = "argocd"
@@ -22,8 +22,7 @@ def checks(tree: Tree) -> list[Check]:
     newest = kube_versions()[-1]
     return [
         Check(name="kubeconform", group=GROUP, tool="kubeconform",
-              argv=("kubeconform", "-strict", "-summary", "-kubernetes-version", newest,
-                    "-schema-location", SCHEMAS, "-schema-location", CRD_LOCATION, *manifests),
+              argv=kubeconform_argv(newest, *manifests),
               reads=(ARGOCD, CRD_SCHEMAS),
               description="infra/argocd against the argoproj.io CRD schemas (strict)"),
         python_check("sources", GROUP, "policies.argocd", manifests, [ARGOCD, CHART],

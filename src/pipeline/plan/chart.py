@@ -50,9 +50,15 @@ def template(env: str, kube: str, monitoring: bool) -> Step:
     return Step(tool="helm", argv=tuple(argv))
 
 
-def kubeconform_argv(kube: str) -> tuple[str, ...]:
-    return ("kubeconform", "-strict", "-summary", "-kubernetes-version", kube,
-            "-schema-location", SCHEMAS, "-schema-location", CRD_LOCATION, "-")
+def kubeconform_argv(kube: str, *inputs: str) -> tuple[str, ...]:
+    """kubeconform -strict against the Kubernetes and CRD schemas; stdin unless `inputs`.
+
+    `-n 1`: each worker compiles its own copy of the large schemas, so one worker is
+    about 3x faster on a single render (2.7 s vs 7.7 s measured); the plan already
+    runs many checks at once.
+    """
+    return ("kubeconform", "-strict", "-summary", "-n", "1", "-kubernetes-version", kube,
+            "-schema-location", SCHEMAS, "-schema-location", CRD_LOCATION, *(inputs or ("-",)))
 
 
 def checks(tree: Tree) -> list[Check]:
