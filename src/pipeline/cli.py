@@ -15,6 +15,7 @@ from pipeline import plan
 from pipeline.executors import Result, native, report
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import native as publish_native
+from pipeline.smoke import __main__ as smoke_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,6 +108,8 @@ COMMANDS = {
              "(the same plan `dagger call lint` runs)"),
     "publish": (publish, add_publish_flags, "lint, package the chart with the tag's version "
                 "and push it to an OCI registry once"),
+    "smoke": (smoke_cli.main, smoke_cli.add_flags, "start the compose monitoring stack (Prometheus, "
+              "Alertmanager) on 127.0.0.1 and prove the alert path end to end"),
 }
 
 
@@ -120,7 +123,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # long paths and tool output stay whole
     handler = COMMANDS[args.command][0]
     try:
         return handler(args, console)

@@ -18,6 +18,7 @@ from pipeline.executors import report
 from pipeline.plan import list_lines
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
 from pipeline.publish import containers as publish_containers
+from pipeline.smoke import containers as smoke_containers
 
 # What never reaches a check: VCS data, caches, local virtualenvs, the generated SDK.
 SOURCE_IGNORE = [".git", "**/__pycache__", "**/.pytest_cache", ".venv", "sdk", "dist"]
@@ -91,3 +92,12 @@ class Pipeline:
         reference = await publish_containers.publish(
             source, tag, registry, repository, username, registry_password, lint_passes)
         return reference + "\n"
+
+    @function(cache="never")
+    async def smoke(self, source: Source) -> str:
+        """Start the monitoring services of docker-compose.prod.yml (Prometheus, Alertmanager,
+        Grafana, node-exporter) as Dagger services from the compose file's images, commands and
+        mounts, plus a fake metrics target and a webhook sink, and prove the alert path:
+        targets up, rules loaded, Watchdog and a critical alert reach their receivers,
+        Grafana provisions the datasource and dashboards."""
+        return await smoke_containers.run(source)

@@ -69,3 +69,23 @@ def test_the_dagger_list_form_of_only_is_accepted(tmp_path):
     done = run_pipeline("lint", "--source", str(root), "--list",
                         "--only", "workflows/yamllint,workflows/actionlint")
     assert done.returncode == 0 and "workflows/yamllint" in done.stdout
+
+
+def test_every_dagger_function_has_its_native_twin_with_the_same_flags():
+    """`python -m pipeline <function>` accepts every flag `dagger call <function>` takes."""
+    from pipeline.cli import parser
+    from pipeline.main import Pipeline
+
+    subcommands = parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    for name, function in Pipeline.__dagger_object_type__.functions.items():
+        if not name:
+            continue
+        native_flags = {a.dest.replace("_checks", "") for a in subcommands[name]._actions}
+        dagger_flags = {p.name.replace("-", "_") for p in function.parameters.values()}
+        assert dagger_flags <= native_flags, f"{name}: {dagger_flags - native_flags} missing"
+
+
+def test_smoke_refuses_a_source_that_is_not_a_directory(tmp_path):
+    done = run_pipeline("smoke", "--source", str(tmp_path / "nope"))
+    assert done.returncode == 2
+    assert f"smoke: --source {tmp_path / 'nope'}: not a directory" in done.stdout
