@@ -113,3 +113,18 @@ def test_kubernetes_schemas_are_built_by_the_bootstrap_code(recorder):
     assert execs[-1][4:] == toolchain.kube_versions()
     pin = toolchain.pins()["tools"]["kubernetes-schemas"]
     assert any(f"{pin['pypi']}=={pin['version']}" in e for e in execs)
+
+
+def test_an_engine_error_in_one_check_is_collected_not_fatal(monkeypatch):
+    def exit_code(call):
+        if call.image == toolchain.tool("actionlint").image_ref:
+            raise dagger.TransportError("pull access denied for rhysd/actionlint")
+        return 0
+
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+                      "combinedOutput": "ok", "stdout": ""}).install(monkeypatch)
+    with pytest.raises(Exception) as raised:
+        run_lint(only=["workflows"])
+    report = str(raised.value)
+    assert "ERROR: workflows/actionlint" in report and "pull access denied" in report
+    assert "workflows/yamllint │ passed" in report

@@ -15,7 +15,7 @@ import dagger
 from dagger import ReturnType, dag
 
 from pipeline import toolchain
-from pipeline.executors import FAILED, PASSED, Result
+from pipeline.executors import ERROR, FAILED, PASSED, Result
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree
 
 WORKDIR = "/repo"
@@ -105,7 +105,11 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
     results: list[Result] = []
 
     async def one(check: Check) -> None:
-        results.append(await run_check(check, source, tree, schemas))
+        started = time.monotonic()
+        try:
+            results.append(await run_check(check, source, tree, schemas))
+        except dagger.DaggerError as error:  # e.g. an image that cannot be pulled
+            results.append(Result(check, ERROR, time.monotonic() - started, str(error)))
 
     async with anyio.create_task_group() as group:
         for check in checks:
