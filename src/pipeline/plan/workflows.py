@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.plan.model import Check, Tree
+from pipeline.plan.model import Check, Tree, python_check
 
 YAMLLINT_CONFIG = ".yamllint.yaml"
 
@@ -15,6 +15,11 @@ def checks(tree: Tree) -> list[Check]:
             name="actionlint", group="workflows", tool="actionlint",
             argv=("actionlint", "-no-color", *workflows), reads=tuple(workflows),
             description="GitHub Actions workflow syntax, expressions and run: scripts"))
+        found.append(python_check(
+            "pins", "workflows", "policies.workflows", ["dagger.json", *workflows],
+            ["dagger.json", *workflows],
+            description="every action pinned to a commit, the Dagger CLI = engineVersion, "
+                        "no check logic in run: steps"))
     yaml_files = sorted({f for f in tree.glob("*.y*ml") + tree.glob(".github/*")
                          + tree.glob("infra/*") if f.endswith((".yml", ".yaml"))
                          and "/templates/" not in f and f != YAMLLINT_CONFIG})

@@ -1,0 +1,55 @@
+"""workflows/pins through the plan: each broken convention fails naming file and field."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import copy_repo, run_pipeline
+
+pytestmark = pytest.mark.tools
+
+
+@pytest.fixture
+def root(tmp_path):
+    return copy_repo(tmp_path / "repo", ".github", "dagger.json", ".yamllint.yaml", "src/pipeline")
+
+
+def lint_pins(root):
+    return run_pipeline("lint", "--source", str(root), "--only", "workflows/pins")
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_the_repo_workflows_pass(root):
+    done = lint_pins(root)
+    assert done.returncode == 0, done.stdout
+
+
+def test_an_action_on_a_tag_fails(root):
+    edit(root / ".github/workflows/ci.yml",
+         "actions/setup-go@d35c59abb061a4a6fb18e82ac0862c26744d6ab5", "actions/setup-go@v5")
+    done = lint_pins(root)
+    assert done.returncode == 1
+    assert (".github/workflows/ci.yml: jobs.test.steps[2].uses: actions/setup-go@v5 is not "
+            "pinned to a full commit SHA") in done.stdout
+
+
+def test_a_dagger_cli_other_than_the_engine_version_fails(root):
+    edit(root / ".github/workflows/deploy.yml", 'version: "0.21.11"', "version: latest")
+    done = lint_pins(root)
+    assert done.returncode == 1
+    assert ".github/workflows/deploy.yml: jobs.publish.steps[2].with.version: latest is not " \
+           "dagger.json's engineVersion v0.21.11" in done.stdout
+
+
+def test_check_logic_in_a_run_step_fails(root):
+    edit(root / ".github/workflows/ci.yml", "      - run: ./scripts/test",
+         "      - run: helm lint infra/helm/dpp-platform")
+    done = lint_pins(root)
+    assert done.returncode == 1
+    assert "jobs.test.steps[4].run: calls a check tool (helm); put checks in the plan" \
+        in done.stdout
