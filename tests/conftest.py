@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Every `python -m pipeline...` a test starts runs this checkout's code, even when the
+# shared venv's editable install points at another checkout (a CI clone, say).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
 
 
 @pytest.fixture
