@@ -73,3 +73,11 @@ def test_lookalike_in_other_namespace_reaches_nothing():
     assert out.returncode == 0, out.stderr
     assert "lookalike" not in out.stdout.replace("-> lookalike", "")
     assert "backend -> postgresql:5432/TCP" in out.stdout
+
+
+def test_keycloak_cluster_edges_need_two_replicas():
+    """JGroups (7800) and FD_SOCK2 (57800) between Keycloaks exist only for a cluster."""
+    result = run_check("chart/netpol-prod", "--set", "keycloak.replicas=1")
+    assert result.returncode != 0
+    assert "missing edge keycloak -> keycloak:7800/TCP" in result.stderr
+    assert "missing edge keycloak -> keycloak:57800/TCP" in result.stderr

@@ -46,6 +46,16 @@ BREAKS = [
     ("dev", "backend.podAnnotations.leak=dev-only-redis-password",
      BACKEND, "spec.template.metadata.annotations.leak"),
     ("staging", "ingress.tls.enabled=false", "Ingress/dpp-platform", "spec.tls"),
+    # Keycloak 24 serves /health and /metrics on its HTTP port: never route them publicly.
+    ("prod", "keycloak.ingressPaths={/realms,/health/ready}", "Ingress/dpp-platform",
+     "spec.rules[auth.dpp-platform.dev].http.paths[1].path: '/health/ready' publishes /health"),
+    ("prod", "keycloak.ingressPaths={/realms,/metrics}", "Ingress/dpp-platform",
+     "spec.rules[auth.dpp-platform.dev].http.paths[1].path: '/metrics' publishes /metrics"),
+    # The stock image is not built with KC_DB/KC_HEALTH_ENABLED: `--optimized` ignores them.
+    ("prod", "keycloak.build.enabled=false", "Deployment/dpp-platform-keycloak",
+     "spec.template.spec.containers[keycloak].args: `start --optimized` on the stock image"),
+    ("dev", "backend.livenessProbe.httpGet.port=9000", BACKEND,
+     f"{CONTAINER}.livenessProbe.httpGet.port: 9000 is not a port of the container"),
 ]
 
 

@@ -128,3 +128,16 @@ def test_edc_metrics_only_with_the_otel_agent():
     assert ("ServiceMonitor", "dpp-platform-edc-controlplane") not in off
     ports = off[("Deployment", "dpp-platform-edc-controlplane")]["spec"]["template"]["spec"]["containers"][0]["ports"]
     assert "metrics" not in {p["name"] for p in ports}
+
+
+def test_keycloak_ingress_routes_only_its_public_paths():
+    """Keycloak 24 serves /health and /metrics on 8080: the Ingress routes only listed paths."""
+    for env, admin in (("prod", False), ("dev", True)):
+        ingress = next(d for d in load(render(env).stdout) if d["kind"] == "Ingress")
+        rule = next(r for r in ingress["spec"]["rules"] if r["host"].startswith("auth."))
+        paths = [p["path"] for p in rule["http"]["paths"]]
+        assert "/realms" in paths and "/" not in paths
+        assert ("/admin" in paths) is admin
+    result = run_check("chart/helm-lint-prod-1.37.0", "--set", "keycloak.ingressPaths={/}")
+    assert result.returncode != 0
+    assert "at '/keycloak/ingressPaths/0'" in output(result)

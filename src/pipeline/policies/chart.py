@@ -33,6 +33,8 @@ SECRET_WORDS = {"PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "CREDENTIAL", "
 KEY_QUALIFIERS = {"API", "AUTH", "ACCESS", "SECRET", "PRIVATE", "SIGNING", "ENCRYPTION"}
 NOT_A_SECRET_SUFFIXES = {"ALIAS", "FILE", "NAME", "REF", "PATH", "URL", "ID"}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# The upstream image, as shipped: not built with the chart's build-time options.
+STOCK_KEYCLOAK = "keycloak/keycloak"
 
 
 def is_secret_name(name: str) -> bool:
@@ -182,6 +184,15 @@ def check_probes(docs: list[dict], env: str) -> list[Problem]:
             for probe in wanted:
                 if not container.get(probe):
                     problems.append(Problem("probes", rid(doc), f"{path}.{probe}", "missing"))
+            ports = container.get("ports") or []
+            declared = {p.get("name") for p in ports} | {p.get("containerPort") for p in ports}
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                for handler in ("httpGet", "tcpSocket", "grpc"):
+                    target = ((container.get(probe) or {}).get(handler) or {}).get("port")
+                    if target is not None and target not in declared:
+                        problems.append(Problem("probes", rid(doc), f"{path}.{probe}.{handler}.port",
+                                                f"{target!r} is not a port of the container "
+                                                f"({', '.join(str(p.get('name') or p.get('containerPort')) for p in ports) or 'none'})"))
     return problems
 
 
@@ -457,13 +468,56 @@ def check_secrets(docs: list[dict], env: str) -> list[Problem]:
 
 # ----------------------------------------------------------------- ingress, keycloak
 
+def _covers(path: str, path_type: str, target: str) -> bool:
+    """Whether an Ingress path (Prefix: element-wise, as Kubernetes matches) routes `target`."""
+    if path_type == "Exact":
+        return path == target
+    prefix = path.rstrip("/")
+    return prefix == "" or target == prefix or target.startswith(prefix + "/")
+
+
+def _internal_endpoints(docs: list[dict]) -> dict[tuple[str, str], set[str]]:
+    """{(Service name, port name): paths never to publish}: what ServiceMonitors scrape there,
+    and Keycloak's /health and /metrics (Keycloak 24 serves them on its HTTP port)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    services = of_kind(docs, "Service")
+    for monitor in of_kind(docs, "ServiceMonitor"):
+        spec = monitor.get("spec") or {}
+        selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        for service in services:
+            if _selects(selector, _labels(service)):
+                for endpoint in spec.get("endpoints") or []:
+                    out.setdefault((service["metadata"]["name"], str(endpoint.get("port"))), set()).add(
+                        endpoint.get("path") or "/metrics")
+    for service in services:
+        if component(service) == "keycloak":
+            for port in (service.get("spec") or {}).get("ports") or []:
+                out.setdefault((service["metadata"]["name"], str(port.get("name"))), set()).update(
+                    {"/health", "/metrics"})
+    return out
+
+
 def check_ingress(docs: list[dict], env: str) -> list[Problem]:
-    """Every Ingress names its class; outside development it terminates TLS for all its hosts."""
+    """Every Ingress names its class and publishes no metrics or health endpoint; outside
+    development it terminates TLS for all its hosts."""
     problems = []
+    internal = _internal_endpoints(docs)
     for ingress in of_kind(docs, "Ingress"):
         spec = ingress.get("spec") or {}
         if not spec.get("ingressClassName"):
             problems.append(Problem("ingress", rid(ingress), "spec.ingressClassName", "missing"))
+        for rule in spec.get("rules") or []:
+            for i, path in enumerate((rule.get("http") or {}).get("paths") or []):
+                service = ((path.get("backend") or {}).get("service") or {})
+                port = service.get("port") or {}
+                hidden = internal.get((service.get("name"), str(port.get("name", port.get("number")))), set())
+                route = str(path.get("path", "/"))
+                exposed = sorted(t for t in hidden  # the route covers the endpoint, or lies under it
+                                 if _covers(route, path.get("pathType", "Prefix"), t) or _covers(t, "Prefix", route))
+                if exposed:
+                    problems.append(Problem(
+                        "ingress", rid(ingress), f"spec.rules[{rule.get('host')}].http.paths[{i}].path",
+                        f"{path.get('path')!r} publishes {', '.join(exposed)} of Service/{service.get('name')}"))
         if ENVIRONMENTS.get(env, env) != "development":
             tls_hosts = {h for t in spec.get("tls") or [] for h in t.get("hosts") or []}
             for rule in spec.get("rules") or []:
@@ -487,6 +541,20 @@ def check_keycloak(docs: list[dict], env: str) -> list[Problem]:
             if "start" not in args or "start-dev" in args:
                 problems.append(Problem("keycloak", rid(doc), f"{path}.args",
                                         f"{args}: must run the production `start`"))
+            image = str(container.get("image", ""))
+            stock = image.split("@")[0].rsplit(":", 1)[0].endswith(STOCK_KEYCLOAK)
+            builds = any("kc.sh build" in " ".join([*(c.get("command") or []), *(c.get("args") or [])])
+                         for c in (template.get("spec") or {}).get("initContainers") or [])
+            if "--optimized" in args and stock and not builds:
+                problems.append(Problem("keycloak", rid(doc), f"{path}.args",
+                                        f"`start --optimized` on the stock image {image!r} without a `kc.sh build` "
+                                        "init container: the build-time options (KC_DB, KC_HEALTH_ENABLED, "
+                                        "KC_METRICS_ENABLED) are ignored, so health probes 404"))
+            readonly = (container.get("securityContext") or {}).get("readOnlyRootFilesystem") is True
+            if "start" in args and "--optimized" not in args and readonly:
+                problems.append(Problem("keycloak", rid(doc), f"{path}.args",
+                                        "`start` without --optimized rebuilds at boot, which fails on a "
+                                        "read-only root filesystem (build first, then start --optimized)"))
             env_vars = {v.get("name"): v.get("value") for v in container.get("env") or []}
             for name in ("KC_HEALTH_ENABLED", "KC_METRICS_ENABLED"):
                 if env_vars.get(name) != "true":

@@ -54,7 +54,9 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 - {from: ingress, to: keycloak, port: 8080}
 - {from: keycloak, to: {{ $db }}, port: {{ $dbPort }}}
 {{- if gt (int $v.keycloak.replicas) 1 }}
+{{- /* Infinispan over JGroups: the TCP transport, and FD_SOCK2 failure detection at the transport port + 50000. */}}
 - {from: keycloak, to: keycloak, port: 7800}
+- {from: keycloak, to: keycloak, port: 57800}
 {{- end }}
 {{- if $monitoring }}
 - {from: monitoring, to: keycloak, port: 8080}
