@@ -15,6 +15,7 @@ def checks(tree: Tree) -> list[Check]:
             name="actionlint", group="workflows", tool="actionlint",
             argv=("actionlint", "-no-color", *workflows), reads=tuple(workflows),
             description="GitHub Actions workflow syntax, expressions and run: scripts"))
+    if workflows and tree.is_file("dagger.json"):
         found.append(python_check(
             "pins", "workflows", "policies.workflows", ["dagger.json", *workflows],
             ["dagger.json", *workflows],

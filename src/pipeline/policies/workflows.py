@@ -50,10 +50,13 @@ def problems_of(path: str, workflow: dict, engine: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    engine = json.loads(Path(argv[0]).read_text())["engineVersion"]
-    found = []
-    for path in argv[1:]:
-        found += problems_of(path, yaml.safe_load(Path(path).read_text()) or {}, engine)
+    try:
+        engine = json.loads(Path(argv[0]).read_text())["engineVersion"]
+        found = []
+        for path in argv[1:]:
+            found += problems_of(path, yaml.safe_load(Path(path).read_text()) or {}, engine)
+    except (OSError, ValueError, KeyError, yaml.YAMLError) as error:
+        return report("workflows", [f"cannot read {' '.join(argv)}: {error!r}"], "")
     return report("workflows", found, f"{len(argv) - 1} workflow(s) pinned and thin")
 
 
