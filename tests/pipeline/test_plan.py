@@ -61,3 +61,19 @@ def test_select_by_group_name_and_glob():
     assert plan.select(CHECKS, ["workflows"]) == [c for c in CHECKS if c.group == "workflows"]
     with pytest.raises(plan.PlanError, match="matches no check"):
         plan.select(CHECKS, ["nope/none"])
+
+
+def test_validated_kubernetes_versions_are_the_charts_oldest_and_three_newest():
+    """toolchain.toml's versions follow Chart.yaml's kubeVersion and helm's own Kubernetes."""
+    import re
+
+    import yaml
+
+    chart = yaml.safe_load((REPO / "infra/helm/dpp-platform/Chart.yaml").read_text())
+    oldest = re.fullmatch(r">=\s*1\.(\d+)\.0-0", chart["kubeVersion"])
+    assert oldest, f"Chart.yaml kubeVersion {chart['kubeVersion']!r}: expected '>=1.N.0-0'"
+    minors = [int(v.split(".")[1]) for v in toolchain.kube_versions()]
+    assert minors[0] == int(oldest[1])
+    newest = int(next(f for f in toolchain.pins()["tools"]["helm"]["ldflags"]
+                      if "chartutil.k8sVersionMinor" in f).rsplit("=", 1)[1])
+    assert minors[-3:] == [newest - 2, newest - 1, newest]
