@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -25,6 +26,14 @@ class Report:
     def add(self, path: str | Path, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
+    def load(self, path: str | Path, loader: Callable[[str | Path], Any]) -> tuple[bool, Any]:
+        """(True, the parsed file), or (False, None) with the load error recorded as a problem."""
+        try:
+            return True, loader(path)
+        except LoadError as error:
+            self.problems.append(str(error))
+            return False, None
+
     def finish(self, summary: str = "") -> int:
         for problem in self.problems:
             print(f"ERROR {problem}")
@@ -35,24 +44,42 @@ class Report:
         return 0
 
 
-def load_yaml(path: str | Path) -> Any:
+def _load(path: str | Path, parse: Callable[[Any], Any], kind: str,
+          errors: tuple[type[Exception], ...]) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return parse(handle)
     except OSError as error:
         raise LoadError(f"{path}: cannot read: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise LoadError(f"{path}: not valid YAML: {error}") from error
+    except errors as error:
+        raise LoadError(f"{path}: not valid {kind}: {error}") from error
+
+
+def load_yaml(path: str | Path) -> Any:
+    return _load(path, yaml.safe_load, "YAML", (yaml.YAMLError,))
 
 
 def load_json(path: str | Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as error:
-        raise LoadError(f"{path}: cannot read: {error.strerror}") from error
-    except json.JSONDecodeError as error:
-        raise LoadError(f"{path}: not valid JSON: {error}") from error
+    return _load(path, json.load, "JSON", (json.JSONDecodeError,))
+
+
+def normpath(path: str | Path) -> str:
+    """A '/'-separated path normalised without touching the disk (a/b/../c -> a/c)."""
+    return posixpath.normpath(str(path).replace("\\", "/"))
+
+
+def static_targets(config: Any) -> dict[str, list[str]]:
+    """A Prometheus config's static targets: scrape job name -> targets, "alerting" -> Alertmanagers."""
+    config = config if isinstance(config, dict) else {}
+    found: dict[str, list[str]] = {}
+    sections = [(str(job.get("job_name")), job) for job in config.get("scrape_configs") or []
+                if isinstance(job, dict)]
+    sections += [("alerting", am) for am in (config.get("alerting") or {}).get("alertmanagers") or []
+                 if isinstance(am, dict)]
+    for name, section in sections:
+        found.setdefault(name, []).extend(
+            str(t) for sc in section.get("static_configs") or [] for t in sc.get("targets") or [])
+    return found
 
 
 def rules_of(document: Any) -> list[tuple[str, dict]]:

@@ -25,7 +25,7 @@ import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from pipeline.contracts.common import LoadError, Report, load_yaml
+from pipeline.contracts.common import Report, load_yaml, normpath, static_targets
 
 MONITORING = {
     "prometheus": {"image": "prom/prometheus:v2.51.0", "port": "9090:9090", "data": "/prometheus",
@@ -174,14 +174,10 @@ def check_wiring(path: str, doc: dict, root: Path, report: Report) -> None:
         if local is None or not (root / local).is_file():
             report.add(path, f"service prometheus: --config.file {config} is not a mounted repo file")
         else:
-            try:
-                prom = load_yaml(root / local) or {}
-            except LoadError as error:
-                report.problems.append(str(error))
-                prom = {}
+            prom = report.load(root / local, load_yaml)[1] or {}
             base = PurePosixPath(config).parent
             for entry in prom.get("rule_files") or []:
-                inside = _normalise(base / str(entry))
+                inside = normpath(base / str(entry))
                 repo = _container_to_repo(prometheus, root, inside)
                 if "*" in inside:
                     report.add(local, f"rule_files entry {entry!r}: list files, a glob matching nothing "
@@ -189,17 +185,11 @@ def check_wiring(path: str, doc: dict, root: Path, report: Report) -> None:
                 elif repo is None or not (root / repo).is_file():
                     report.add(local, f"rule_files entry {entry!r} is {inside} in the prometheus "
                                       "container, which no mount of docker-compose.prod.yml provides")
-            hosts = []
-            for job in prom.get("scrape_configs") or []:
-                hosts += [(job.get("job_name"), t) for sc in job.get("static_configs") or []
-                          for t in sc.get("targets") or []]
-            for am in (prom.get("alerting") or {}).get("alertmanagers") or []:
-                hosts += [("alerting", t) for sc in am.get("static_configs") or []
-                          for t in sc.get("targets") or []]
-            for job, target in hosts:
-                host = str(target).rsplit(":", 1)[0]
-                if host not in services and host != "localhost":
-                    report.add(local, f"job {job}: target {target} is not a service of {path}")
+            for job, targets in static_targets(prom).items():
+                for target in targets:
+                    host = target.rsplit(":", 1)[0]
+                    if host not in services and host != "localhost":
+                        report.add(local, f"job {job}: target {target} is not a service of {path}")
     alertmanager = services.get("alertmanager")
     if isinstance(alertmanager, dict):
         config = _flag(alertmanager, "config.file") or "/etc/alertmanager/alertmanager.yml"
@@ -223,17 +213,6 @@ def check_wiring(path: str, doc: dict, root: Path, report: Report) -> None:
                                   "(with default environment)")
 
 
-def _normalise(path: PurePosixPath) -> str:
-    parts: list[str] = []
-    for part in path.parts:
-        if part == "..":
-            if len(parts) > 1:
-                parts.pop()
-        elif part != ".":
-            parts.append(part)
-    return str(PurePosixPath(*parts))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.contracts.compose", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -241,10 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = Report("compose")
     root = Path(args.compose_file).resolve().parent
-    try:
-        doc = load_yaml(args.compose_file)
-    except LoadError as error:
-        report.problems.append(str(error))
+    ok, doc = report.load(args.compose_file, load_yaml)
+    if not ok:
         return report.finish()
     if not isinstance(doc, dict):
         report.add(args.compose_file, "not a compose file (expected a mapping)")

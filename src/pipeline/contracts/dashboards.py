@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -85,6 +86,7 @@ def check_dashboard(path: str, board: object, report: Report) -> None:
     if not panels:
         report.add(path, "no panels")
     ids: dict[object, str] = {}
+    placed: list[tuple[str, dict]] = []
     for panel in panels:
         where = _where(panel)
         ptype = panel.get("type")
@@ -105,6 +107,13 @@ def check_dashboard(path: str, board: object, report: Report) -> None:
         elif not (0 <= grid["x"] and 1 <= grid["w"] <= 24 and grid["x"] + grid["w"] <= 24
                   and grid["y"] >= 0 and grid["h"] >= 1):
             report.add(path, f"{where}: gridPos {grid} lies outside the 24-column grid")
+        elif any(panel is top for top in board.get("panels") or []):  # a collapsed row's own grid aside
+            for other, box in placed:
+                if (grid["x"] < box["x"] + box["w"] and box["x"] < grid["x"] + grid["w"]
+                        and grid["y"] < box["y"] + box["h"] and box["y"] < grid["y"] + grid["h"]):
+                    report.add(path, f"{where}: gridPos {grid} overlaps {other} (Grafana moves one "
+                                     "of them)")
+            placed.append((where, grid))
         if ptype in PANELS_WITHOUT_QUERIES:
             continue
         datasource = panel.get("datasource")
@@ -156,51 +165,47 @@ def check_unique(boards: dict[str, dict], report: Report) -> None:
                 seen[value] = path
 
 
+def _provisioned(folder: Path, key: str, report: Report) -> Iterator[tuple[Path, dict]]:
+    """(file, entry) for each entry under `key` of the *.yaml/*.yml files Grafana reads in folder."""
+    for path in sorted(p for p in folder.glob("*") if p.suffix in (".yaml", ".yml")):
+        ok, doc = report.load(path, load_yaml)
+        if not ok:
+            continue
+        if not isinstance(doc, dict) or doc.get("apiVersion") != 1:
+            report.add(path, f"{folder.name} provisioning needs `apiVersion: 1`")
+            continue
+        for entry in doc.get(key) or []:
+            if isinstance(entry, dict):
+                yield path, entry
+
+
 def check_provisioning(root: str, dashboards: list[str], report: Report) -> None:
     """The layout grafana/grafana:10.4 reads when `root` is /etc/grafana/provisioning."""
     base = Path(root)
-    sources = sorted((base / "datasources").glob("*.y*ml"))
     found_prometheus = False
-    for path in sources:
-        try:
-            doc = load_yaml(path)
-        except LoadError as error:
-            report.problems.append(str(error))
-            continue
-        if not isinstance(doc, dict) or doc.get("apiVersion") != 1:
-            report.add(path, "datasource provisioning needs `apiVersion: 1`")
-            continue
-        for source in doc.get("datasources") or []:
-            if source.get("type") == "prometheus":
-                found_prometheus = True
-                for key in ("name", "uid", "url"):
-                    if not source.get(key):
-                        report.add(path, f"datasource {source.get('name')!r}: no {key}")
+    for path, source in _provisioned(base / "datasources", "datasources", report):
+        if source.get("type") == "prometheus":
+            found_prometheus = True
+            for key in ("name", "uid", "url"):
+                if not source.get(key):
+                    report.add(path, f"datasource {source.get('name')!r}: no {key}")
     if not found_prometheus:
         report.add(base / "datasources", "no *.yaml provisions a prometheus datasource")
 
-    providers = sorted((base / "dashboards").glob("*.y*ml"))
+    providers = 0
     covered: set[str] = set()
-    for path in providers:
-        try:
-            doc = load_yaml(path)
-        except LoadError as error:
-            report.problems.append(str(error))
+    prefix = "/etc/grafana/provisioning"
+    for path, provider in _provisioned(base / "dashboards", "providers", report):
+        providers += 1
+        if provider.get("type", "file") != "file":
             continue
-        if not isinstance(doc, dict) or doc.get("apiVersion") != 1:
-            report.add(path, "dashboard provisioning needs `apiVersion: 1`")
+        target = str((provider.get("options") or {}).get("path") or "")
+        if not target.startswith(prefix):
+            report.add(path, f"provider {provider.get('name')!r}: options.path {target!r} is not "
+                             f"under {prefix}, where {root} is mounted")
             continue
-        for provider in doc.get("providers") or []:
-            if provider.get("type", "file") != "file":
-                continue
-            target = str((provider.get("options") or {}).get("path") or "")
-            prefix = "/etc/grafana/provisioning"
-            if not target.startswith(prefix):
-                report.add(path, f"provider {provider.get('name')!r}: options.path {target!r} is not "
-                                 f"under {prefix}, where {root} is mounted")
-                continue
-            local = PurePosixPath(root) / target[len(prefix):].lstrip("/")
-            covered |= {d for d in dashboards if PurePosixPath(d).is_relative_to(local)}
+        local = PurePosixPath(root) / target[len(prefix):].lstrip("/")
+        covered |= {d for d in dashboards if PurePosixPath(d).is_relative_to(local)}
     if not providers:
         report.add(base / "dashboards", "no *.yaml dashboard provider")
     for dashboard in dashboards:
@@ -247,10 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     report = Report("dashboards")
     boards: dict[str, dict] = {}
     for path in args.dashboards:
-        try:
-            board = load_json(path)
-        except LoadError as error:
-            report.problems.append(str(error))
+        ok, board = report.load(path, load_json)
+        if not ok:
             continue
         check_dashboard(path, board, report)
         if isinstance(board, dict):

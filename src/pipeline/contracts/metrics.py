@@ -24,8 +24,9 @@ import argparse
 import re
 import sys
 
-from pipeline.contracts.common import LoadError, Report, load_json, load_yaml, panels_of, rules_of
-from pipeline.contracts.promql import PromQLTokenError, metric_names
+from pipeline.contracts.common import (Report, load_json, load_yaml, panels_of, rules_of,
+                                     static_targets)
+from pipeline.contracts.promql import PromQLTokenError, expand_recorded, metric_names
 
 TYPES = ("counter", "gauge", "histogram", "summary")
 METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -108,20 +109,17 @@ def _uses(report: Report, where_file: str, where: str, expr: str) -> set[str]:
 
 def check(contract_path: str, rule_paths: list[str], dashboard_paths: list[str],
           prometheus_config: str | None, report: Report) -> str:
-    try:
-        contract = Contract(contract_path, load_yaml(contract_path), report)
-    except LoadError as error:
-        report.problems.append(str(error))
+    ok, doc = report.load(contract_path, load_yaml)
+    if not ok:
         return ""
+    contract = Contract(contract_path, doc, report)
 
     recorded: dict[str, str] = {}  # record name -> expr
     users: list[tuple[str, str, str]] = []  # (file, where, expr)
     alerts: list[tuple[str, str, str]] = []
     for path in rule_paths:
-        try:
-            doc = load_yaml(path)
-        except LoadError as error:
-            report.problems.append(str(error))
+        ok, doc = report.load(path, load_yaml)
+        if not ok:
             continue
         for group, rule in rules_of(doc):
             expr = str(rule.get("expr", ""))
@@ -132,10 +130,8 @@ def check(contract_path: str, rule_paths: list[str], dashboard_paths: list[str],
                 users.append((path, f"group {group!r}, alert {rule['alert']}", expr))
                 alerts.append((path, str(rule["alert"]), expr))
     for path in dashboard_paths:
-        try:
-            board = load_json(path)
-        except LoadError as error:
-            report.problems.append(str(error))
+        ok, board = report.load(path, load_json)
+        if not ok:
             continue
         for panel in panels_of(board):
             for target in panel.get("targets") or []:
@@ -172,15 +168,6 @@ def check(contract_path: str, rule_paths: list[str], dashboard_paths: list[str],
             f"{len(recorded)} recording rules, {len(users)} expressions checked")
 
 
-def _expand(expr: str, recorded: dict[str, str], seen: frozenset[str] = frozenset()) -> list[str]:
-    """The expression plus those of the recording rules it reads, transitively."""
-    found = [expr]
-    for name in metric_names(expr):
-        if name in recorded and name not in seen:
-            found += _expand(recorded[name], recorded, seen | {name})
-    return found
-
-
 def _check_quantile_thresholds(contract: Contract, recorded: dict[str, str],
                                alerts: list[tuple[str, str, str]], report: Report) -> None:
     for path, alert, expr in alerts:
@@ -188,7 +175,7 @@ def _check_quantile_thresholds(contract: Contract, recorded: dict[str, str],
         if not match:
             continue
         try:
-            expanded = _expand(expr, recorded)
+            expanded = expand_recorded(expr, recorded)
         except PromQLTokenError:
             continue
         if not any("histogram_quantile" in e for e in expanded):
@@ -208,15 +195,13 @@ def _check_quantile_thresholds(contract: Contract, recorded: dict[str, str],
 
 
 def _check_scrape_jobs(contract: Contract, config_path: str, report: Report) -> None:
-    try:
-        config = load_yaml(config_path)
-    except LoadError as error:
-        report.problems.append(str(error))
+    ok, config = report.load(config_path, load_yaml)
+    if not ok:
         return
-    scraped = {}
-    for job in (config or {}).get("scrape_configs") or []:
-        targets = [t for sc in job.get("static_configs") or [] for t in sc.get("targets") or []]
-        scraped[job.get("job_name")] = (set(targets), job.get("metrics_path", "/metrics"))
+    paths = {str(job.get("job_name")): job.get("metrics_path", "/metrics")
+             for job in (config or {}).get("scrape_configs") or [] if isinstance(job, dict)}
+    scraped = {name: (set(targets), paths[name]) for name, targets in static_targets(config).items()
+               if name in paths}
     for name, spec in contract.jobs.items():
         wanted = set(spec.get("targets") or [])
         if not wanted:

@@ -149,3 +149,13 @@ def metric_names(expr: str) -> set[str]:
         else:
             i += 1
     return names
+
+
+def expand_recorded(expr: str, recorded: dict[str, str],
+                    seen: frozenset[str] = frozenset()) -> list[str]:
+    """The expression plus those of the recording rules it reads (name -> expr), transitively."""
+    found = [expr]
+    for name in metric_names(expr):
+        if name in recorded and name not in seen:
+            found += expand_recorded(recorded[name], recorded, seen | {name})
+    return found

@@ -10,8 +10,10 @@ Fails when
   file that does not exist (promtool resolves rule_files against the test
   file's directory and only warns about a glob matching nothing);
 - an alert (per severity) has no `alert_rule_test` case where it fires with
-  its labels and annotations, or no case where it must not fire (an alert
-  whose expression is `vector(1)`, the Watchdog, cannot have one);
+  its labels and annotations, or no case where it must not fire in a test
+  whose input_series hold a metric it reads (directly or through recording
+  rules): a quiet case over no data proves nothing. An alert whose expression
+  is `vector(1)`, the Watchdog, cannot have one;
 - a recording rule is read by no `promql_expr_test`.
 Which check runs promtool itself: monitoring/promtool-test-* (plan/monitoring.py).
 """
@@ -23,28 +25,14 @@ import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from pipeline.contracts.common import LoadError, Report, load_yaml, rules_of
-from pipeline.contracts.promql import PromQLTokenError, metric_names
+from pipeline.contracts.common import Report, load_yaml, normpath, rules_of
+from pipeline.contracts.promql import PromQLTokenError, expand_recorded, metric_names
 
 SEVERITIES = ("critical", "warning", "info", "none")
 ANNOTATIONS = ("summary", "description", "runbook_url")
 ALERT_NAME = re.compile(r"^[A-Z][a-z0-9]*(?:[A-Z][a-z0-9]*)*$|^[A-Z][A-Za-z0-9]*$")
 RECORD_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_]+$")
 ALWAYS_FIRING = {"vector(1)"}
-
-
-def _norm(path: str | Path) -> str:
-    """A path normalised without touching the disk (a/b/../c -> a/c)."""
-    parts: list[str] = []
-    for part in PurePosixPath(str(path).replace("\\", "/")).parts:
-        if part == "..":
-            if parts and parts[-1] != "..":
-                parts.pop()
-            else:
-                parts.append(part)
-        elif part != ".":
-            parts.append(part)
-    return "/".join(parts)
 
 
 def check_conventions(path: str, document: object, report: Report) -> None:
@@ -78,6 +66,24 @@ def check_conventions(path: str, document: object, report: Report) -> None:
             report.add(path, f"group {group!r}: a rule with neither `alert` nor `record`")
 
 
+def _alert_reads(rule_docs: dict[str, object]) -> dict[str, set[str]]:
+    """Alert name -> the stored metrics its expression reads, through recording rules."""
+    recorded = {str(rule["record"]): str(rule.get("expr", ""))
+                for doc in rule_docs.values() for _, rule in rules_of(doc) if "record" in rule}
+    reads: dict[str, set[str]] = {}
+    for doc in rule_docs.values():
+        for _, rule in rules_of(doc):
+            if "alert" not in rule:
+                continue
+            try:
+                parts = expand_recorded(str(rule.get("expr", "")), recorded)
+                names = set().union(*(metric_names(part) for part in parts)) - set(recorded)
+            except PromQLTokenError:
+                names = set()  # promtool check rules reports the expression
+            reads.setdefault(str(rule["alert"]), set()).update(names)
+    return reads
+
+
 def check_coverage(rule_docs: dict[str, object], test_docs: dict[str, object],
                    report: Report) -> dict[str, int]:
     """Each alert (per severity) fires and stays quiet in some test; returns cases per alert."""
@@ -85,19 +91,20 @@ def check_coverage(rule_docs: dict[str, object], test_docs: dict[str, object],
     fires: dict[tuple[str, str], int] = {}
     quiet: dict[str, int] = {}
     expr_reads: set[str] = set()
-    known = {_norm(p): p for p in rule_docs}
+    known = {normpath(p): p for p in rule_docs}
+    reads = _alert_reads(rule_docs)
 
     for test_path, doc in test_docs.items():
         if not isinstance(doc, dict):
             report.add(test_path, "not a promtool test file (expected a mapping)")
             continue
-        base = PurePosixPath(_norm(test_path)).parent
+        base = PurePosixPath(normpath(test_path)).parent
         files = doc.get("rule_files") or []
         if not files:
             report.add(test_path, "no `rule_files`")
         scope: set[str] = set()
         for entry in files:
-            resolved = _norm(base / str(entry))
+            resolved = normpath(base / str(entry))
             if resolved not in known:
                 if not Path(resolved).is_file():
                     report.add(test_path, f"rule_files entry {entry!r} resolves to {resolved}, "
@@ -113,6 +120,12 @@ def check_coverage(rule_docs: dict[str, object], test_docs: dict[str, object],
         for index, test in enumerate(doc.get("tests") or []):
             if not isinstance(test, dict):
                 continue
+            inputs: set[str] = set()
+            for series in test.get("input_series") or []:
+                try:
+                    inputs |= metric_names(str((series or {}).get("series", "")))
+                except PromQLTokenError as error:
+                    report.add(test_path, f"test {index + 1}: cannot read input series: {error}")
             for case in test.get("alert_rule_test") or []:
                 name = str(case.get("alertname"))
                 if name not in alerts_in_scope:
@@ -120,7 +133,7 @@ def check_coverage(rule_docs: dict[str, object], test_docs: dict[str, object],
                                           "rule file loaded by this test defines")
                     continue
                 expected = case.get("exp_alerts") or []
-                if not expected:
+                if not expected and reads.get(name, set()) & inputs:
                     quiet[name] = quiet.get(name, 0) + 1
                 for alert in expected:
                     labels = alert.get("exp_labels") or {}
@@ -158,7 +171,8 @@ def check_coverage(rule_docs: dict[str, object], test_docs: dict[str, object],
                                  "fires with its labels and annotations (alert_rule_test with exp_alerts)")
             if not quiet.get(name) and str(rule.get("expr", "")).strip() not in ALWAYS_FIRING:
                 report.add(path, f"alert {name}: no promtool test case where it must not fire "
-                                 "(alert_rule_test with empty exp_alerts)")
+                                 "(alert_rule_test with empty exp_alerts, in a test whose input_series "
+                                 f"hold one of {', '.join(sorted(reads.get(name, ()))) or 'its metrics'})")
             cases[name] = sum(v for (n, _), v in fires.items() if n == name) + quiet.get(name, 0)
     return cases
 
@@ -173,17 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     rule_docs: dict[str, object] = {}
     test_docs: dict[str, object] = {}
     for path in args.rules:
-        try:
-            rule_docs[path] = load_yaml(path)
-        except LoadError as error:
-            report.problems.append(str(error))
+        ok, doc = report.load(path, load_yaml)
+        if not ok:
             continue
+        rule_docs[path] = doc
         check_conventions(path, rule_docs[path], report)
     for path in args.tests:
-        try:
-            test_docs[path] = load_yaml(path)
-        except LoadError as error:
-            report.problems.append(str(error))
+        ok, doc = report.load(path, load_yaml)
+        if ok:
+            test_docs[path] = doc
     cases = check_coverage(rule_docs, test_docs, report)
     alerts = len(cases)
     return report.finish(f"{alerts} alerts in {len(rule_docs)} rule files, "

@@ -10,6 +10,8 @@ Prometheus config or dashboard gets its checks without touching this module:
                            severity/summary/description/runbook_url (contracts/rules.py)
 - pint                     pint --offline, failing on any reported problem (.pint.hcl)
 - amtool-config            amtool check-config
+- alertmanager-secrets     secrets only via absolute *_file paths, critical->warning inhibition
+                           (contracts/alertmanager.py)
 - amtool-route-<case>      amtool config routes test, one per ROUTE_CASES entry
 - dashboards               Grafana 10.4 dashboard and provisioning rules (contracts/dashboards.py)
 - dashboards-promql        every panel query parsed by promtool (queries piped in as a rule file)
@@ -105,6 +107,11 @@ def checks(tree: Tree) -> list[Check]:
             name="amtool-config", group=GROUP, tool="amtool",
             argv=("amtool", "check-config", ALERTMANAGER_CONFIG), reads=(ALERTMANAGER_CONFIG,),
             description="Alertmanager configuration, receivers and templates"))
+        found.append(python_check(
+            "alertmanager-secrets", GROUP, "contracts.alertmanager", [ALERTMANAGER_CONFIG],
+            [ALERTMANAGER_CONFIG],
+            description="no inline secret, every *_file path absolute, a critical inhibits the "
+                        "warning of the same alert"))
         for case, labels, receivers in ROUTE_CASES:
             found.append(Check(
                 name=f"amtool-route-{case}", group=GROUP, tool="amtool",
