@@ -40,27 +40,66 @@ def test_the_plan_has_a_promtool_test_per_rule_file(root):
         assert f"{RULES}/{name}.yml" in check.reads
 
 
-def test_broken_promql_in_a_rule_fails(root):
-    edit(root / RULES / "platform.yml", "job:http_requests_5xx:ratio_rate5m > 0.05",
-         "job:http_requests_5xx:ratio_rate5m > > 0.05")
-    status, output = run(root, "monitoring/promtool-rules-platform")
-    assert status == FAILED
-    assert f"{RULES}/platform.yml" in output
-    assert "HighErrorRate" in output and "could not parse expression" in output
-    # the compose config loads the same file, so its check fails too
-    status, output = run(root, "monitoring/promtool-config-prometheus")
-    assert status == FAILED and "platform.yml" in output
-
-
-def test_broken_promql_in_a_panel_fails(root):
-    path = root / DASHBOARDS / "backend-performance.json"
+def _panel_expr(root, name, expr):
+    path = root / DASHBOARDS / name
     board = json.loads(path.read_text())
-    board["panels"][0]["targets"][0]["expr"] = "sum(rate(http_requests_total[$__rate_interval])"
+    board["panels"][0]["targets"][0]["expr"] = expr
     path.write_text(json.dumps(board))
-    status, output = run(root, "monitoring/dashboards-promql")
-    assert status == FAILED
-    assert f"{DASHBOARDS}/backend-performance.json panel 1 'p95 latency' target A" in output
-    assert "could not parse expression" in output
+
+
+def _dashboard_uid(root, name, uid):
+    path = root / DASHBOARDS / name
+    board = json.loads(path.read_text())
+    board["uid"] = uid
+    path.write_text(json.dumps(board))
+
+
+# The bad inputs issue 4 names. Each makes the whole `lint` fail, in the named
+# check, with one output line naming the file and the problem.
+BAD_INPUTS = {
+    "broken-promql-in-a-rule": (
+        lambda root: edit(root / RULES / "platform.yml", "job:http_requests_5xx:ratio_rate5m > 0.05",
+                          "job:http_requests_5xx:ratio_rate5m > > 0.05"),
+        "monitoring/promtool-rules-platform",
+        (f"{RULES}/platform.yml:", '"HighErrorRate": could not parse expression')),
+    "broken-promql-in-a-panel": (
+        lambda root: _panel_expr(root, "backend-performance.json",
+                                 "sum(rate(http_requests_total[$__rate_interval])"),
+        "monitoring/dashboards-promql",
+        (f"{DASHBOARDS}/backend-performance.json panel 1 'p95 latency' target A",
+         "could not parse expression")),
+    "alert-without-severity": (
+        lambda root: edit(root / RULES / "edc.yml", "          severity: critical\n", "          team: edc\n"),
+        "monitoring/rules-coverage",
+        (f"{RULES}/edc.yml: group 'dpp-edc', alert EdcControlPlaneUnhealthy: no `severity` label",)),
+    "rule-on-a-metric-outside-the-contract": (
+        lambda root: edit(root / RULES / "platform.yml", "instance:dpp_db_pool_utilisation:ratio > 0.9",
+                          "dpp_db_pool_saturation_ratio > 0.9"),
+        "monitoring/metrics-contract",
+        (f"{RULES}/platform.yml: group 'dpp-platform', alert DBConnectionPoolExhaustion: metric "
+         "dpp_db_pool_saturation_ratio is not in infra/monitoring/metrics-contract.yaml",)),
+    "duplicate-dashboard-uid": (
+        lambda root: _dashboard_uid(root, "audit-trail.json", "dpp-platform-overview"),
+        "monitoring/dashboards",
+        ("dashboards/", ".json: duplicate dashboard uid 'dpp-platform-overview' (also in "
+         f"{DASHBOARDS}/")),
+    "route-to-a-missing-receiver": (
+        lambda root: edit(root / ALERTMANAGER, "    - receiver: critical\n", "    - receiver: pager\n"),
+        "monitoring/amtool-config",
+        (ALERTMANAGER, 'FAILED: undefined receiver "pager" used in route')),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_lint_fails_on_each_bad_input_of_the_issue(root, case):
+    break_it, check_id, fragments = BAD_INPUTS[case]
+    break_it(root)
+    done = run_pipeline("lint", "--source", str(root), "--only", "monitoring", "--only", "compose")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert f"FAILED {check_id}" in output
+    assert any(all(f in line for f in fragments) for line in output.splitlines()), \
+        f"no line with {fragments} in:\n{output}"
 
 
 def test_an_alert_without_severity_fails_pint(root):
@@ -78,12 +117,12 @@ def test_a_wrong_severity_value_fails_pint(root):
     assert f"{RULES}/audit.yml" in output and "severity" in output
 
 
-def test_a_route_to_a_missing_receiver_fails(root):
-    edit(root / ALERTMANAGER, "    - receiver: critical\n", "    - receiver: pager\n")
-    status, output = run(root, "monitoring/amtool-config")
-    assert status == FAILED
-    assert ALERTMANAGER in output
-    assert 'undefined receiver "pager"' in output
+def test_a_broken_rule_fails_the_prometheus_configs_loading_it(root):
+    edit(root / RULES / "platform.yml", "job:http_requests_5xx:ratio_rate5m > 0.05",
+         "job:http_requests_5xx:ratio_rate5m > > 0.05")
+    for config in ("prometheus", "prometheus-k8s"):
+        status, output = run(root, f"monitoring/promtool-config-{config}")
+        assert status == FAILED and f"{RULES}/platform.yml" in output
 
 
 def test_a_misrouted_severity_fails_its_route_test(root):
