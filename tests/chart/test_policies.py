@@ -20,7 +20,7 @@ CONTAINER = "spec.template.spec.containers[backend]"
 def test_each_environment_passes(env):
     result = run_check(f"chart/policies-{env}")
     assert result.returncode == 0, output(result)
-    assert "pass 13 rules" in result.stdout
+    assert "pass 14 rules" in result.stdout
 
 
 BREAKS = [
@@ -54,6 +54,10 @@ BREAKS = [
     # The stock image is not built with KC_DB/KC_HEALTH_ENABLED: `--optimized` ignores them.
     ("prod", "keycloak.build.enabled=false", "Deployment/dpp-platform-keycloak",
      "spec.template.spec.containers[keycloak].args: `start --optimized` on the stock image"),
+    # The EDC's metrics port is the OpenTelemetry agent's exporter: off, it serves nothing.
+    ("staging", "edc.dataplane.extraEnv[0].name=OTEL_JAVAAGENT_ENABLED,edc.dataplane.extraEnv[0].value=false",
+     "Deployment/dpp-platform-edc-dataplane",
+     "spec.template.spec.containers[dataplane].env[OTEL_JAVAAGENT_ENABLED]: must be \"true\""),
     ("dev", "backend.livenessProbe.httpGet.port=9000", BACKEND,
      f"{CONTAINER}.livenessProbe.httpGet.port: 9000 is not a port of the container"),
 ]

@@ -110,3 +110,40 @@ def test_hostpath_volume_rejected(prod_docs):
                                          ("DATA_SOURCE_PASS_FILE", False), ("KEYCLOAK_ADMIN", False)])
 def test_secret_names(name, secret):
     assert policies.is_secret_name(name) is secret
+
+
+def test_metrics_scraped_once(prod_docs):
+    """A ServiceMonitor matching the headless Service too would scrape each pod twice."""
+    docs = copy.deepcopy(prod_docs)
+    del find(docs, "ServiceMonitor", "dpp-platform-minio")["spec"]["selector"]["matchExpressions"]
+    out = messages(policies.check_metrics(docs, "prod"))
+    assert any(m.startswith("ServiceMonitor/dpp-platform-minio: spec.selector: port 'api' is scraped twice")
+               for m in out), out
+
+
+def test_minio_metrics_need_public_auth(prod_docs):
+    docs = copy.deepcopy(prod_docs)
+    container = find(docs, "StatefulSet", "dpp-platform-minio")["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [v for v in container["env"] if v["name"] != "MINIO_PROMETHEUS_AUTH_TYPE"]
+    assert any(m.startswith("StatefulSet/dpp-platform-minio: spec.template.spec.containers[minio]"
+                            ".env[MINIO_PROMETHEUS_AUTH_TYPE]: must be \"public\"")
+               for m in messages(policies.check_metrics(docs, "prod")))
+
+
+def test_metrics_port_must_exist(prod_docs):
+    docs = copy.deepcopy(prod_docs)
+    find(docs, "ServiceMonitor", "dpp-platform-opa")["spec"]["endpoints"][0]["port"] = "http-metrics"
+    assert any(m.startswith("ServiceMonitor/dpp-platform-opa: spec.endpoints[0].port: 'http-metrics' is a port of none")
+               for m in messages(policies.check_metrics(docs, "prod")))
+
+
+def test_edc_planes_get_only_their_own_datasources(prod_docs):
+    """The SQL pool extension opens a pool per edc.datasource.*: no store of the other plane."""
+    for plane, own, other in (("controlplane", "ASSET", "ACCESSTOKENDATA"), ("dataplane", "ACCESSTOKENDATA", "ASSET")):
+        container = find(docs := prod_docs, "Deployment", f"dpp-platform-edc-{plane}")["spec"]["template"]["spec"][
+            "containers"][0]
+        names = {v["name"] for v in container["env"]}
+        assert {f"EDC_DATASOURCE_{own}_{k}" for k in ("NAME", "URL", "USER", "PASSWORD")} <= names
+        assert not any(n.startswith(f"EDC_DATASOURCE_{other}_") for n in names)
+    config = find(docs, "ConfigMap", "dpp-platform-edc")["data"]
+    assert not [k for k in config if k.startswith("EDC_DATASOURCE_")]

@@ -6,7 +6,7 @@
 One function per rule; each returns Problems naming the resource (kind/name) and
 the field. Rules (see RULES): labels, pod-security, resources, probes,
 service-accounts, checksums, image-tags, hpa-replicas, pdb, topology-spread,
-secrets, ingress, keycloak.
+secrets, ingress, keycloak, metrics.
 """
 
 from __future__ import annotations
@@ -333,8 +333,17 @@ def check_hpa_replicas(docs: list[dict], env: str) -> list[Problem]:
     return problems
 
 
-def _selects(selector: dict, labels: dict) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+def _selects(selector: dict, labels: dict, expressions: list | None = None) -> bool:
+    """matchLabels (non-empty) and matchExpressions, as the API server evaluates them."""
+    if not selector or not all(labels.get(k) == v for k, v in selector.items()):
+        return False
+    for expr in expressions or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels) \
+                or (op == "In" and labels.get(key) not in values) \
+                or (op == "NotIn" and key in labels and labels[key] in values):
+            return False
+    return True
 
 
 def _min_pods(workload: dict, hpas: dict) -> int:
@@ -484,8 +493,9 @@ def _internal_endpoints(docs: list[dict]) -> dict[tuple[str, str], set[str]]:
     for monitor in of_kind(docs, "ServiceMonitor"):
         spec = monitor.get("spec") or {}
         selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        expressions = (spec.get("selector") or {}).get("matchExpressions") or []
         for service in services:
-            if _selects(selector, _labels(service)):
+            if _selects(selector, _labels(service), expressions):
                 for endpoint in spec.get("endpoints") or []:
                     out.setdefault((service["metadata"]["name"], str(endpoint.get("port"))), set()).add(
                         endpoint.get("path") or "/metrics")
@@ -571,6 +581,73 @@ def check_keycloak(docs: list[dict], env: str) -> list[Problem]:
     return problems
 
 
+# ----------------------------------------------------------------- metrics
+
+def _effective_env(container: dict, docs: list[dict]) -> dict[str, object]:
+    """A container's environment as the kubelet builds it: envFrom ConfigMaps, then env (env wins)."""
+    out: dict[str, object] = {}
+    configmaps = {cm["metadata"]["name"]: cm.get("data") or {} for cm in of_kind(docs, "ConfigMap")}
+    for source in container.get("envFrom") or []:
+        if "configMapRef" in source:
+            out.update(configmaps.get(source["configMapRef"]["name"], {}))
+    for var in container.get("env") or []:
+        out[var.get("name")] = var.get("value") if "value" in var else var.get("valueFrom")
+    return out
+
+
+def check_metrics(docs: list[dict], env: str) -> list[Problem]:
+    """Every ServiceMonitor scrapes what its pods really serve: the Service port exists and
+    targets a container port; the EDC's port only exists with its OpenTelemetry agent on, and
+    MinIO's cluster metrics need MINIO_PROMETHEUS_AUTH_TYPE=public (else 403)."""
+    problems = []
+    services = of_kind(docs, "Service")
+    pods = list(workloads(docs))
+    for monitor in of_kind(docs, "ServiceMonitor"):
+        spec = monitor.get("spec") or {}
+        selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        expressions = (spec.get("selector") or {}).get("matchExpressions") or []
+        selected = [s for s in services if _selects(selector, _labels(s), expressions)]
+        if not selected:
+            problems.append(Problem("metrics", rid(monitor), "spec.selector", "selects no Service of the release"))
+        for i, endpoint in enumerate(spec.get("endpoints") or []):
+            field = f"spec.endpoints[{i}]"
+            exposing = [(service, port) for service in selected
+                        for port in (service.get("spec") or {}).get("ports") or []
+                        if port.get("name") == endpoint.get("port")]
+            if selected and not exposing:
+                problems.append(Problem("metrics", rid(monitor), f"{field}.port",
+                                        f"{endpoint.get('port')!r} is a port of none of "
+                                        f"{', '.join(rid(s) for s in selected)}"))
+            if len(exposing) > 1:
+                problems.append(Problem("metrics", rid(monitor), "spec.selector",
+                                        f"port {endpoint.get('port')!r} is scraped twice, through "
+                                        f"{', '.join(rid(s) for s, _ in exposing)} (duplicate series)"))
+            for service, port in exposing:
+                target = port.get("targetPort", port.get("port"))
+                backing = [(doc, c) for doc, template, _ in pods
+                           if _selects((service.get("spec") or {}).get("selector") or {},
+                                       (template.get("metadata") or {}).get("labels") or {})
+                           for c in (template.get("spec") or {}).get("containers") or []]
+                serving = [(doc, c) for doc, c in backing
+                           if any(target in (p.get("name"), p.get("containerPort")) for p in c.get("ports") or [])]
+                if not serving:
+                    problems.append(Problem("metrics", rid(monitor), f"{field}.port",
+                                            f"{rid(service)} port {port.get('name')!r} targets {target!r}, "
+                                            "which no container of its pods declares"))
+                for doc, container in serving:
+                    values = _effective_env(container, docs)
+                    where = f"spec.template.spec.containers[{container.get('name')}].env"
+                    if component(doc).startswith("edc-") and str(values.get("OTEL_JAVAAGENT_ENABLED")) != "true":
+                        problems.append(Problem("metrics", rid(doc), f"{where}[OTEL_JAVAAGENT_ENABLED]",
+                                                f"must be \"true\": {rid(monitor)} scrapes the OpenTelemetry "
+                                                "agent's Prometheus exporter, which only runs with the agent"))
+                    if str(endpoint.get("path", "")).startswith("/minio/v2/metrics") and \
+                            values.get("MINIO_PROMETHEUS_AUTH_TYPE") != "public":
+                        problems.append(Problem("metrics", rid(doc), f"{where}[MINIO_PROMETHEUS_AUTH_TYPE]",
+                                                f"must be \"public\": {rid(monitor)} sends no bearer token"))
+    return problems
+
+
 RULES: dict[str, Rule] = {
     "labels": check_labels,
     "pod-security": check_pod_security,
@@ -585,6 +662,7 @@ RULES: dict[str, Rule] = {
     "secrets": check_secrets,
     "ingress": check_ingress,
     "keycloak": check_keycloak,
+    "metrics": check_metrics,
 }
 
 

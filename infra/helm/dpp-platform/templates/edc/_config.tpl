@@ -3,14 +3,6 @@
 EDC_PARTICIPANT_ID: {{ .Values.edc.participantId | quote }}
 EDC_IAM_ISSUER_ID: {{ .Values.edc.issuerId | quote }}
 EDC_VAULT_HASHICORP_URL: {{ .Values.edc.vault.url | quote }}
-{{- $url := printf "jdbc:postgresql://%s:%s/%s" (include "dpp-platform.db.host" .) (include "dpp-platform.db.port" .) .Values.edc.database.name }}
-{{- $user := include "dpp-platform.db.user" . }}
-{{- range $store := concat .Values.edc.controlplane.datasources .Values.edc.dataplane.datasources | uniq }}
-{{- $key := $store | upper | replace "-" "" }}
-EDC_DATASOURCE_{{ $key }}_NAME: {{ $store | quote }}
-EDC_DATASOURCE_{{ $key }}_URL: {{ $url | quote }}
-EDC_DATASOURCE_{{ $key }}_USER: {{ $user | quote }}
-{{- end }}
 {{- if .Values.edc.metrics.enabled }}
 # The image starts the OpenTelemetry Java agent; its Prometheus exporter serves JVM,
 # Jetty and Jersey metrics on /metrics only when the agent is enabled.
@@ -35,7 +27,7 @@ OTEL_JAVAAGENT_ENABLED: "false"
 {{- end }}
 {{- end }}
 
-{{/* Secret env of one plane: API key, Vault token, one password per store. ctx: root, stores */}}
+{{/* Secret env of one plane: API key, Vault token. ctx: root */}}
 {{- define "dpp-platform.edc.secretEnv" -}}
 {{- $edc := include "dpp-platform.secretName" (dict "root" .root "component" "edc" "existing" .root.Values.edc.secrets.existingSecret) }}
 - name: EDC_API_AUTH_KEY
@@ -48,7 +40,24 @@ OTEL_JAVAAGENT_ENABLED: "false"
     secretKeyRef:
       name: {{ $edc }}
       key: {{ .root.Values.edc.secrets.vaultTokenKey }}
+{{- end }}
+
+{{/*
+The stores of one plane (EDC_DATASOURCE_<STORE>_{NAME,URL,USER,PASSWORD}), all on the
+connector's database. Only the plane's own stores: the SQL pool extension opens a pool
+for every edc.datasource.* it is given. ctx: root, stores
+*/}}
+{{- define "dpp-platform.edc.datasourceEnv" -}}
+{{- $url := printf "jdbc:postgresql://%s:%s/%s" (include "dpp-platform.db.host" .root) (include "dpp-platform.db.port" .root) .root.Values.edc.database.name }}
+{{- $user := include "dpp-platform.db.user" .root }}
 {{- range $store := .stores }}
-{{ include "dpp-platform.db.passwordEnv" (dict "root" $.root "name" (printf "EDC_DATASOURCE_%s_PASSWORD" ($store | upper | replace "-" ""))) }}
+{{- $key := $store | upper | replace "-" "" }}
+- name: EDC_DATASOURCE_{{ $key }}_NAME
+  value: {{ $store | quote }}
+- name: EDC_DATASOURCE_{{ $key }}_URL
+  value: {{ $url | quote }}
+- name: EDC_DATASOURCE_{{ $key }}_USER
+  value: {{ $user | quote }}
+{{ include "dpp-platform.db.passwordEnv" (dict "root" $.root "name" (printf "EDC_DATASOURCE_%s_PASSWORD" $key)) }}
 {{- end }}
 {{- end }}

@@ -50,7 +50,11 @@ spec:
             - name: EDC_DPF_SELECTOR_URL
               value: {{ printf "http://%s:%v%s/v1/dataplanes" (include "dpp-platform.componentName" (dict "root" $root "component" "edc-controlplane")) $cp.port $cp.path | quote }}
             {{- end }}
-            {{- include "dpp-platform.edc.secretEnv" (dict "root" $root "stores" $values.datasources) | trim | nindent 12 }}
+            {{- include "dpp-platform.edc.secretEnv" (dict "root" $root) | trim | nindent 12 }}
+            {{- include "dpp-platform.edc.datasourceEnv" (dict "root" $root "stores" $values.datasources) | trim | nindent 12 }}
+            {{- with $values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
           # The EDC needs tens of seconds to boot: a startup probe instead of an initial delay.
           startupProbe:
             httpGet:

@@ -22,6 +22,10 @@ spec:
   selector:
     matchLabels:
       {{- include "dpp-platform.selectorLabels" . | nindent 6 }}
+    # Not the headless Service of the same pods: each pod is scraped once.
+    matchExpressions:
+      - key: dpp-platform.io/headless
+        operator: DoesNotExist
   endpoints:
     - port: {{ .port }}
       path: {{ .path }}
