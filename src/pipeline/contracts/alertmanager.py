@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from pipeline.contracts.common import Report, load_yaml
@@ -61,18 +62,25 @@ def _http_secrets(http: Any, where: str, path: str, report: Report) -> None:
             report.add(path, f"{where}: http_config.{name} is written inline; use {key}_file")
 
 
-def _file_fields(node: Any, where: str, path: str, report: Report) -> None:
-    """Every `*_file` value anywhere in the config is an absolute path."""
+def file_fields(node: Any) -> Iterator[tuple[str, str]]:
+    """(key, path) of every `*_file` field anywhere below node."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if str(key).endswith("_file") and isinstance(value, str) and not value.startswith("/"):
-                report.add(path, f"{where}: {key}: {value} must be an absolute path (Alertmanager "
-                                 "opens it relative to its working directory at send time)")
+            if str(key).endswith("_file") and isinstance(value, str):
+                yield str(key), value
             else:
-                _file_fields(value, where, path, report)
+                yield from file_fields(value)
     elif isinstance(node, list):
         for item in node:
-            _file_fields(item, where, path, report)
+            yield from file_fields(item)
+
+
+def _file_fields(node: Any, where: str, path: str, report: Report) -> None:
+    """Every `*_file` value below node is an absolute path."""
+    for key, value in file_fields(node):
+        if not value.startswith("/"):
+            report.add(path, f"{where}: {key}: {value} must be an absolute path (Alertmanager "
+                             "opens it relative to its working directory at send time)")
 
 
 def _matchers(rule: dict, side: str) -> dict[str, tuple[str, str]]:

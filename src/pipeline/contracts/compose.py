@@ -25,6 +25,7 @@ import re
 import sys
 from pathlib import Path, PurePosixPath
 
+from pipeline.contracts.alertmanager import file_fields
 from pipeline.contracts.common import Report, load_yaml, normpath, static_targets
 
 MONITORING = {
@@ -164,45 +165,47 @@ def check_services(path: str, doc: dict, root: Path, report: Report) -> None:
                          "${GRAFANA_ADMIN_PASSWORD}")
 
 
+def _mounted_config(name: str, service: dict, default: str, root: Path, path: str,
+                    report: Report) -> tuple[str, str] | None:
+    """(path in the container, repo path) of the service's --config.file, which a mount must carry."""
+    config = _flag(service, "config.file") or default
+    local = _container_to_repo(service, root, config)
+    if local is None or not (root / local).is_file():
+        report.add(path, f"service {name}: --config.file {config} is not a mounted repo file")
+        return None
+    return config, local
+
+
 def check_wiring(path: str, doc: dict, root: Path, report: Report) -> None:
     """Config files as the containers see them: the mounts must carry what the configs name."""
     services = doc.get("services") or {}
     prometheus = services.get("prometheus")
-    if isinstance(prometheus, dict):
-        config = _flag(prometheus, "config.file") or "/etc/prometheus/prometheus.yml"
-        local = _container_to_repo(prometheus, root, config)
-        if local is None or not (root / local).is_file():
-            report.add(path, f"service prometheus: --config.file {config} is not a mounted repo file")
-        else:
-            prom = report.load(root / local, load_yaml)[1] or {}
-            base = PurePosixPath(config).parent
-            for entry in prom.get("rule_files") or []:
-                inside = normpath(base / str(entry))
-                repo = _container_to_repo(prometheus, root, inside)
-                if "*" in inside:
-                    report.add(local, f"rule_files entry {entry!r}: list files, a glob matching nothing "
-                                      "loads no rules without an error")
-                elif repo is None or not (root / repo).is_file():
-                    report.add(local, f"rule_files entry {entry!r} is {inside} in the prometheus "
-                                      "container, which no mount of docker-compose.prod.yml provides")
-            for job, targets in static_targets(prom).items():
-                for target in targets:
-                    host = target.rsplit(":", 1)[0]
-                    if host not in services and host != "localhost":
-                        report.add(local, f"job {job}: target {target} is not a service of {path}")
+    found = isinstance(prometheus, dict) and _mounted_config(
+        "prometheus", prometheus, "/etc/prometheus/prometheus.yml", root, path, report)
+    if found:
+        config, local = found
+        prom = report.load(root / local, load_yaml)[1] or {}
+        base = PurePosixPath(config).parent
+        for entry in prom.get("rule_files") or []:
+            inside = normpath(base / str(entry))
+            repo = _container_to_repo(prometheus, root, inside)
+            if "*" in inside:
+                report.add(local, f"rule_files entry {entry!r}: list files, a glob matching nothing "
+                                  "loads no rules without an error")
+            elif repo is None or not (root / repo).is_file():
+                report.add(local, f"rule_files entry {entry!r} is {inside} in the prometheus "
+                                  "container, which no mount of docker-compose.prod.yml provides")
+        for job, targets in static_targets(prom).items():
+            for target in targets:
+                host = target.rsplit(":", 1)[0]
+                if host not in services and host != "localhost":
+                    report.add(local, f"job {job}: target {target} is not a service of {path}")
     alertmanager = services.get("alertmanager")
-    if isinstance(alertmanager, dict):
-        config = _flag(alertmanager, "config.file") or "/etc/alertmanager/alertmanager.yml"
-        local = _container_to_repo(alertmanager, root, config)
-        if local is None or not (root / local).is_file():
-            report.add(path, f"service alertmanager: --config.file {config} is not a mounted repo file")
-            return
-        try:
-            text = (root / local).read_text(encoding="utf-8")
-        except OSError as error:
-            report.add(local, f"cannot read: {error.strerror}")
-            return
-        for key, value in re.findall(r"^\s*-?\s*(\w+_file):\s*(\S+)", text, re.MULTILINE):
+    found = isinstance(alertmanager, dict) and _mounted_config(
+        "alertmanager", alertmanager, "/etc/alertmanager/alertmanager.yml", root, path, report)
+    if found:
+        _, local = found
+        for key, value in file_fields(report.load(root / local, load_yaml)[1]):
             if not value.startswith("/"):
                 report.add(local, f"{key}: {value} must be an absolute path (Alertmanager opens it "
                                   "relative to its working directory at send time)")
