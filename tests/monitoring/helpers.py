@@ -12,6 +12,11 @@ from pipeline.plan.model import Check
 from tests.conftest import copy_repo
 
 MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "src/pipeline")
+RULES = "infra/monitoring/alertmanager/rules"
+DASHBOARDS = "infra/monitoring/grafana/dashboards"
+CONTRACT = "infra/monitoring/metrics-contract.yaml"
+ALERTMANAGER = "infra/monitoring/alertmanager/alertmanager.yml"
+PROMETHEUS = "infra/monitoring/prometheus/prometheus.yml"
 
 
 def monitoring_repo(tmp_path: Path) -> Path:

@@ -11,16 +11,7 @@ import json
 import pytest
 
 from pipeline.executors import FAILED, PASSED
-from tests.monitoring.helpers import edit, monitoring_repo, run
-
-RULES = "infra/monitoring/alertmanager/rules"
-DASHBOARDS = "infra/monitoring/grafana/dashboards"
-CONTRACT = "infra/monitoring/metrics-contract.yaml"
-
-
-@pytest.fixture
-def root(tmp_path):
-    return monitoring_repo(tmp_path)
+from tests.monitoring.helpers import ALERTMANAGER, CONTRACT, DASHBOARDS, PROMETHEUS, RULES, edit, run
 
 
 @pytest.mark.parametrize("check_id", [
@@ -39,9 +30,6 @@ def test_the_real_counts(root):
     _, output = run(root, "monitoring/dashboards")
     assert "4 dashboards" in output
 
-
-ALERTMANAGER = "infra/monitoring/alertmanager/alertmanager.yml"
-PROMETHEUS = "infra/monitoring/prometheus/prometheus.yml"
 
 # One edit in one file; the check must fail with each expected text in its output.
 # (case, check, file, old, new, expected)

@@ -13,18 +13,9 @@ import pytest
 
 from pipeline.executors import FAILED, PASSED
 from tests.conftest import run_pipeline
-from tests.monitoring.helpers import edit, monitoring_repo, plan_check, run
+from tests.monitoring.helpers import ALERTMANAGER, CONTRACT, DASHBOARDS, RULES, edit, plan_check, run
 
 pytestmark = pytest.mark.tools
-
-RULES = "infra/monitoring/alertmanager/rules"
-DASHBOARDS = "infra/monitoring/grafana/dashboards"
-ALERTMANAGER = "infra/monitoring/alertmanager/alertmanager.yml"
-
-
-@pytest.fixture
-def root(tmp_path):
-    return monitoring_repo(tmp_path)
 
 
 def test_every_monitoring_and_compose_check_passes_on_the_real_files(root):
@@ -77,7 +68,7 @@ BAD_INPUTS = {
                           "dpp_db_pool_saturation_ratio > 0.9"),
         "monitoring/metrics-contract",
         (f"{RULES}/platform.yml: group 'dpp-platform', alert DBConnectionPoolExhaustion: metric "
-         "dpp_db_pool_saturation_ratio is not in infra/monitoring/metrics-contract.yaml",)),
+         f"dpp_db_pool_saturation_ratio is not in {CONTRACT}",)),
     "duplicate-dashboard-uid": (
         lambda root: _dashboard_uid(root, "audit-trail.json", "dpp-platform-overview"),
         "monitoring/dashboards",
