@@ -141,3 +141,12 @@ def test_keycloak_ingress_routes_only_its_public_paths():
     result = run_check("chart/helm-lint-prod-1.37.0", "--set", "keycloak.ingressPaths={/}")
     assert result.returncode != 0
     assert "at '/keycloak/ingressPaths/0'" in output(result)
+
+
+def test_every_multi_replica_workload_has_a_pdb_in_prod():
+    """OPA and both EDC planes run 2 pods in prod: a PDB keeps one up during drains."""
+    prod = {(d["kind"], d["metadata"]["name"]) for d in load(render("prod").stdout)}
+    for name in ("backend", "frontend", "keycloak", "opa", "edc-controlplane", "edc-dataplane"):
+        assert ("PodDisruptionBudget", f"dpp-platform-{name}") in prod, name
+    staging = {(d["kind"], d["metadata"]["name"]) for d in load(render("staging").stdout)}
+    assert ("PodDisruptionBudget", "dpp-platform-opa") not in staging  # one replica: no PDB
