@@ -77,3 +77,17 @@ def test_validated_kubernetes_versions_are_the_charts_oldest_and_three_newest():
     newest = int(next(f for f in toolchain.pins()["tools"]["helm"]["ldflags"]
                       if "chartutil.k8sVersionMinor" in f).rsplit("=", 1)[1])
     assert minors[-3:] == [newest - 2, newest - 1, newest]
+
+
+@pytest.mark.parametrize("module", sorted({c.argv[2] for c in CHECKS if c.tool == "python"}))
+def test_python_checks_need_only_what_their_image_installs(module):
+    """The python image gets only toolchain.toml's `pip` list (PyYAML), not the CLI's deps."""
+    import subprocess
+    import sys
+
+    code = (f"import importlib, sys; importlib.import_module({module!r}); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'anyio', 'dagger'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"{module} imports {done.stdout.strip()}"
