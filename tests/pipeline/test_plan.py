@@ -91,3 +91,13 @@ def test_python_checks_need_only_what_their_image_installs(module):
                           cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", f"{module} imports {done.stdout.strip()}"
+
+
+@pytest.mark.parametrize("listing", [
+    ["infra/", "infra/a.yaml", "infra/sub/", "infra/sub/b.json", "README.md"],
+    ["infra", "infra/a.yaml", "infra/sub", "infra/sub/b.json", "README.md"],
+], ids=["dirs-with-slash", "dirs-without-slash"])
+def test_a_dagger_listing_gives_the_files_whatever_the_directory_marking(listing):
+    tree = plan.Tree.from_listing(listing)
+    assert tree.files == {"infra/a.yaml", "infra/sub/b.json", "README.md"}
+    assert tree.is_dir("infra/sub") and not tree.is_file("infra/sub")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 # Placeholders an argv may hold; each executor substitutes its own location.
 SCHEMAS = "{schemas}"  # Kubernetes JSON schemas in kubeconform's layout
@@ -70,8 +70,15 @@ class Tree:
 
     @classmethod
     def from_listing(cls, entries: list[str]) -> "Tree":
-        """From a recursive listing such as Dagger's `Directory.glob("**/*")` (dirs end in /)."""
-        return cls(frozenset(e.removeprefix("./") for e in entries if not e.endswith("/")))
+        """From a recursive listing such as Dagger's `Directory.glob("**/*")`.
+
+        The engine marks directories with a trailing "/" only for clients that ask for it,
+        so an entry that is the parent of another entry is a directory either way.
+        """
+        paths = {e.removeprefix("./") for e in entries}
+        parents = {str(PurePosixPath(p).parent) for p in paths} | {p.rstrip("/") for p in paths
+                                                                  if p.endswith("/")}
+        return cls(frozenset(p for p in paths if not p.endswith("/") and p not in parents))
 
     def glob(self, pattern: str) -> list[str]:
         return sorted(f for f in self.files if fnmatch.fnmatchcase(f, pattern))
