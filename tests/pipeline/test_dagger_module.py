@@ -72,3 +72,15 @@ def test_the_uploaded_module_source_is_only_what_the_runtime_needs():
     assert not needed & excluded
     assert top_level - needed <= excluded | {".venv", "sdk", ".pytest_cache"}, \
         "a new top-level path reaches the module source: add it to dagger.json include"
+
+
+def test_publish_and_smoke_signatures():
+    publish = {p.name: p for p in FUNCTIONS["publish"].parameters.values()}
+    assert set(publish) == {"tag", "registry_password", "source", "registry", "repository",
+                            "username"}
+    assert not publish["tag"].is_optional and not publish["registry_password"].is_optional
+    assert "Secret" in str(publish["registry_password"].resolved_type)
+    assert publish["registry"].default_value == '"ghcr.io"'  # JSON, as registered
+    assert FUNCTIONS["publish"].cache_policy == "never"
+    assert FUNCTIONS["smoke"].cache_policy == "never"
+    assert {p.name for p in FUNCTIONS["smoke"].parameters.values()} == {"source"}
