@@ -6,7 +6,6 @@ the Dagger executor. `python -m pipeline <function>` is its native twin.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import dagger
@@ -16,12 +15,13 @@ from pipeline import plan
 from pipeline.executors import dagger as executor
 from pipeline.executors import report
 from pipeline.plan import list_lines
+from pipeline.plan.model import IGNORED_DIRS
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
 from pipeline.publish import containers as publish_containers
 from pipeline.smoke import containers as smoke_containers
 
-# What never reaches a check: VCS data, caches, local virtualenvs, the generated SDK.
-SOURCE_IGNORE = [".git", "**/__pycache__", "**/.pytest_cache", ".venv", "sdk", "dist"]
+# What never reaches a check: VCS data, caches, virtualenvs, the generated SDK.
+SOURCE_IGNORE = [f"**/{name}" for name in sorted(IGNORED_DIRS)]
 
 Source = Annotated[
     dagger.Directory,
@@ -81,16 +81,16 @@ class Pipeline:
         """Lint, package the chart with the tag's version and push it once to
         oci://<registry>/<repository>; return the pushed reference with its digest.
         Never cached; an existing version is refused."""
-        async def lint_passes() -> bool:
-            tree = await executor.source_tree(source)
-            results = await executor.run(plan.build(tree), source, tree)
-            if not all(r.ok for r in results):
-                print(report.as_text(results), file=sys.stderr)
-                return False
-            return True
+        async def lint_failures() -> str | None:
+            try:
+                await self.lint(source)
+            except LintFailed as failed:
+                return str(failed)
+            return None
 
         reference = await publish_containers.publish(
-            source, tag, registry, repository, username, registry_password, lint_passes)
+            source, tag, registry, repository, username, registry_password, lint_failures)
+        print(f"published {reference}")
         return reference + "\n"
 
     @function(cache="never")

@@ -28,7 +28,7 @@ def test_directory_arguments_default_to_the_repo(name):
     for parameter in FUNCTIONS[name].parameters.values():
         if "Directory" in str(parameter.resolved_type):
             assert parameter.default_path == "/", f"{name}: --{parameter.name}"
-            assert ".git" in parameter.ignore
+            assert "**/.git" in parameter.ignore
 
 
 def test_lint_flags_match_the_native_cli():

@@ -77,3 +77,18 @@ def test_schema_extraction_names_the_wheel_and_the_missing_version(tmp_path):
     with pytest.raises(SystemExit, match=r"kubernetes_validate-0-py3-none-any.whl: no schemas "
                                          r"for v1.99.0-local"):
         kubeschemas.extract(wheel, ["1.99.0"], tmp_path / "out2")
+
+
+def test_bootstrap_names_a_missing_prerequisite_in_one_line(tmp_path):
+    import shutil
+    import sys
+
+    if shutil.which("go", path="/usr/bin:/bin"):
+        pytest.skip("go is installed in /usr/bin: cannot hide it")
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "bootstrap"), "kubeconform"],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                               "DPP_TOOLS_HOME": str(tmp_path / "tools")})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "kubeconform 0.7.0: needs `go` on PATH" in done.stderr

@@ -10,7 +10,7 @@ from pipeline import toolchain
 from pipeline.main import Pipeline
 from pipeline.publish import REGISTRY_CONFIG, PublishError
 from pipeline.publish.containers import NONCE
-from tests.dagger_recorder import Recorder, chain_of
+from tests.dagger_recorder import Recorder, all_fields, chain_of
 from tests.pipeline.test_dagger_lint import repo_listing
 
 PASSWORD = "ghp_TopSecretToken123"
@@ -67,6 +67,45 @@ def test_credentials_are_a_mounted_secret_never_argv_or_env(recorder):
         assert all(isinstance(v, str) and PASSWORD not in v
                    for k, v in step.env().items() if k != NONCE)
         assert "--registry-config" in step.execs[-1]
+
+
+def test_the_credentials_appear_in_no_chain_but_the_secret_itself(recorder):
+    import base64
+
+    call_publish()
+    auth = base64.b64encode(f"dpp-release:{PASSWORD}".encode()).decode()
+    for call in recorder.calls:
+        for field in all_fields(call.chain):
+            if field.name == "setSecret":
+                continue
+            text = repr(field.args)
+            assert PASSWORD not in text and auth not in text, (call.leaf, field.name)
+
+
+def test_a_lint_failure_stops_before_any_helm_step(monkeypatch):
+    def exit_code(call):
+        return 1 if call.execs and call.execs[-1][0] == "yamllint" else 0
+
+    recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+                                 "combinedOutput": "broken.yaml:1:1 [error] syntax error",
+                                 "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
+    with pytest.raises(PublishError) as raised:
+        call_publish()
+    assert "lint failed: nothing was packaged or pushed" in str(raised.value)
+    assert "workflows/yamllint" in str(raised.value)
+    assert not [c for c in recorder.calls if any(e[:2] in (["helm", "package"], ["helm", "push"])
+                                                 for e in c.execs)]
+
+
+def test_a_packaging_failure_is_a_clear_error(monkeypatch):
+    def exit_code(call):
+        return 1 if call.execs and call.execs[-1][:2] == ["helm", "package"] else 0
+
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+                      "combinedOutput": "Error: validation: chart.metadata.name is required",
+                      "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
+    with pytest.raises(PublishError, match="helm package .*chart.metadata.name is required"):
+        call_publish()
 
 
 def test_the_registry_config_secret_holds_the_credentials(recorder):

@@ -10,8 +10,10 @@ from pathlib import Path, PurePosixPath
 # Placeholders an argv may hold; each executor substitutes its own location.
 SCHEMAS = "{schemas}"  # Kubernetes JSON schemas in kubeconform's layout
 
-# What the native tree walk never descends into.
-IGNORED_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", "sdk", ".pytest_cache"}
+# What no check reads: the native tree walk skips these directories, and the Dagger
+# functions ignore them when they load the repository (main.SOURCE_IGNORE).
+IGNORED_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules", "sdk",
+                          ".pytest_cache", "dist"})
 
 
 @dataclass(frozen=True)

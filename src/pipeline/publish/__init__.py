@@ -32,11 +32,15 @@ SEMVER = re.compile(
 REPOSITORY_PATH = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
 PUSHED_DIGEST = re.compile(r"^Digest:\s*(sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
 
-ABSENT = ("not found", "manifest unknown", "name unknown")
-DENIED = ("401", "unauthorized", "403", "denied", "forbidden", "authentication required")
-TRANSIENT = ("connection refused", "connection reset", "i/o timeout", "no such host",
-             "tls handshake timeout", "eof", "500 internal", "502", "503", "504",
-             "too many requests", "429")
+# What helm's error line says, in the order it is read (names and versions removed first).
+VERDICTS = (
+    ("denied", re.compile(r"status code (401|403)\b|\bunauthorized\b|\bdenied\b|\bforbidden\b"
+                          r"|authentication required", re.IGNORECASE)),
+    ("absent", re.compile(r"\bnot found\b|manifest unknown|name unknown", re.IGNORECASE)),
+    ("transient", re.compile(r"connection refused|connection reset|i/o timeout|no such host"
+                             r"|tls handshake timeout|\bEOF\b|status code (5\d\d|429)\b"
+                             r"|too many requests", re.IGNORECASE)),
+)
 
 
 class PublishError(Exception):
@@ -111,11 +115,21 @@ def registry_config(registry: str, username: str, password: str) -> str:
     return json.dumps({"auths": {registry: {"auth": auth}}})
 
 
-def classify(output: str) -> str:
-    """What helm's error output means: absent, denied, transient or error."""
-    text = output.lower()
-    for kind, needles in (("denied", DENIED), ("absent", ABSENT), ("transient", TRANSIENT)):
-        if any(n in text for n in needles):
+def classify(output: str, target: "Target | None" = None) -> str:
+    """What helm's error output means: absent, denied, transient or error.
+
+    Only helm's `Error:` lines are read, with the registry, repository and version taken
+    out first, so that a version such as 1.403.0 or a repository named "geofence" cannot
+    pass for a status code or an EOF.
+    """
+    lines = [line for line in output.splitlines() if line.strip().startswith("Error")]
+    text = "\n".join(lines) if lines else output
+    if target is not None:
+        for name in (target.chart.removeprefix("oci://"), target.registry,
+                     target.repository, target.version):
+            text = text.replace(name, "<name>")
+    for kind, pattern in VERDICTS:
+        if pattern.search(text):
             return kind
     return "error"
 
@@ -133,7 +147,7 @@ def refuse_existing(target: Target) -> PublishError:
 
 
 def registry_failure(target: Target, step: str, output: str, attempts: int) -> PublishError:
-    kind = classify(output)
+    kind = classify(output, target)
     cause = {"denied": "credentials rejected (check --username and --registry-password)",
              "transient": f"registry unreachable or failing after {attempts} attempt(s)",
              }.get(kind, "registry error")
@@ -152,13 +166,13 @@ async def attempt(run, argv: list[str], target: Target, step: str) -> tuple[int,
 
     code, output = await run(argv)
     for tries, pause in enumerate(BACKOFF_SECONDS, start=2):
-        if code == 0 or classify(output) != "transient":
+        if code == 0 or classify(output, target) != "transient":
             break
         await anyio.sleep(pause)
         code, output = await run(argv)
     else:
         tries = ATTEMPTS
-    if code != 0 and classify(output) == "transient":
+    if code != 0 and classify(output, target) == "transient":
         raise registry_failure(target, step, output, tries)
     return code, output
 
@@ -171,7 +185,7 @@ async def release(run, target: Target, package: str, config: str) -> str:
     code, output = await attempt(run, exists_argv(target, config), target, "check")
     if code == 0:
         raise refuse_existing(target)
-    if classify(output) != "absent":
+    if classify(output, target) != "absent":
         raise registry_failure(target, "check", output, 1)
     code, output = await attempt(run, push_argv(target, package, config), target, "push")
     if code != 0:

@@ -14,7 +14,8 @@ import dagger
 from dagger import ReturnType, dag
 
 from pipeline.executors.dagger import WORKDIR, tool_container
-from pipeline.publish import (check_repository, CHART_DIR, REGISTRY_CONFIG, PublishError, Target, package_argv,
+from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_repository,
+                              package_argv,
                               package_file, registry_config, release, version_from_tag)
 
 PACKAGE_DIR = "/out"
@@ -29,14 +30,20 @@ def helm_with_chart(source: dagger.Directory, config: dagger.Secret) -> dagger.C
 
 async def publish(source: dagger.Directory, tag: str, registry: str, repository: str,
                   username: str, password: dagger.Secret,
-                  lint: Callable[[], Awaitable[bool]]) -> str:
+                  lint: Callable[[], Awaitable[str | None]]) -> str:
+    """`lint()` returns None when every check passed, else the failed checks."""
     version = version_from_tag(tag)
     repository = check_repository(repository)
-    if not await lint():
-        raise PublishError("lint failed: nothing was packaged or pushed")
+    failed = await lint()
+    if failed is not None:
+        raise PublishError(f"lint failed: nothing was packaged or pushed\n{failed}")
     config = dag.set_secret(f"helm-registry-config-{registry}",
                             registry_config(registry, username, await password.plaintext()))
-    packaged = helm_with_chart(source, config).with_exec(package_argv(version, PACKAGE_DIR))
+    packaged = helm_with_chart(source, config).with_exec(package_argv(version, PACKAGE_DIR),
+                                                         expect=ReturnType.ANY)
+    if await packaged.exit_code() != 0:
+        raise PublishError(f"helm package {CHART_DIR} {version}: "
+                           f"{await packaged.combined_output()}")
     target = Target(registry, repository, version)
 
     async def run(argv: list[str]) -> tuple[int, str]:

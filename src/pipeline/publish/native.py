@@ -17,12 +17,16 @@ from pipeline.publish import (check_repository, CHART_NAME, PublishError, Target
 STEP_TIMEOUT_SECONDS = 60
 
 
-def read_secret(spec: str, flag: str = "--registry-password") -> str:
-    """`env:NAME` or `file:PATH` (Dagger's secret forms); never the secret itself."""
+def take_secret(spec: str, flag: str = "--registry-password") -> str:
+    """`env:NAME` or `file:PATH` (Dagger's secret forms); never the secret itself.
+
+    An environment variable is taken out of this process's environment, so no child
+    (lint's tools, helm) inherits the secret.
+    """
     kind, _, where = spec.partition(":")
     where = where.removeprefix("//")
     if kind == "env" and where:
-        value = os.environ.get(where)
+        value = os.environ.pop(where, None)
         if value is None:
             raise PublishError(f"{flag} env:{where}: the environment variable is not set")
         return value
@@ -55,7 +59,7 @@ def publish(source: Path, tag: str, registry: str, repository: str, username: st
     """Validate the tag, lint, package with the tag's version, push once; return the reference."""
     version = version_from_tag(tag)
     repository = check_repository(repository)
-    password = read_secret(registry_password)
+    password = take_secret(registry_password)
     if not lint():
         raise PublishError("lint failed: nothing was packaged or pushed")
     target = Target(registry, repository, version, plain_http)
