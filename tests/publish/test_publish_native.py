@@ -82,9 +82,10 @@ def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, passw
     assert normalised == ours.stdout
 
 
-def test_a_published_version_is_never_overwritten(registry, password):
+def test_a_published_version_is_never_overwritten(registry, password, monkeypatch):
     publish(registry)
     first = manifest_digest(registry, "1.4.0")
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)  # publish took it
     with pytest.raises(PublishError, match="already exists .* immutable"):
         publish(registry)
     assert manifest_digest(registry, "1.4.0") == first
@@ -168,3 +169,17 @@ def test_an_invalid_repository_fails_before_any_work(registry, password, reposit
     with pytest.raises(PublishError, match="not a valid OCI repository path"):
         publish_native.publish(REPO, "v1.4.0", registry.host, repository, registry.username,
                                "env:REGISTRY_PASSWORD", True, lint)
+
+
+def test_the_password_variable_is_taken_before_lint_and_helm_run(registry, password):
+    import os
+
+    seen = {}
+
+    def lint():
+        seen["during lint"] = os.environ.get("REGISTRY_PASSWORD")
+        return True
+
+    publish(registry, lint=lint)
+    assert seen == {"during lint": None}
+    assert "REGISTRY_PASSWORD" not in os.environ
