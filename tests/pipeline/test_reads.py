@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import anyio
 import pytest
 
 from pipeline import plan
 from pipeline.executors import native
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_repo
 
 pytestmark = pytest.mark.tools
 
@@ -18,15 +16,7 @@ def test_every_check_passes_in_a_tree_holding_only_its_reads(tmp_path):
     checks = plan.build(plan.Tree.from_path(REPO))
 
     def isolated(check: plan.Check):
-        root = tmp_path / check.id.replace("/", "__")
-        for path in check.reads:
-            source, target = REPO / path, root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(source, target)
-        return root
+        return copy_repo(tmp_path / check.id.replace("/", "__"), *check.reads)
 
     async def run_all():
         limiter = anyio.CapacityLimiter(4)
