@@ -14,7 +14,6 @@ from dagger import DefaultPath, Doc, Ignore, Name, function, object_type
 from pipeline import plan
 from pipeline.executors import dagger as executor
 from pipeline.executors import report
-from pipeline.plan import list_lines
 from pipeline.plan.model import IGNORED_DIRS
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
 from pipeline.publish import containers as publish_containers
@@ -57,7 +56,7 @@ class Pipeline:
         tree = await executor.source_tree(source)
         checks = plan.select(plan.build(tree), only)
         if list_checks:
-            return list_lines(checks) + "\n"
+            return plan.list_lines(checks) + "\n"
         results = await executor.run(checks, source, tree)
         text = report.as_text(results)
         if not all(r.ok for r in results):
