@@ -8,10 +8,18 @@ chain and answered from canned values. Private API: dagger-io is pinned exactly.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dagger._exceptions import _query_error_from_transport
 from dagger.client._core import Context, Field
+from gql import GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+
+# The leaves that read an exec's outcome (its own, when it ran with expect=ANY).
+OUTCOME_LEAVES = ("exitCode", "stdout", "stderr", "combinedOutput")
 
 
 @dataclass
@@ -59,11 +67,56 @@ def chain_of(obj: Any) -> list[Field]:
     return list(obj._ctx.selections)  # noqa: SLF001
 
 
+@dataclass(frozen=True)
+class Exit:
+    """How a command ends in the stand-in engine: its exit code and what it printed."""
+
+    code: int = 1
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def combined(self) -> str:
+        return self.stdout + self.stderr
+
+
+def exec_error(argv: list[str], exit: Exit) -> Exception:
+    """The error the engine answers for a failed exec, parsed by the SDK's own code.
+
+    The engine's message is only the exit code and a trace id (core/exec_error.go,
+    dagger v0.21.8); the command and outputs travel in the GraphQL error's extensions.
+    """
+    message = f"exit code: {exit.code} [traceparent:00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01]"
+    errors = [{"message": message, "path": ["container", "withExec"],
+               "extensions": {"_type": "EXEC_ERROR", "cmd": argv, "exitCode": exit.code,
+                              "stdout": exit.stdout.strip(), "stderr": exit.stderr.strip()}}]
+    return _query_error_from_transport(TransportQueryError(message, errors=errors),
+                                       GraphQLRequest("{ container { id } }"))
+
+
+def runs(field_: Field) -> list[str] | None:
+    """The argv a field runs: an exec's args, or a service's start args ([] = the image's)."""
+    if field_.name == "withExec":
+        return field_.args["args"]
+    if field_.name in ("asService", "up"):
+        return field_.args.get("args", [])
+    return None
+
+
 @dataclass
 class Recorder:
-    """Install with `recorder.install(monkeypatch)`; answers come from `answers` by leaf name."""
+    """Install with `recorder.install(monkeypatch)`; answers come from `answers` by leaf name.
+
+    `exits` makes commands fail the way the engine does: each entry is (predicate on the
+    argv, Exit). A failing exec run with the default expect=SUCCESS (or a failing service)
+    fails every query that depends on it, through the chain or a mounted/bound object,
+    with an `ExecError`; the last exec of a chain run with expect=ANY answers its outcome
+    leaves (exitCode, stdout, ...) from its Exit instead. An answer may be a callable of
+    the call, and may return an awaitable (e.g. to hang).
+    """
 
     answers: dict[str, Any] = field(default_factory=dict)
+    exits: list[tuple[Callable[[list[str]], bool], Exit]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
 
     def install(self, monkeypatch) -> "Recorder":
@@ -72,11 +125,31 @@ class Recorder:
         async def execute(ctx: Context, return_type: Any = None) -> Any:
             call = Call(list(ctx.selections))
             recorder.calls.append(call)
-            answer = recorder.answers.get(call.leaf)
-            return answer(call) if callable(answer) else answer
+            answer = recorder.answer(call)
+            return await answer if inspect.isawaitable(answer) else answer
 
         monkeypatch.setattr(Context, "execute", execute)
         return self
+
+    def exit_of(self, argv: list[str]) -> Exit | None:
+        return next((exit for matches, exit in self.exits if matches(argv)), None)
+
+    def answer(self, call: Call) -> Any:
+        final = call.fields("withExec")[-1] if call.fields("withExec") else None
+        own = None
+        if final is not None and final.args.get("expect") == "ANY":
+            own = final
+        for item in all_fields(call.chain):
+            argv = runs(item)
+            exit = None if argv is None or item is own else self.exit_of(argv)
+            if exit is not None and exit.code != 0 and item.args.get("expect") != "ANY":
+                raise exec_error(argv, exit)
+        exit = self.exit_of(own.args["args"]) if own is not None else None
+        if exit is not None and call.leaf in OUTCOME_LEAVES:
+            return {"exitCode": exit.code, "stdout": exit.stdout, "stderr": exit.stderr,
+                    "combinedOutput": exit.combined}[call.leaf]
+        answer = self.answers.get(call.leaf)
+        return answer(call) if callable(answer) else answer
 
     def leaves(self, name: str) -> list[Call]:
         return [c for c in self.calls if c.leaf == name]

@@ -10,10 +10,10 @@ import pytest
 
 from pipeline import plan, toolchain
 from pipeline.executors import dagger as executor
-from pipeline.main import Pipeline
+from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import SCHEMAS
 from tests.conftest import REPO
-from tests.dagger_recorder import Recorder, chain_of
+from tests.dagger_recorder import Exit, Recorder, chain_of
 
 
 def repo_listing() -> list[str]:
@@ -129,4 +129,111 @@ def test_an_engine_error_in_one_check_is_collected_not_fatal(monkeypatch):
         run_lint(only=["workflows"])
     report = str(raised.value)
     assert "ERROR: workflows/actionlint" in report and "pull access denied" in report
+    assert re.search(r"workflows/yamllint +│ passed", report)
+
+
+# Failure paths: the stand-in engine fails commands the way the engine does (ExecError).
+
+PIP_STDERR = ("ERROR: Could not find a version that satisfies the requirement "
+              "kubernetes-validate==1.37.0 (from versions: 1.28.0, 1.29.0)\n"
+              "ERROR: No matching distribution found for kubernetes-validate==1.37.0")
+
+
+def failing(prefix: list[str], exit: Exit) -> tuple:
+    return (lambda argv: argv[:len(prefix)] == prefix, exit)
+
+
+def lint_report(monkeypatch, exits, only, answers=None) -> str:
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": 0, "combinedOutput": "ok",
+                      "stdout": "rendered", **(answers or {})},
+             exits=exits).install(monkeypatch)
+    with pytest.raises(LintFailed) as raised:
+        run_lint(only=only)
+    return str(raised.value)
+
+
+def section(report: str, check_id: str) -> str:
+    """The report's failure block of one check."""
+    match = re.search(rf"^--- \w+: {re.escape(check_id)}\n(.*?)(?=^--- |\Z)", report,
+                      re.MULTILINE | re.DOTALL)
+    assert match, f"{check_id}: no failure block in the report"
+    return match[1]
+
+
+def test_a_tool_container_whose_setup_fails_names_the_command_and_quotes_stderr(monkeypatch):
+    """The schemas container's `pip download` fails: every check mounting the schemas says
+    which command failed and what it printed; the checks that do not need it pass."""
+    kubeconform = [c for c in plan.build(plan.Tree.from_path(REPO))
+                   if any(SCHEMAS in a for a in c.argv)]
+    if not kubeconform:
+        pytest.skip("no check of this plan uses Kubernetes schemas")
+    pin = toolchain.pins()["tools"]["kubernetes-schemas"]
+    report = lint_report(monkeypatch, [failing(["pip", "download"], Exit(1, stderr=PIP_STDERR))],
+                         only=["chart", "argocd"])
+    command = f"pip download --no-deps -d /wheel {pin['pypi']}=={pin['version']}"
+    for check in kubeconform:
+        block = section(report, check.id)
+        assert f"`{command}` failed with exit code 1:" in block, check.id
+        assert "No matching distribution found for kubernetes-validate==1.37.0" in block
+        assert "traceparent" not in block
+    assert re.search(r"chart/values-docs +│ passed", report)
+
+
+def test_a_failing_pip_install_in_the_python_image_is_every_python_checks_error(monkeypatch):
+    stderr = "ERROR: Could not install packages due to an OSError: [Errno 28] No space left"
+    report = lint_report(monkeypatch, [failing(["pip", "install"], Exit(1, stderr=stderr))],
+                         only=["workflows"])
+    block = section(report, "workflows/pins")
+    assert "`pip install --no-cache-dir pyyaml==6.0.4` failed with exit code 1:" in block
+    assert "No space left" in block
+    assert re.search(r"workflows/actionlint +│ passed", report)
+
+
+def test_a_long_stderr_keeps_its_end(monkeypatch):
+    noise = "\n".join(f"line {i}" for i in range(500)) + "\nthe real cause"
+    report = lint_report(monkeypatch, [failing(["pip", "install"], Exit(2, stderr=noise))],
+                         only=["workflows/pins"])
+    block = section(report, "workflows/pins")
+    assert "the real cause" in block and "line 499" in block
+    assert "line 0\n" not in block
+    assert f"({501 - executor.MAX_ERROR_LINES} earlier lines)" in block
+
+
+def test_a_failing_producer_reports_its_own_output(monkeypatch):
+    """`helm template` exits non-zero (expect=ANY): the check fails with helm's words."""
+    report = lint_report(
+        monkeypatch, [failing(["helm", "template"],
+                              Exit(1, stderr="Error: values-dev.yaml: parse error at line 3"))],
+        only=["chart/policies-*"])
+    for check in [c for c in plan.build(plan.Tree.from_path(REPO))
+                  if c.id.startswith("chart/policies-")]:
+        block = section(report, check.id)
+        assert "Error: values-dev.yaml: parse error at line 3" in block
+
+
+def test_a_check_exceeding_the_timeout_is_an_error_and_the_others_finish(monkeypatch):
+    monkeypatch.setattr(executor, "CHECK_TIMEOUT_SECONDS", 0.2)
+
+    def exit_code(call):
+        return anyio.sleep(10) if call.execs[-1][0] == "yamllint" else 0
+
+    report = lint_report(monkeypatch, [], only=["workflows"], answers={"exitCode": exit_code})
+    assert "timed out after 0.2s" in section(report, "workflows/yamllint")
+    assert re.search(r"workflows/actionlint +│ passed", report)
+
+
+def test_the_timeout_is_the_native_executors():
+    from pipeline.executors import native
+
+    assert executor.CHECK_TIMEOUT_SECONDS == native.CHECK_TIMEOUT_SECONDS
+
+
+def test_any_exception_in_one_check_is_contained(monkeypatch):
+    def exit_code(call):
+        if call.execs[-1][0] == "actionlint":
+            raise KeyError("a bug of ours")
+        return 0
+
+    report = lint_report(monkeypatch, [], only=["workflows"], answers={"exitCode": exit_code})
+    assert "KeyError: 'a bug of ours'" in section(report, "workflows/actionlint")
     assert re.search(r"workflows/yamllint +│ passed", report)

@@ -12,7 +12,7 @@ import yaml
 from pipeline import plan
 from pipeline.smoke import checks, containers, stack
 from tests.conftest import REPO
-from tests.dagger_recorder import Recorder, chain_of
+from tests.dagger_recorder import Exit, Recorder, chain_of
 
 
 def listing() -> list[str]:
@@ -131,3 +131,35 @@ def test_a_failed_check_fails_the_function_with_the_report(monkeypatch):
         run()
     assert "FAILED  prometheus ready" in str(raised.value)
     assert checks.verdict([checks.Line(**failed[0])]) in str(raised.value)
+
+
+# Prometheus v2.51.0 on a config whose scrape_timeout exceeds scrape_interval: the log line of
+# cmd/prometheus/main.go:521 (err from config/config.go:529, wrapped at :115), then exit 2.
+PROMETHEUS_BAD_CONFIG = (
+    'ts=2026-11-29T05:40:00.000Z caller=main.go:585 level=info msg="Starting Prometheus Server" '
+    'mode=server version="(version=2.51.0, branch=HEAD)"\n'
+    'ts=2026-11-29T05:40:00.001Z caller=main.go:521 level=error msg="Error loading config '
+    '(--config.file=/etc/prometheus/prometheus.yml)" file=/etc/prometheus/prometheus.yml '
+    'err="parsing YAML file /etc/prometheus/prometheus.yml: global scrape timeout greater than '
+    'scrape interval"')
+
+
+def test_a_service_with_a_broken_config_shows_its_own_error_line(monkeypatch):
+    """The engine fails the runner with the service's ExecError (core/service.go: exited
+    before its health check, with what it wrote while starting)."""
+    prometheus = stack.load(REPO)["prometheus"]
+
+    def is_prometheus(argv):
+        return argv[-len(prometheus.smoke_args):] == prometheus.smoke_args
+
+    Recorder(answers={"glob": lambda c: listing(), "contents": contents, "exitCode": 0,
+                      "stdout": json.dumps(REPORT)},
+             exits=[(is_prometheus, Exit(2, stderr=PROMETHEUS_BAD_CONFIG))]).install(monkeypatch)
+    with pytest.raises(containers.SmokeFailed) as raised:
+        run()
+    message = str(raised.value)
+    headline = message.splitlines()[0]
+    assert headline.startswith("smoke: the stack did not start: prometheus exited with code 2:")
+    assert "global scrape timeout greater than scrape interval" in headline
+    assert "--config.file=/etc/prometheus/prometheus.yml" in message
+    assert "traceparent" not in message

@@ -3,11 +3,14 @@
 Each check gets a fresh container from its tool's image, with the repo paths it
 reads mounted at the same place under /repo (so an unrelated edit keeps its
 cache), and the plan's argv as-is. All checks run concurrently; a failing one
-is collected, never stops the others.
+is collected, never stops the others: whatever happens inside a check (a tool's
+setup failing, an engine error, a hang past the native executor's timeout, a bug
+of ours) becomes that check's report line, in the failing command's own words.
 """
 
 from __future__ import annotations
 
+import shlex
 import time
 
 import anyio
@@ -16,11 +19,13 @@ from dagger import ReturnType, dag
 
 from pipeline import toolchain
 from pipeline.executors import ERROR, FAILED, PASSED, Result
+from pipeline.executors.native import CHECK_TIMEOUT_SECONDS
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree
 
 WORKDIR = "/repo"
 SCHEMAS_DIR = "/schemas"
 KUBESCHEMAS_MODULE = "src/pipeline/kubeschemas.py"
+MAX_ERROR_LINES = 40  # of an ExecError's stderr: its end, where tools say why
 
 
 async def source_tree(source: dagger.Directory) -> Tree:
@@ -97,6 +102,40 @@ async def run_check(check: Check, source: dagger.Directory, tree: Tree,
     return Result(check, PASSED if code == 0 else FAILED, time.monotonic() - started, output)
 
 
+def exec_failure(error: dagger.ExecError) -> str:
+    """An ExecError in the tool's words: the command, its exit code and the end of its
+    stderr (its stdout when stderr is empty). `str(error)` is only "exit code: N [trace]"."""
+    said = (error.stderr or error.stdout or "").rstrip().splitlines()
+    if len(said) > MAX_ERROR_LINES:
+        said = [f"... ({len(said) - MAX_ERROR_LINES} earlier lines)", *said[-MAX_ERROR_LINES:]]
+    command = shlex.join(error.command) if error.command else "(the image's command)"
+    return "\n".join([f"`{command}` failed with exit code {error.exit_code}:",
+                      *(said or ["(it printed nothing)"])])
+
+
+def error_text(error: Exception) -> str:
+    """Any failure inside a check, for its report line."""
+    if isinstance(error, dagger.ExecError):
+        return exec_failure(error)
+    if isinstance(error, dagger.DaggerError):  # e.g. an image that cannot be pulled
+        return str(error)
+    return f"the executor failed running this check: {type(error).__name__}: {error}"
+
+
+async def contained(check: Check, source: dagger.Directory, tree: Tree,
+                    schemas: dagger.Directory | None) -> Result:
+    """One check with the native executor's timeout; any exception becomes its result."""
+    started = time.monotonic()
+    seconds = CHECK_TIMEOUT_SECONDS
+    try:
+        with anyio.move_on_after(seconds) as scope:
+            return await run_check(check, source, tree, schemas)
+    except Exception as error:  # noqa: BLE001 - a check's failure is its own, never the run's
+        return Result(check, ERROR, time.monotonic() - started, error_text(error))
+    assert scope.cancelled_caught
+    return Result(check, ERROR, time.monotonic() - started, f"timed out after {seconds}s")
+
+
 async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list[Result]:
     """Run every check concurrently and collect every result."""
     needs_schemas = any(SCHEMAS in a for c in checks for s in (c, c.stdin_from) if s
@@ -105,11 +144,7 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
     results: list[Result] = []
 
     async def one(check: Check) -> None:
-        started = time.monotonic()
-        try:
-            results.append(await run_check(check, source, tree, schemas))
-        except dagger.DaggerError as error:  # e.g. an image that cannot be pulled
-            results.append(Result(check, ERROR, time.monotonic() - started, str(error)))
+        results.append(await contained(check, source, tree, schemas))
 
     async with anyio.create_task_group() as group:
         for check in checks:

@@ -24,9 +24,10 @@ import dagger
 import yaml
 from dagger import ReturnType, dag
 
-from pipeline.executors.dagger import WORKDIR, tool_container
+from pipeline.executors.dagger import WORKDIR, exec_failure, tool_container
 from pipeline.plan.model import Tree
 from pipeline.smoke import checks, stack
+from pipeline.smoke.native import error_line
 
 SINK_HOST, SINK_PORT = "webhook-sink", 9099
 CONTRACT = "infra/monitoring/metrics-contract.yaml"
@@ -57,6 +58,25 @@ def helper_service(source: dagger.Directory, port: int, *args: str) -> dagger.Se
 
 def _new_file(name: str, content: str) -> dagger.File:
     return dag.directory().with_new_file(name, content).file(name)
+
+
+def started_by(command: list[str], specs: dict[str, stack.ServiceSpec]) -> str:
+    """The compose service whose start command `command` is (the engine reports the argv
+    with the entrypoint first), else the command's program."""
+    for name, spec in specs.items():
+        args = spec.smoke_args
+        if args and command[-len(args):] == list(args):
+            return name
+    return PurePosixPath(command[0]).name if command else "a service"
+
+
+def not_started(error: dagger.ExecError, specs: dict[str, stack.ServiceSpec]) -> str:
+    """A service that exited before its health check, in its own words: the engine's
+    ExecError carries what the service wrote while starting."""
+    name = started_by(list(error.command or []), specs)
+    said = (error.stderr + "\n" + error.stdout).strip().splitlines()
+    return "\n".join([f"smoke: the stack did not start: {name} exited with code "
+                      f"{error.exit_code}: {error_line(said)}", exec_failure(error)])
 
 
 def service_container(spec: stack.ServiceSpec, source: dagger.Directory, kind_of,
@@ -153,8 +173,10 @@ async def run(source: dagger.Directory) -> str:
     try:
         code = await runner.exit_code()
         output = await runner.stdout()
-    except dagger.QueryError as error:  # a service that does not start (bad config)
-        raise SmokeFailed(f"smoke: the stack did not start: {error}") from error
+    except dagger.ExecError as error:  # a service that does not start (bad config)
+        raise SmokeFailed(not_started(error, specs)) from None
+    except dagger.QueryError as error:  # e.g. an image that cannot be pulled
+        raise SmokeFailed(f"smoke: the stack did not start: {error}") from None
     try:
         lines = [checks.Line(**entry) for entry in json.loads(output)]
     except (json.JSONDecodeError, TypeError) as error:
