@@ -1,4 +1,4 @@
-"""The Dagger module `pipeline`: `dagger call lint`, `publish` and `smoke`.
+"""The Dagger module `pipeline`: `dagger call lint`, `publish` and `smoke`, `dagger check`.
 
 Thin: each function builds the same plan the native CLI builds and hands it to
 the Dagger executor. `python -m pipeline <function>` is its native twin.
@@ -6,18 +6,21 @@ the Dagger executor. `python -m pipeline <function>` is its native twin.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import dagger
-from dagger import DefaultPath, Doc, Ignore, Name, function, object_type
+from dagger import DefaultPath, Doc, Ignore, Name, check, function, object_type
+from dagger.mod._exceptions import FunctionError
 
 from pipeline import plan
 from pipeline.executors import dagger as executor
 from pipeline.executors import report
 from pipeline.plan.model import IGNORED_DIRS
-from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
+from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import containers as publish_containers
 from pipeline.smoke import containers as smoke_containers
+from pipeline.smoke.stack import StackError
 
 # What never reaches a check: VCS data, caches, virtualenvs, the generated SDK.
 SOURCE_IGNORE = [f"**/{name}" for name in sorted(IGNORED_DIRS)]
@@ -30,13 +33,49 @@ Source = Annotated[
 ]
 Only = Annotated[
     list[str] | None,
-    Doc("Run only these checks: a group (chart, argocd, monitoring, compose, workflows), "
-        "GROUP/NAME, or a glob of ids"),
+    Doc("Run only these checks: a group (chart, argocd, ...), GROUP/NAME or a glob of ids"),
 ]
+Tag = Annotated[str, Doc("Release tag, SemVer 2 with an optional leading v, e.g. v1.4.0")]
 
 
-class LintFailed(Exception):
-    """Raised with the full report so `dagger call` exits non-zero and shows it."""
+class LintFailed(FunctionError):
+    """The report of a lint with failed checks: the engine shows it, without a traceback."""
+
+
+@functools.cache
+def reported(kind: type[Exception]) -> type[Exception]:
+    """`kind` as an error the SDK hands to the engine as it is (a FunctionError subclass is
+    neither logged with a traceback nor wrapped): the user reads our message only."""
+    return type(kind.__name__, (kind, FunctionError), {"__module__": kind.__module__})
+
+
+# What a user's input or the checked tree can cause: reported without a traceback.
+EXPECTED = (PublishError, plan.PlanError, smoke_containers.SmokeFailed, StackError,
+            executor.StepFailed)
+
+
+def expected_failures(fn):
+    """Re-raise the expected failures of `fn` as `reported` errors (a bug keeps its traceback)."""
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await fn(*args, **kwargs)
+        except FunctionError:
+            raise
+        except EXPECTED as error:
+            raise reported(type(error))(str(error)) from None
+    return wrapper
+
+
+async def lint_report(source: dagger.Directory, only: list[str] | None) -> str:
+    """Run the selected checks; the report, or LintFailed with it."""
+    tree = await executor.source_tree(source)
+    checks = plan.select(plan.build(tree), only)
+    results = await executor.run(checks, source, tree)
+    text = report.as_text(results)
+    if not all(r.ok for r in results):
+        raise LintFailed(text)
+    return text
 
 
 @object_type
@@ -44,6 +83,7 @@ class Pipeline:
     """Validate, publish and smoke-test the DPP platform's Helm chart and monitoring stack."""
 
     @function
+    @expected_failures
     async def lint(
         self,
         source: Source,
@@ -51,52 +91,128 @@ class Pipeline:
         list_checks: Annotated[bool, Name("list"), Doc("List the selected checks, run nothing")]
         = False,
     ) -> str:
-        """Run every check of the plan (helm, kubeconform, promtool, amtool, pint, actionlint,
-        policies, contracts), each in its tool's pinned image; fail if any check fails."""
-        tree = await executor.source_tree(source)
-        checks = plan.select(plan.build(tree), only)
+        """Run every check of the plan, each in its tool's pinned image; fail if any fails.
+
+        The tools: helm, kubeconform, promtool, amtool, pint, actionlint, yamllint, and the
+        repository's own policies and contracts. `dagger check` runs the same checks, one
+        function per group.
+        """
         if list_checks:
-            return plan.list_lines(checks) + "\n"
-        results = await executor.run(checks, source, tree)
-        text = report.as_text(results)
-        if not all(r.ok for r in results):
-            raise LintFailed(text)
-        return text
+            tree = await executor.source_tree(source)
+            return plan.list_lines(plan.select(plan.build(tree), only)) + "\n"
+        return await lint_report(source, only)
+
+    @function
+    @check
+    @expected_failures
+    async def lint_chart(self, source: Source) -> None:
+        """Lint the Helm chart: helm lint, kubeconform and policies per environment.
+
+        The `chart` group of `lint`.
+        """
+        await lint_report(source, ["chart"])
+
+    @function
+    @check
+    @expected_failures
+    async def lint_argocd(self, source: Source) -> None:
+        """Lint the ArgoCD Application and ApplicationSet against their CRDs and the chart.
+
+        The `argocd` group of `lint`.
+        """
+        await lint_report(source, ["argocd"])
+
+    @function
+    @check
+    @expected_failures
+    async def lint_monitoring(self, source: Source) -> None:
+        """Lint Prometheus rules and tests, Alertmanager routes, dashboards, metrics contract.
+
+        The `monitoring` group of `lint`.
+        """
+        await lint_report(source, ["monitoring"])
+
+    @function
+    @check
+    @expected_failures
+    async def lint_compose(self, source: Source) -> None:
+        """Lint docker-compose.prod.yml and the files it mounts.
+
+        The `compose` group of `lint`.
+        """
+        await lint_report(source, ["compose"])
+
+    @function
+    @check
+    @expected_failures
+    async def lint_workflows(self, source: Source) -> None:
+        """Lint the GitHub Actions workflows (actionlint, pins) and the repository's YAML.
+
+        The `workflows` group of `lint`.
+        """
+        await lint_report(source, ["workflows"])
+
+    @function
+    @expected_failures
+    async def render(
+        self,
+        source: Source,
+        env: Annotated[str, Doc("The environment whose values-ENV.yaml to render, e.g. dev")],
+    ) -> dagger.Directory:
+        """Render the chart for one environment as ArgoCD does: a directory of manifests.
+
+        `helm template` with values-ENV.yaml, the newest Kubernetes version of the
+        toolchain and the monitoring.coreos.com/v1 API, one file per template.
+        """
+        tree = await executor.source_tree(source)
+        return await executor.rendered(source, tree, env)
+
+    @function
+    @expected_failures
+    async def package(self, source: Source, tag: Tag) -> dagger.File:
+        """Package the chart with the tag's version as its version and appVersion.
+
+        The .tgz `publish` pushes; nothing is linted or pushed here.
+        """
+        return await publish_containers.package(source, tag)
 
     @function(cache="never")
+    @expected_failures
     async def publish(
         self,
-        tag: Annotated[str, Doc("Release tag, SemVer 2 with an optional leading v (e.g. v1.4.0); "
-                                "becomes the chart's version and appVersion")],
+        tag: Tag,
         registry_password: Annotated[dagger.Secret, Doc(
-            "Registry password or token, e.g. env:GITHUB_TOKEN; reaches helm only as a "
-            "mounted registry config")],
+            "Registry password or token, e.g. env:GITHUB_TOKEN (reaches helm as a mounted file)")],
         source: Source,
         registry: Annotated[str, Doc("OCI registry host")] = DEFAULT_REGISTRY,
         repository: Annotated[str, Doc("Repository path in the registry, e.g. "
                                        "<owner>/<repo>/charts")] = DEFAULT_REPOSITORY,
         username: Annotated[str, Doc("Registry user name")] = DEFAULT_USERNAME,
     ) -> str:
-        """Lint, package the chart with the tag's version and push it once to
-        oci://<registry>/<repository>; return the pushed reference with its digest.
-        Never cached; an existing version is refused."""
+        """Lint, package and push the chart once; return the pushed reference with its digest.
+
+        Pushes to oci://REGISTRY/REPOSITORY with the tag's version. Never cached; an
+        existing version is refused.
+        """
         async def lint_failures() -> str | None:
             try:
-                await self.lint(source)
+                await lint_report(source, None)
             except LintFailed as failed:
                 return str(failed)
             return None
 
-        reference = await publish_containers.publish(
+        return await publish_containers.publish(
             source, tag, registry, repository, username, registry_password, lint_failures)
-        print(f"published {reference}")
-        return reference + "\n"
 
     @function(cache="never")
+    @expected_failures
     async def smoke(self, source: Source) -> str:
-        """Start the monitoring services of docker-compose.prod.yml (Prometheus, Alertmanager,
-        Grafana, node-exporter) as Dagger services from the compose file's images, commands and
-        mounts, plus a fake metrics target and a webhook sink, and prove the alert path:
-        targets up, rules loaded, Watchdog and a critical alert reach their receivers,
-        Grafana provisions the datasource and dashboards."""
+        """Start the compose monitoring stack as services and prove the alert path end to end.
+
+        Prometheus, Alertmanager, Grafana and node-exporter from docker-compose.prod.yml's
+        images, commands and mounts, plus a fake metrics target and a webhook sink: targets
+        up, rules loaded, Watchdog and a critical alert reach their receivers, Grafana
+        provisions the datasource and dashboards.
+        """
         return await smoke_containers.run(source)
+

@@ -74,13 +74,27 @@ def test_mounted_sources_are_the_declared_paths_of_the_source_directory(recorder
             assert selected[-1].args["path"] == rel
 
 
-def test_checks_get_stdin_from_their_producer(recorder):
+def test_checks_get_stdin_from_their_producer_as_a_file(recorder):
+    """The render stays in the engine: the producer's stdout is redirected to a file that
+    is mounted into the check's container and redirected to its stdin (no GraphQL string)."""
     checks = [c for c in plan.build(plan.Tree.from_path(REPO)) if c.stdin_from]
+    assert checks
     run_lint()
+    def producer_exec(call):
+        producer = chain_of(call.mounts[executor.STDIN_FILE])
+        assert producer[-1].name == "file" and producer[-1].args["path"] == executor.STDIN_FILE
+        return [f for f in producer if f.name == "withExec"][-1]
+
     for check in checks:
-        call = check_calls(recorder)[tuple(expected_argv(check.argv))][0]
-        exec_field = call.fields("withExec")[-1]
-        assert exec_field.args.get("stdin") == "rendered", check.id
+        calls = check_calls(recorder)[tuple(expected_argv(check.argv))]
+        for call in calls:
+            exec_field = call.fields("withExec")[-1]
+            assert "stdin" not in exec_field.args, check.id
+            assert exec_field.args["redirectStdin"] == executor.STDIN_FILE, check.id
+        made = [producer_exec(c) for c in calls]
+        assert any(m.args["args"] == expected_argv(check.stdin_from.argv)
+                   and m.args["redirectStdout"] == executor.STDIN_FILE for m in made), check.id
+    assert not recorder.leaves("stdout"), "a render travelled through the module as a string"
 
 
 def test_a_failing_check_fails_the_function_with_the_tool_output(monkeypatch):

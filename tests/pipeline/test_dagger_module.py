@@ -2,17 +2,83 @@
 
 from __future__ import annotations
 
-import anyio
-import pytest
+import logging
+import re
 
-from pipeline.main import Pipeline
-from tests.dagger_recorder import Recorder, all_fields
+import anyio
+import dagger
+import pytest
+from dagger.mod._exceptions import FunctionError, record_exception
+
+from pipeline import plan
+from pipeline.executors import dagger as executor
+from pipeline.main import LintFailed, Pipeline
+from tests.conftest import REPO
+from tests.dagger_recorder import Recorder, all_fields, chain_of
 
 FUNCTIONS = Pipeline.__dagger_object_type__.functions
 
 
+GROUP_NAMES = [group.__name__.rsplit(".", 1)[-1] for group in plan.GROUPS]
+CHECKS = {f"lint_{group}" for group in GROUP_NAMES}
+
+
 def test_the_module_exposes_the_pipeline_functions():
-    assert {"lint", "publish", "smoke"} <= set(FUNCTIONS)
+    assert {"lint", "publish", "smoke", "render", "package"} <= set(FUNCTIONS)
+
+
+def test_one_check_per_plan_group_and_nothing_else_is_a_check():
+    """`dagger check` runs these concurrently and `dagger check -l` lists them."""
+    assert {name for name, f in FUNCTIONS.items() if f.check} == CHECKS
+    for name in CHECKS:
+        parameters = FUNCTIONS[name].parameters.values()
+        assert [p.name for p in parameters] == ["source"], name
+        assert all(p.default_path == "/" for p in parameters), f"{name}: a required argument"
+
+
+@pytest.mark.parametrize("group", GROUP_NAMES)
+def test_a_check_runs_exactly_its_groups_checks(group, monkeypatch):
+    recorder = Recorder(answers={"glob": lambda c: listing(), "exitCode": 0,
+                                 "combinedOutput": "ok"}).install(monkeypatch)
+    result = anyio.run(lambda: getattr(Pipeline(), f"lint_{group}")(source=dagger.dag.directory()))
+    assert result is None
+    ran = {tuple(c.execs[-1]) for c in recorder.leaves("exitCode")}
+    wanted = {tuple(executor.container_argv(c.argv))
+              for c in plan.select(plan.build(plan.Tree.from_path(REPO)), [group])}
+    assert ran - producers(recorder) == wanted
+
+
+def producers(recorder: Recorder) -> set[tuple[str, ...]]:
+    return {tuple(c.execs[-1]) for c in recorder.leaves("exitCode")
+            if c.fields("withExec")[-1].args.get("redirectStdout")}
+
+
+def test_a_failing_check_raises_the_report(monkeypatch):
+    Recorder(answers={"glob": lambda c: listing(), "combinedOutput": "broken",
+                      "exitCode": lambda c: 1 if c.execs[-1][0] == "yamllint" else 0}
+             ).install(monkeypatch)
+    with pytest.raises(LintFailed, match="workflows/yamllint"):
+        anyio.run(lambda: Pipeline().lint_workflows(source=dagger.dag.directory()))
+
+
+def summary(doc: str) -> str:
+    """What `dagger functions` and `--help` show: the description's first line
+    (cmd/dagger/module_inspect.go shortDescription, dagger v0.21.8)."""
+    return doc.split("\n", 1)[0]
+
+
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - {""}))
+def test_every_summary_is_one_whole_line(name):
+    function = FUNCTIONS[name]
+    first_paragraph = function.doc.split("\n\n", 1)[0]
+    assert first_paragraph == summary(function.doc), f"{name}: the summary wraps"
+    assert summary(function.doc).endswith("."), name
+    for parameter in function.parameters.values():
+        assert "\n" not in parameter.doc, f"{name} --{parameter.name}: the summary wraps"
+
+
+def listing() -> list[str]:
+    return sorted(plan.Tree.from_path(REPO).files)
 
 
 @pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - {""}))
@@ -50,6 +116,59 @@ def test_typedefs_register_without_an_engine(monkeypatch):
     assert set(FUNCTIONS) - {""} <= registered  # "" is the constructor
     arguments = {f.args.get("name") for f in fields if f.name == "withArg"}
     assert {"source", "only", "list"} <= arguments
+    marked = {}
+    for f in fields:
+        if f.name == "withFunction":
+            chain = chain_of(f.args["function"])
+            marked[chain[0].args["name"]] = {c.name for c in chain}
+    assert {name for name, steps in marked.items() if "withCheck" in steps} == CHECKS
+
+
+def runtime_call(monkeypatch, caplog, name: str, inputs: dict):
+    """Call a function the way the runtime does (Module.get_result, as `dagger call` does)."""
+    module = Pipeline.__dagger_module__
+    monkeypatch.setattr(module, "_main_name", "Pipeline")
+    monkeypatch.setattr(module, "_main", Pipeline.__dagger_object_type__)
+    with caplog.at_level(logging.DEBUG):
+        return anyio.run(lambda: module.get_result("Pipeline", {}, name, inputs))
+
+
+def test_a_failed_lint_is_the_report_without_a_traceback(monkeypatch, caplog):
+    recorder = Recorder(answers={"glob": lambda c: listing(), "combinedOutput": "bad yaml",
+                                 "exitCode": lambda c: int(c.execs[-1][0] == "yamllint")}
+                        ).install(monkeypatch)
+    with pytest.raises(FunctionError) as raised:
+        runtime_call(monkeypatch, caplog, "lint", {"source": "dir-id", "only": ["workflows"]})
+    assert "workflows/yamllint" in str(raised.value) and "bad yaml" in str(raised.value)
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    # What the engine receives (dagger.mod.cli.main -> record_exception): the report.
+    anyio.run(record_exception, raised.value)
+    error = [f for c in recorder.calls for f in all_fields(c.chain) if f.name == "error"][0]
+    assert error.args["message"].startswith("pipeline.main.LintFailed: ")
+    assert "workflows/yamllint" in error.args["message"]
+
+
+@pytest.mark.parametrize("name, inputs, message", [
+    ("render", {"env": "nosuch"}, "--env 'nosuch'"),
+    ("lint", {"only": ["nosuch"]}, "--only nosuch: matches no check"),
+    ("package", {"tag": "v1.4"}, "not a SemVer 2 version"),
+])
+def test_a_bad_input_is_its_message_without_a_traceback(monkeypatch, caplog, name, inputs,
+                                                        message):
+    Recorder(answers={"glob": lambda c: listing()}).install(monkeypatch)
+    with pytest.raises(FunctionError, match=re.escape(message)):
+        runtime_call(monkeypatch, caplog, name, {"source": "dir-id", **inputs})
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, caplog):
+    def broken(call):
+        raise RuntimeError("a bug of ours")
+
+    Recorder(answers={"glob": broken}).install(monkeypatch)
+    with pytest.raises(FunctionError, match="a bug of ours"):
+        runtime_call(monkeypatch, caplog, "lint", {"source": "dir-id"})
+    assert [r for r in caplog.records if r.exc_info]
 
 
 def test_the_uploaded_module_source_is_only_what_the_runtime_needs():

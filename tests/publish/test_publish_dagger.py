@@ -9,6 +9,7 @@ import pytest
 from pipeline import toolchain
 from pipeline.main import Pipeline
 from pipeline.publish import REGISTRY_CONFIG, PublishError
+from pipeline.executors.dagger import WORKDIR
 from pipeline.publish.containers import NONCE
 from tests.dagger_recorder import Recorder, all_fields, chain_of
 from tests.pipeline.test_dagger_lint import repo_listing
@@ -141,3 +142,21 @@ def test_an_existing_version_is_refused_without_pushing(monkeypatch):
     with pytest.raises(PublishError, match="already exists"):
         call_publish()
     assert [s.execs[-1][1] for s in registry_steps(recorder)] == ["show"]
+
+
+def test_the_registry_steps_push_the_file_package_returns(recorder):
+    """publish pushes the .tgz of `dagger call package`, mounted alone (no chart source)."""
+    call_publish()
+    package = chain_of(anyio.run(lambda: Pipeline().package(source=dagger.dag.directory(),
+                                                             tag="v1.4.0")))
+    for step in registry_steps(recorder):
+        mounted = {path: chain_of(obj) for path, obj in step.mounts.items()}
+        tgz = [path for path in mounted if path.endswith(".tgz")]
+        assert len(tgz) == 1 and mounted[tgz[0]] == package
+        assert tgz[0] in step.execs[-1] or step.execs[-1][:2] == ["helm", "show"]
+        assert not [p for p in mounted if p.startswith(WORKDIR)], "the chart source is mounted"
+
+
+def test_publish_returns_the_reference_once_and_prints_nothing(recorder, capsys):
+    assert call_publish() == f"oci://ghcr.io/acme/charts/dpp-platform:1.4.0@{DIGEST}"
+    assert capsys.readouterr().out == ""

@@ -20,12 +20,20 @@ from dagger import ReturnType, dag
 from pipeline import toolchain
 from pipeline.executors import ERROR, FAILED, PASSED, Result
 from pipeline.executors.native import CHECK_TIMEOUT_SECONDS
+from pipeline.plan import chart
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree
 
 WORKDIR = "/repo"
 SCHEMAS_DIR = "/schemas"
 KUBESCHEMAS_MODULE = "src/pipeline/kubeschemas.py"
 MAX_ERROR_LINES = 40  # of an ExecError's stderr: its end, where tools say why
+STDIN_DIR = "/run/pipeline"  # created empty: the engine opens a redirect without mkdir
+STDIN_FILE = f"{STDIN_DIR}/stdin"  # a producer's stdout, as a file in the check's container
+RENDER_DIR = "/rendered"
+
+
+class StepFailed(Exception):
+    """A step whose output a function returns failed; the message is the tool's."""
 
 
 async def source_tree(source: dagger.Directory) -> Tree:
@@ -84,22 +92,42 @@ def container_argv(argv: tuple[str, ...]) -> list[str]:
     return [a.replace(SCHEMAS, SCHEMAS_DIR) for a in argv]
 
 
+def produced(step: Step, source: dagger.Directory, tree: Tree, reads: tuple[str, ...],
+             schemas: dagger.Directory | None) -> dagger.Container:
+    """The producer's container, its stdout kept in the engine as a file (never a string
+    through the module): the check reads it as its stdin."""
+    return (step_container(step, source, tree, reads, schemas)
+            .with_directory(STDIN_DIR, dag.directory())
+            .with_exec(container_argv(step.argv), redirect_stdout=STDIN_FILE,
+                       expect=ReturnType.ANY))
+
+
 async def run_check(check: Check, source: dagger.Directory, tree: Tree,
                     schemas: dagger.Directory | None) -> Result:
     started = time.monotonic()
-    stdin = ""
+    ctr = step_container(check, source, tree, check.reads, schemas)
+    stdin = {}
     if check.stdin_from:
-        producer = step_container(check.stdin_from, source, tree, check.reads, schemas) \
-            .with_exec(container_argv(check.stdin_from.argv), expect=ReturnType.ANY)
+        producer = produced(check.stdin_from, source, tree, check.reads, schemas)
         if await producer.exit_code() != 0:
             return Result(check, FAILED, time.monotonic() - started,
                           await producer.combined_output())
-        stdin = await producer.stdout()
-    done = step_container(check, source, tree, check.reads, schemas) \
-        .with_exec(container_argv(check.argv), stdin=stdin, expect=ReturnType.ANY)
+        ctr = ctr.with_mounted_file(STDIN_FILE, producer.file(STDIN_FILE))
+        stdin = {"redirect_stdin": STDIN_FILE}
+    done = ctr.with_exec(container_argv(check.argv), **stdin, expect=ReturnType.ANY)
     code = await done.exit_code()
     output = await done.combined_output()
     return Result(check, PASSED if code == 0 else FAILED, time.monotonic() - started, output)
+
+
+async def rendered(source: dagger.Directory, tree: Tree, env: str) -> dagger.Directory:
+    """The chart rendered for `env` as the checks read it, one file per template."""
+    step = chart.render_step(tree, env)
+    done = step_container(step, source, tree, (chart.CHART,), None).with_exec(
+        [*container_argv(step.argv), "--output-dir", RENDER_DIR], expect=ReturnType.ANY)
+    if await done.exit_code() != 0:
+        raise StepFailed(f"{shlex.join(step.argv)}: {(await done.combined_output()).strip()}")
+    return done.directory(RENDER_DIR)
 
 
 def exec_failure(error: dagger.ExecError) -> str:

@@ -41,6 +41,18 @@ def values_file(env: str) -> str:
     return f"{CHART}/values-{env}.yaml"
 
 
+def render_step(tree: Tree, env: str) -> Step:
+    """The render the checks read for `env` (newest Kubernetes, monitoring API), as ArgoCD
+    renders it; an unknown environment lists the known ones."""
+    from pipeline.plan import PlanError
+
+    known = environments(tree)
+    if env not in known:
+        raise PlanError(f"--env {env!r}: no {values_file(env)}; the environments are "
+                        f"{', '.join(known) or '(none: no values-ENV.yaml in ' + CHART + ')'}")
+    return template(env, kube_versions()[-1], monitoring=True)
+
+
 def template(env: str, kube: str, monitoring: bool) -> Step:
     """`helm template` of one environment, as ArgoCD renders it (deterministic, no cluster)."""
     argv = ["helm", "template", RELEASE, CHART, "--namespace", NAMESPACE,
@@ -66,7 +78,6 @@ def checks(tree: Tree) -> list[Check]:
         return []
     out: list[Check] = []
     versions = kube_versions()
-    newest = versions[-1]
     for env in environments(tree):
         for kube in versions:
             out.append(Check(
@@ -83,7 +94,7 @@ def checks(tree: Tree) -> list[Check]:
                     description=(f"helm template values-{env}.yaml "
                                  f"{'with' if monitoring else 'without'} {MONITORING_API} "
                                  f"| kubeconform -strict, Kubernetes {kube}")))
-        render = template(env, newest, monitoring=True)
+        render = render_step(tree, env)
         out.append(python_check(
             f"policies-{env}", GROUP, "policies.chart", ["--env", env], [CHART], stdin_from=render,
             description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))

@@ -15,16 +15,31 @@ from dagger import ReturnType, dag
 
 from pipeline.executors.dagger import WORKDIR, tool_container
 from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_repository,
-                              package_argv,
-                              package_file, registry_config, release, version_from_tag)
+                              package_argv, package_file, registry_config, release,
+                              version_from_tag)
 
 PACKAGE_DIR = "/out"
 NONCE = "DPP_PUBLISH_NONCE"
 
 
-def helm_with_chart(source: dagger.Directory, config: dagger.Secret) -> dagger.Container:
-    return (tool_container("helm")
-            .with_mounted_directory(f"{WORKDIR}/{CHART_DIR}", source.directory(CHART_DIR))
+async def packaged(chart: dagger.Directory, version: str) -> dagger.File:
+    """`helm package` of the chart directory with `version`: the .tgz, kept in the engine."""
+    done = (tool_container("helm").with_mounted_directory(f"{WORKDIR}/{CHART_DIR}", chart)
+            .with_exec(package_argv(version, PACKAGE_DIR), expect=ReturnType.ANY))
+    if await done.exit_code() != 0:
+        raise PublishError(f"helm package {CHART_DIR} {version}: "
+                           f"{(await done.combined_output()).strip()}")
+    return done.file(package_file(version, PACKAGE_DIR))
+
+
+async def package(source: dagger.Directory, tag: str) -> dagger.File:
+    """`dagger call package`: the chart .tgz of a release tag, the one publish pushes."""
+    return await packaged(source.directory(CHART_DIR), version_from_tag(tag))
+
+
+def helm_with_package(package: dagger.File, path: str, config: dagger.Secret) -> dagger.Container:
+    """helm with only the package and the registry config: all a registry step needs."""
+    return (tool_container("helm").with_mounted_file(path, package)
             .with_mounted_secret(REGISTRY_CONFIG, config))
 
 
@@ -39,16 +54,13 @@ async def publish(source: dagger.Directory, tag: str, registry: str, repository:
         raise PublishError(f"lint failed: nothing was packaged or pushed\n{failed}")
     config = dag.set_secret(f"helm-registry-config-{registry}",
                             registry_config(registry, username, await password.plaintext()))
-    packaged = helm_with_chart(source, config).with_exec(package_argv(version, PACKAGE_DIR),
-                                                         expect=ReturnType.ANY)
-    if await packaged.exit_code() != 0:
-        raise PublishError(f"helm package {CHART_DIR} {version}: "
-                           f"{await packaged.combined_output()}")
+    path = package_file(version, PACKAGE_DIR)
+    helm = helm_with_package(await packaged(source.directory(CHART_DIR), version), path, config)
     target = Target(registry, repository, version)
 
     async def run(argv: list[str]) -> tuple[int, str]:
-        step = (packaged.with_env_variable(NONCE, str(time.time_ns()))
+        step = (helm.with_env_variable(NONCE, str(time.time_ns()))
                 .with_exec(argv, expect=ReturnType.ANY))
         return await step.exit_code(), await step.combined_output()
 
-    return await release(run, target, package_file(version, PACKAGE_DIR), REGISTRY_CONFIG)
+    return await release(run, target, path, REGISTRY_CONFIG)
