@@ -11,7 +11,7 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from pipeline import plan
+from pipeline import generators, plan
 from pipeline.executors import Result, native, report
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import native as publish_native
@@ -103,11 +103,32 @@ def publish(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def add_generate_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="generators to run (default: all): "
+                             + ", ".join(g.name for g in generators.GENERATORS))
+    parser.add_argument("--source", type=Path, default=REPO,
+                        help="the repository to write into (default: this checkout)")
+
+
+def generate(args: argparse.Namespace, console: Console) -> int:
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        return generators.run_native(args.source.resolve(), args.names, say)
+    except generators.GenerateError as error:
+        say(str(error))
+        return 2
+
+
 COMMANDS = {
     "lint": (lint, add_lint_flags, "validate the chart, ArgoCD apps, monitoring and workflows "
              "(the same plan `dagger call lint` runs)"),
     "publish": (publish, add_publish_flags, "lint, package the chart with the tag's version "
                 "and push it to an OCI registry once"),
+    "generate": (generate, add_generate_flags, "write the generated files (the chart's copies "
+                 "of the monitoring files, the CRD schemas): `dagger generate`'s twin"),
     "smoke": (smoke_cli.main, smoke_cli.add_flags, "start the compose monitoring stack (Prometheus, "
               "Alertmanager) on 127.0.0.1 and prove the alert path end to end"),
 }

@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"crdschemas: {problem}", file=sys.stderr)
         if problems:
-            print("crdschemas: regenerate with "
-                  f"python -m pipeline.crdschemas {args.crd_dir} {args.out_dir}", file=sys.stderr)
+            from pipeline.generators import fix_command
+
+            print(f"crdschemas: fix with {fix_command('crd-schemas')}", file=sys.stderr)
             return 1
         print(f"crdschemas: {args.out_dir} is up to date")
         return 0

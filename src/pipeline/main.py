@@ -10,10 +10,10 @@ import functools
 from typing import Annotated
 
 import dagger
-from dagger import DefaultPath, Doc, Ignore, Name, check, function, object_type
+from dagger import DefaultPath, Doc, Ignore, Name, check, function, generate, object_type
 from dagger.mod._exceptions import FunctionError
 
-from pipeline import plan
+from pipeline import generators, plan
 from pipeline.executors import dagger as executor
 from pipeline.executors import report
 from pipeline.plan.model import IGNORED_DIRS
@@ -51,7 +51,7 @@ def reported(kind: type[Exception]) -> type[Exception]:
 
 # What a user's input or the checked tree can cause: reported without a traceback.
 EXPECTED = (PublishError, plan.PlanError, smoke_containers.SmokeFailed, StackError,
-            executor.StepFailed)
+            executor.StepFailed, generators.GenerateError)
 
 
 def expected_failures(fn):
@@ -76,6 +76,13 @@ async def lint_report(source: dagger.Directory, only: list[str] | None) -> str:
     if not all(r.ok for r in results):
         raise LintFailed(text)
     return text
+
+
+async def changes(source: dagger.Directory, name: str) -> dagger.Changeset:
+    tree = await executor.source_tree(source)
+    generator = generators.select([name])[0]
+    generators.check_inputs(generator, tree.exists)
+    return executor.generated(generator, source, tree)
 
 
 @object_type
@@ -151,6 +158,28 @@ class Pipeline:
         The `workflows` group of `lint`.
         """
         await lint_report(source, ["workflows"])
+
+    @function
+    @generate
+    @expected_failures
+    async def chart_files(self, source: Source) -> dagger.Changeset:
+        """Copy infra/monitoring's rules and dashboards into the chart, as a changeset.
+
+        Helm reads only files inside the chart; chart/monitoring-files-sync fails on drift.
+        Natively: python -m pipeline generate chart-files.
+        """
+        return await changes(source, "chart-files")
+
+    @function
+    @generate
+    @expected_failures
+    async def crd_schemas(self, source: Source) -> dagger.Changeset:
+        """Generate kubeconform's strict JSON schemas from the CRDs, as a changeset.
+
+        From infra/schemas/crd-sources into infra/schemas/crds (src/pipeline/crdschemas.py).
+        Natively: python -m pipeline generate crd-schemas.
+        """
+        return await changes(source, "crd-schemas")
 
     @function
     @expected_failures

@@ -20,6 +20,7 @@ from dagger import ReturnType, dag
 from pipeline import toolchain
 from pipeline.executors import ERROR, FAILED, PASSED, Result
 from pipeline.executors.native import CHECK_TIMEOUT_SECONDS
+from pipeline.generators import Generator
 from pipeline.plan import chart
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree
 
@@ -27,6 +28,7 @@ WORKDIR = "/repo"
 SCHEMAS_DIR = "/schemas"
 KUBESCHEMAS_MODULE = "src/pipeline/kubeschemas.py"
 MAX_ERROR_LINES = 40  # of an ExecError's stderr: its end, where tools say why
+MODULE_SRC = "/module/src"  # the pipeline's code, outside the tree a generator writes
 STDIN_DIR = "/run/pipeline"  # created empty: the engine opens a redirect without mkdir
 STDIN_FILE = f"{STDIN_DIR}/stdin"  # a producer's stdout, as a file in the check's container
 RENDER_DIR = "/rendered"
@@ -128,6 +130,24 @@ async def rendered(source: dagger.Directory, tree: Tree, env: str) -> dagger.Dir
     if await done.exit_code() != 0:
         raise StepFailed(f"{shlex.join(step.argv)}: {(await done.combined_output()).strip()}")
     return done.directory(RENDER_DIR)
+
+
+def generated(generator: Generator, source: dagger.Directory, tree: Tree) -> dagger.Changeset:
+    """What `generator` changes in `source`: it runs on a copy of its reads and writes (with
+    the pipeline's code mounted outside it), and the copy's difference is the changeset."""
+    before = dag.directory()
+    for path in (*generator.reads, *generator.writes):
+        if tree.is_file(path):
+            before = before.with_file(path, source.file(path))
+        elif tree.is_dir(path):
+            before = before.with_directory(path, source.directory(path))
+    after = (tool_container("python")
+             .with_mounted_directory(f"{MODULE_SRC}/pipeline", source.directory("src/pipeline"))
+             .with_env_variable("PYTHONPATH", MODULE_SRC)
+             .with_directory(WORKDIR, before)
+             .with_exec(list(generator.argv))
+             .directory(WORKDIR))
+    return after.changes(before)
 
 
 def exec_failure(error: dagger.ExecError) -> str:

@@ -7,7 +7,7 @@ truth) is copied into the chart:
     infra/monitoring/grafana/dashboards/*.json     -> infra/helm/dpp-platform/files/dashboards/
 
     python -m pipeline.policies.chartfiles --check [--root DIR]   # lint: fail on drift
-    python -m pipeline.policies.chartfiles --sync  [--root DIR]   # scripts/sync-chart-files
+    python -m pipeline.policies.chartfiles --sync  [--root DIR]   # `dagger generate chart-files`
 
 A missing source directory counts as empty (the monitoring sources may not exist
 yet); then the chart must not hold stale copies either.
@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"chartfiles: {problem}", file=sys.stderr)
     if problems:
-        print("chartfiles: run scripts/sync-chart-files", file=sys.stderr)
+        from pipeline.generators import fix_command
+
+        print(f"chartfiles: fix with {fix_command('chart-files')}", file=sys.stderr)
         return 1
     counts = [len(list((args.root / c).glob(p))) for _, p, c in PAIRS]
     print(f"chartfiles: {counts[0]} rule file(s) and {counts[1]} dashboard(s) in sync")
