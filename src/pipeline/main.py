@@ -10,7 +10,8 @@ import functools
 from typing import Annotated
 
 import dagger
-from dagger import DefaultPath, Doc, Ignore, Name, check, function, generate, object_type
+from dagger import (DefaultPath, Doc, Ignore, Name, check, function, generate, object_type,
+                    up)
 from dagger.mod._exceptions import FunctionError
 
 from pipeline import generators, plan
@@ -244,4 +245,35 @@ class Pipeline:
         provisions the datasource and dashboards.
         """
         return await smoke_containers.run(source)
+
+    @function
+    @up
+    @expected_failures
+    async def prometheus(self, source: Source) -> dagger.Service:
+        """Prometheus of the compose monitoring stack, for `dagger up` (port 9090).
+
+        The smoke's services: scraping a fake backend serving the metrics contract,
+        alerting through Alertmanager to a webhook sink.
+        """
+        return await smoke_containers.service(source, "prometheus")
+
+    @function
+    @up
+    @expected_failures
+    async def alertmanager(self, source: Source) -> dagger.Service:
+        """Alertmanager of the compose monitoring stack, for `dagger up` (port 9093).
+
+        The smoke's services: its receivers point at a webhook sink.
+        """
+        return await smoke_containers.service(source, "alertmanager")
+
+    @function
+    @up
+    @expected_failures
+    async def grafana(self, source: Source) -> dagger.Service:
+        """Grafana of the compose monitoring stack, for `dagger up` (port 3000).
+
+        The smoke's services: provisioned with the repository's datasource and dashboards.
+        """
+        return await smoke_containers.service(source, "grafana")
 

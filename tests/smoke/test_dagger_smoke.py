@@ -163,3 +163,38 @@ def test_a_service_with_a_broken_config_shows_its_own_error_line(monkeypatch):
     assert "global scrape timeout greater than scrape interval" in headline
     assert "--config.file=/etc/prometheus/prometheus.yml" in message
     assert "traceparent" not in message
+
+
+UP = ("prometheus", "alertmanager", "grafana")
+
+
+def test_up_exposes_the_smokes_services(recorder):
+    """`dagger up` starts every @up function: the same service chains the smoke binds."""
+    from pipeline.main import Pipeline
+
+    functions = Pipeline.__dagger_object_type__.functions
+    assert {name for name, f in functions.items() if f.service} == set(UP)
+    run()
+    bound = bindings(runner(recorder).chain)
+    for name in UP:
+        service = anyio.run(lambda: getattr(Pipeline(), name)(source=dagger.dag.directory()))
+        assert isinstance(service, dagger.Service)
+        assert chain_of(service) == bound[name], name
+        ports = {f.args["port"] for f in chain_of(service) if f.name == "withExposedPort"}
+        assert stack.load(REPO)[name].listen_port in ports
+
+
+def test_up_of_a_service_compose_lacks_names_the_services(monkeypatch):
+    text = (REPO / stack.COMPOSE_FILE).read_text()
+    doc = yaml.safe_load(text)
+    doc["services"].pop("grafana")
+
+    def contents_without_grafana(call):
+        if call.arg("file", "path") == stack.COMPOSE_FILE:
+            return yaml.safe_dump(doc)
+        return contents(call)
+
+    Recorder(answers={"glob": lambda c: listing(),
+                      "contents": contents_without_grafana}).install(monkeypatch)
+    with pytest.raises(containers.SmokeFailed, match="no grafana service"):
+        anyio.run(lambda: containers.service(dagger.dag.directory(), "grafana"))

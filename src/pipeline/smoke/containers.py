@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import dagger
@@ -122,8 +123,29 @@ def as_service(spec: stack.ServiceSpec, ctr: dagger.Container) -> dagger.Service
     return ctr.as_service(args=spec.smoke_args, use_entrypoint=True)
 
 
-async def run(source: dagger.Directory) -> str:
-    """Start the stack, run the checks; the report text, or SmokeFailed with it."""
+@dataclass(frozen=True)
+class Stack:
+    """The compose monitoring services as Dagger services, each bound to those it needs, plus
+    the helpers (fake backend target, webhook sink) under their compose hostnames."""
+
+    specs: dict[str, stack.ServiceSpec]
+    services: dict[str, dagger.Service]
+    helpers: dict[str, dagger.Service]
+    backend_host: str
+    sink_url: str
+
+    def url(self, name: str) -> str:
+        spec = self.specs[name]
+        return f"http://{name}:{spec.listen_port}{spec.route_prefix}"
+
+    def bind(self, ctr: dagger.Container) -> dagger.Container:
+        for alias, svc in {**self.helpers, **self.services}.items():
+            ctr = ctr.with_service_binding(alias, svc)
+        return ctr
+
+
+async def build_stack(source: dagger.Directory) -> Stack:
+    """The services smoke tests and `dagger up` exposes: one definition for both."""
     files = Tree.from_listing(await source.glob("**/*")).files
     kind_of = stack.tree_kind(files)
     if stack.COMPOSE_FILE not in files:
@@ -154,14 +176,23 @@ async def run(source: dagger.Directory) -> str:
         for alias, svc in {**helpers, **services}.items():
             ctr = ctr.with_service_binding(alias, svc)
         services[name] = as_service(spec, ctr)
+    return Stack(specs, services, helpers, backend_host, sink_url)
 
-    def url(name: str) -> str:
-        spec = specs[name]
-        return f"http://{name}:{spec.listen_port}{spec.route_prefix}"
 
-    runner = python_container(source)
-    for alias, svc in {**helpers, **services}.items():
-        runner = runner.with_service_binding(alias, svc)
+async def service(source: dagger.Directory, name: str) -> dagger.Service:
+    """One service of the stack (`dagger up` exposes its ports on the host)."""
+    built = await build_stack(source)
+    if name not in built.services:
+        raise SmokeFailed(f"{stack.COMPOSE_FILE}: no {name} service (monitoring services: "
+                          f"{', '.join(built.services)})")
+    return built.services[name]
+
+
+async def run(source: dagger.Directory) -> str:
+    """Start the stack, run the checks; the report text, or SmokeFailed with it."""
+    built = await build_stack(source)
+    specs, backend_host, sink_url, url = built.specs, built.backend_host, built.sink_url, built.url
+    runner = built.bind(python_container(source))
     running = ["localhost", "127.0.0.1", backend_host, *specs]
     runner = (runner.with_env_variable("SMOKE_RUN", str(time.time()))  # never cached
               .with_exec(["python", "-m", "pipeline.smoke.checks", "--source", WORKDIR,
