@@ -185,7 +185,7 @@ def test_the_uploaded_module_source_is_only_what_the_runtime_needs():
     config = json.loads((REPO / "dagger.json").read_text())
     assert config["engineVersion"].startswith("v0.21.")
     excluded = {p[1:] for p in config["include"] if p.startswith("!")}
-    needed = {"pyproject.toml", ".python-version", "src", "dagger.json", "LICENSE"}
+    needed = {"pyproject.toml", "uv.lock", ".python-version", "src", "dagger.json", "LICENSE"}
     top_level = {p.name for p in REPO.iterdir() if p.name not in {".git", ".gitignore"}
                  and not p.name.endswith(".egg-info")}
     assert not needed & excluded
