@@ -218,6 +218,12 @@ class Pipeline:
         repository: Annotated[str, Doc("Repository path in the registry, e.g. "
                                        "<owner>/<repo>/charts")] = DEFAULT_REPOSITORY,
         username: Annotated[str, Doc("Registry user name")] = DEFAULT_USERNAME,
+        plain_http: Annotated[bool, Doc(
+            "Talk plain HTTP to the registry: a local test registry only, refused for ghcr.io")]
+        = False,
+        registry_service: Annotated[dagger.Service | None, Doc(
+            "What the registry host name reaches, e.g. tcp://localhost:5000 for a registry "
+            "on this machine")] = None,
     ) -> str:
         """Lint, package and push the chart once; return the pushed reference with its digest.
 
@@ -232,7 +238,8 @@ class Pipeline:
             return None
 
         return await publish_containers.publish(
-            source, tag, registry, repository, username, registry_password, lint_failures)
+            source, tag, registry, repository, username, registry_password, lint_failures,
+            plain_http, registry_service)
 
     @function(cache="never")
     @expected_failures

@@ -196,7 +196,8 @@ def test_the_uploaded_module_source_is_only_what_the_runtime_needs():
 def test_publish_and_smoke_signatures():
     publish = {p.name: p for p in FUNCTIONS["publish"].parameters.values()}
     assert set(publish) == {"tag", "registry_password", "source", "registry", "repository",
-                            "username"}
+                            "username", "plain_http", "registry_service"}
+    assert publish["plain_http"].default_value == "false"
     assert not publish["tag"].is_optional and not publish["registry_password"].is_optional
     assert "Secret" in str(publish["registry_password"].resolved_type)
     assert publish["registry"].default_value == '"ghcr.io"'  # JSON, as registered

@@ -160,3 +160,27 @@ def test_the_registry_steps_push_the_file_package_returns(recorder):
 def test_publish_returns_the_reference_once_and_prints_nothing(recorder, capsys):
     assert call_publish() == f"oci://ghcr.io/acme/charts/dpp-platform:1.4.0@{DIGEST}"
     assert capsys.readouterr().out == ""
+
+
+def test_plain_http_reaches_every_registry_step_and_binds_the_registry_service(recorder):
+    service = dagger.dag.host().service([dagger.PortForward(backend=5000, frontend=5000)])
+    reference = anyio.run(lambda: Pipeline().publish(
+        tag="v1.4.0", registry_password=dagger.dag.set_secret("token", "x"),
+        source=dagger.dag.directory(), registry="registry:5000", repository="acme/charts",
+        plain_http=True, registry_service=service))
+    assert reference.startswith("oci://registry:5000/acme/charts/dpp-platform:1.4.0@")
+    steps = registry_steps(recorder)
+    assert steps and all("--plain-http" in s.execs[-1] for s in steps)
+    for step in steps:
+        bound = {f.args["alias"]: chain_of(f.args["service"]) for f in step.fields(
+            "withServiceBinding")}
+        assert bound == {"registry": chain_of(service)}
+
+
+@pytest.mark.parametrize("registry", ["ghcr.io", "registry.example.com:5000", "10.0.0.7:5000"])
+def test_plain_http_to_a_public_registry_is_refused_before_anything_runs(recorder, registry):
+    with pytest.raises(PublishError, match=f"--plain-http with --registry {registry}: refused"):
+        anyio.run(lambda: Pipeline().publish(
+            tag="v1.4.0", registry_password=dagger.dag.set_secret("token", "x"),
+            source=dagger.dag.directory(), registry=registry, plain_http=True))
+    assert recorder.leaves("exitCode") == [] and recorder.leaves("plaintext") == []

@@ -9,6 +9,7 @@ they run these argv and where the secret comes from.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -64,6 +65,25 @@ def check_repository(repository: str) -> str:
                            f"lower-case letters, digits and . _ - separated by /, "
                            f"e.g. acme/dpp-platform/charts")
     return repository.strip("/")
+
+
+def check_plain_http(registry: str, plain_http: bool) -> None:
+    """Plain HTTP only for a local test registry: a loopback address, or a host name without
+    dots (a Dagger service alias such as `registry:5000`); never ghcr.io or any public host,
+    where it would send the credentials unencrypted."""
+    if not plain_http:
+        return
+    host = registry.rsplit("]", 1)[0].lstrip("[") if registry.startswith("[") \
+        else registry.rsplit(":", 1)[0]
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = host == "localhost" or "." not in host
+    if not local:
+        raise PublishError(f"--plain-http with --registry {registry}: refused, plain HTTP would "
+                           f"send the credentials unencrypted; it is for a local test registry "
+                           f"only (localhost, 127.0.0.1, or a service name such as "
+                           f"registry:5000)")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import dagger
 from dagger import ReturnType, dag
 
 from pipeline.executors.dagger import WORKDIR, tool_container
-from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_repository,
+from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_plain_http,
+                              check_repository,
                               package_argv, package_file, registry_config, release,
                               version_from_tag)
 
@@ -45,10 +46,14 @@ def helm_with_package(package: dagger.File, path: str, config: dagger.Secret) ->
 
 async def publish(source: dagger.Directory, tag: str, registry: str, repository: str,
                   username: str, password: dagger.Secret,
-                  lint: Callable[[], Awaitable[str | None]]) -> str:
-    """`lint()` returns None when every check passed, else the failed checks."""
+                  lint: Callable[[], Awaitable[str | None]], plain_http: bool = False,
+                  registry_service: dagger.Service | None = None) -> str:
+    """`lint()` returns None when every check passed, else the failed checks.
+    `registry_service` is bound under the registry's host name (e.g. a registry on the
+    host as tcp://localhost:5000, reached as registry:5000)."""
     version = version_from_tag(tag)
     repository = check_repository(repository)
+    check_plain_http(registry, plain_http)
     failed = await lint()
     if failed is not None:
         raise PublishError(f"lint failed: nothing was packaged or pushed\n{failed}")
@@ -56,7 +61,9 @@ async def publish(source: dagger.Directory, tag: str, registry: str, repository:
                             registry_config(registry, username, await password.plaintext()))
     path = package_file(version, PACKAGE_DIR)
     helm = helm_with_package(await packaged(source.directory(CHART_DIR), version), path, config)
-    target = Target(registry, repository, version)
+    if registry_service is not None:
+        helm = helm.with_service_binding(registry.rsplit(":", 1)[0], registry_service)
+    target = Target(registry, repository, version, plain_http)
 
     async def run(argv: list[str]) -> tuple[int, str]:
         step = (helm.with_env_variable(NONCE, str(time.time_ns()))

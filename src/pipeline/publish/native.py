@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 
 from pipeline.executors.native import environment
-from pipeline.publish import (check_repository, CHART_NAME, PublishError, Target, package_argv, package_file,
+from pipeline.publish import (check_plain_http, check_repository, CHART_NAME, PublishError, Target, package_argv, package_file,
                               registry_config, release, version_from_tag)
 
 STEP_TIMEOUT_SECONDS = 60
@@ -59,6 +59,7 @@ def publish(source: Path, tag: str, registry: str, repository: str, username: st
     """Validate the tag, lint, package with the tag's version, push once; return the reference."""
     version = version_from_tag(tag)
     repository = check_repository(repository)
+    check_plain_http(registry, plain_http)
     password = take_secret(registry_password)
     if not lint():
         raise PublishError("lint failed: nothing was packaged or pushed")
