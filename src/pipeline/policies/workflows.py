@@ -4,9 +4,11 @@
 
 Every `uses:` names a full 40-hex commit (a tag can be moved; a commit cannot); every
 dagger/dagger-for-github step pins the CLI `version` to dagger.json's engineVersion (an
-older CLI refuses the module, a floating `latest` has broken modules before); and no `run:`
-step calls helm, kubeconform, promtool, amtool or pint itself: check logic lives in the
-plan, so a laptop and CI run the same checks.
+older CLI refuses the module, a floating `latest` has broken modules before); every dagger
+step is a thin wrapper: `verb: call` or `check` with one function and its flags, no shell;
+CI runs the functions a laptop runs (REQUIRED_CALLS); and no `run:` step calls helm,
+kubeconform, promtool, amtool or pint itself: check logic lives in the plan, so a laptop
+and CI run the same checks.
 """
 
 from __future__ import annotations
@@ -23,12 +25,41 @@ from pipeline.policies.manifests import report
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 DAGGER_ACTION = "dagger/dagger-for-github@"
 TOOLS_IN_RUN = re.compile(r"\b(helm|kubeconform|promtool|amtool|pint|actionlint|yamllint)\b")
+VERBS = ("call", "check")
+SHELL = re.compile(r"[;&|`<>]|\$\(")
+# `dagger call FUNCTION` that some workflow must run: what a developer runs before a push.
+REQUIRED_CALLS = ("lint", "smoke")
 
 
 def steps(workflow: dict):
     for job_name, job in (workflow.get("jobs") or {}).items():
         for index, step in enumerate(job.get("steps") or []):
             yield f"jobs.{job_name}.steps[{index}]", step
+
+
+def dagger_call(step: dict) -> tuple[str, str]:
+    """(verb, first word of args) of a dagger/dagger-for-github step."""
+    given = step.get("with") or {}
+    args = str(given.get("args") or given.get("call") or "").split()
+    return str(given.get("verb", "call")), args[0] if args else ""
+
+
+def thin_wrapper(path: str, where: str, step: dict) -> list[str]:
+    verb, _ = dagger_call(step)
+    given = step.get("with") or {}
+    found = []
+    if verb not in VERBS:
+        found.append(f"{path}: {where}.with.verb: {verb} is not one of {', '.join(VERBS)}")
+    args = str(given.get("args") or "")
+    if SHELL.search(args):
+        found.append(f"{path}: {where}.with.args: shell syntax ({SHELL.search(args)[0]}); call "
+                     f"one function with its flags")
+    return found
+
+
+def calls_of(workflow: dict) -> set[str]:
+    return {dagger_call(step)[1] for _, step in steps(workflow)
+            if step.get("uses", "").startswith(DAGGER_ACTION) and dagger_call(step)[0] == "call"}
 
 
 def problems_of(path: str, workflow: dict, engine: str) -> list[str]:
@@ -42,6 +73,7 @@ def problems_of(path: str, workflow: dict, engine: str) -> list[str]:
             if version != engine.lstrip("v"):
                 found.append(f"{path}: {where}.with.version: {version} is not dagger.json's "
                               f"engineVersion {engine}")
+            found += thin_wrapper(path, where, step)
         run = step.get("run", "")
         if TOOLS_IN_RUN.search(run):
             found.append(f"{path}: {where}.run: calls a check tool "
@@ -52,9 +84,14 @@ def problems_of(path: str, workflow: dict, engine: str) -> list[str]:
 def main(argv: list[str]) -> int:
     try:
         engine = json.loads(Path(argv[0]).read_text())["engineVersion"]
-        found = []
+        found, calls = [], set()
         for path in argv[1:]:
-            found += problems_of(path, yaml.safe_load(Path(path).read_text()) or {}, engine)
+            workflow = yaml.safe_load(Path(path).read_text()) or {}
+            found += problems_of(path, workflow, engine)
+            calls |= calls_of(workflow)
+        found += [f"{', '.join(argv[1:])}: no job runs `dagger call {name}`: CI runs the "
+                  f"functions a laptop runs ({', '.join(REQUIRED_CALLS)})"
+                  for name in REQUIRED_CALLS if name not in calls]
     except (OSError, ValueError, KeyError, yaml.YAMLError) as error:
         return report("workflows", [f"cannot read {' '.join(argv)}: {error!r}"], "")
     return report("workflows", found, f"{len(argv) - 1} workflow(s) pinned and thin")
