@@ -10,6 +10,7 @@ and per environment, on the newest version with the monitoring API:
   policies-<env>    python policies over the render (src/pipeline/policies/chart.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
   resources-<env>   requests summed (dev must fit 4 CPU / 8 GiB)
+  edc-settings-<env> the EDC settings contract (edc-settings.yaml) over the render
 plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
 """
 
@@ -25,6 +26,7 @@ NAMESPACE = "dpp-platform"
 CRD_SCHEMAS = "infra/schemas/crds"
 CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 EDGES = "infra/helm/network-edges.yaml"
+EDC_SETTINGS = f"{CHART}/edc-settings.yaml"
 MONITORING_API = "monitoring.coreos.com/v1"
 MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards")
 # The local cluster every developer runs the dev profile on.
@@ -91,6 +93,11 @@ def checks(tree: Tree) -> list[Check]:
             f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env], [CHART, EDGES],
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
+        out.append(python_check(
+            f"edc-settings-{env}", GROUP, "policies.edc", ["--contract", EDC_SETTINGS, "--env", env],
+            [CHART], stdin_from=render,
+            description=f"every EDC 0.7.3 setting of {EDC_SETTINGS} on both planes of the {env} render, "
+                        "URLs at the right Service/Ingress"))
         budget = BUDGETS.get(env)
         out.append(python_check(
             f"resources-{env}", GROUP, "policies.resources",

@@ -31,7 +31,7 @@ RESTRICTED_VOLUMES = {"configMap", "downwardAPI", "emptyDir", "projected", "secr
 SECRET_WORDS = {"PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS",
                 "APIKEY", "PRIVATEKEY"}
 KEY_QUALIFIERS = {"API", "AUTH", "ACCESS", "SECRET", "PRIVATE", "SIGNING", "ENCRYPTION"}
-NOT_A_SECRET_SUFFIXES = {"ALIAS", "FILE", "NAME", "REF", "PATH", "URL", "ID"}
+NOT_A_SECRET_SUFFIXES = {"ALIAS", "FILE", "NAME", "REF", "PATH", "URL", "ID", "ENDPOINT"}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # The upstream image, as shipped: not built with the chart's build-time options.
 STOCK_KEYCLOAK = "keycloak/keycloak"

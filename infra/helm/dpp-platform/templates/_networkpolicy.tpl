@@ -84,6 +84,11 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 {{- end }}
 - {from: edc-controlplane, to: edc-dataplane, port: {{ $v.edc.dataplane.endpoints.control.port }}}
 - {from: edc-dataplane, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.control.port }}}
+{{- if $v.ingress.enabled }}
+{{- /* Other connectors: the DSP endpoint and the data plane public API (edc.hostname). */}}
+- {from: ingress, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.protocol.port }}}
+- {from: ingress, to: edc-dataplane, port: {{ $v.edc.dataplane.endpoints.public.port }}}
+{{- end }}
 {{- end }}
 {{- if $v.tests.enabled }}
 {{- if $v.frontend.enabled }}
@@ -129,5 +134,27 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 - podSelector:
     matchLabels:
       {{- include "dpp-platform.selectorLabels" (dict "root" .root "component" .peer) | nindent 6 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Egress of both EDC planes to their dataspace (BDRS, DIM, STS, did:web, partner connectors):
+one rule per edc.egress entry, as a YAML list. Required in production.
+*/}}
+{{- define "dpp-platform.np.edcEgress" -}}
+{{- if and (include "dpp-platform.isProduction" .) (not .Values.edc.egress) }}
+{{- fail "global.environment=production with edc.enabled: set edc.egress (name, cidr, port of BDRS, DIM, STS, did:web hosts and partner connectors); without it the connector reaches none of them" }}
+{{- end }}
+{{- range .Values.edc.egress }}
+- to:
+    - ipBlock:
+        cidr: {{ .cidr }}
+        {{- with .except }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+  ports:
+    - port: {{ .port }}
+      protocol: TCP
 {{- end }}
 {{- end }}
