@@ -6,7 +6,9 @@ or the compose file.
 
 Each EDC plane (by app.kubernetes.io/component, or the compose service) must carry every
 setting of its contract under its env name and non-empty (a secret through valueFrom), and
-every datasource's EDC_DATASOURCE_<NAME>_{NAME,URL,USER,PASSWORD} with the hyphen kept; a
+every datasource's EDC_DATASOURCE_<NAME>_{NAME,URL,USER,PASSWORD} with the hyphen kept (in
+compose, a value from a required variable `${VAR:?...}` counts as set, and is how a secret must
+come); a
 datasource env the runtime does not know fails too (it would open an unused pool and demand a
 URL). Addressing URLs must point where the contract says: `{service: C, port: P}` at a Service
 of component C on its port P (compose: the service C), `{ingress: C, port: P}` at a host and
@@ -22,8 +24,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from pipeline.contracts.compose import interpolate
-from pipeline.policies.manifests import Problem, component, load, of_kind, report, rid, workloads
+from pipeline.contracts.composeenv import environment as compose_environment
+from pipeline.policies.manifests import (Problem, component, effective_env, load, of_kind, report,
+                                         rid, workloads)
 
 RULE = "edc-settings"
 DATASOURCE_FIELDS = ("NAME", "URL", "USER", "PASSWORD")
@@ -68,11 +71,17 @@ def load_contract(path: str) -> list[Plane]:
                 kind = "ingress" if "ingress" in url else "service"
                 target = (kind, url[kind], url["port"])
             settings.append(Setting(env=entry["env"], need=entry["need"], extension=entry["extension"],
-                                    source=entry["source"], values=entry.get("values", ""),
+                                    source=source_text(entry["source"]), values=entry.get("values", ""),
                                     secret=bool(entry.get("secret")), url=target))
         planes.append(Plane(name=name, component=plane["component"], compose=plane["compose"],
                             settings=tuple(settings), datasources=tuple(plane.get("datasources") or [])))
     return planes
+
+
+def source_text(source: dict) -> str:
+    """'TX <module>/src/main/java/<class> (reads)': the file the runtime reads a setting in."""
+    text = f"{source['repo']} {source['module']}/src/main/java/{source['class']}"
+    return f"{text} ({source['reads']})" if source.get("reads") else text
 
 
 def datasource_env(store: str) -> list[str]:
@@ -112,16 +121,6 @@ def check_environment(plane: Plane, env: dict[str, object], where: str, field: s
 
 
 # ----------------------------------------------------------------- chart render
-
-def _effective_env(container: dict, configmaps: dict[str, dict]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for source in container.get("envFrom") or []:
-        if "configMapRef" in source:
-            out.update(configmaps.get(source["configMapRef"]["name"], {}))
-    for var in container.get("env") or []:
-        out[var.get("name")] = var.get("value") if "value" in var else var.get("valueFrom")
-    return out
-
 
 def _service_ports(docs: list[dict], wanted: str) -> dict[str, dict[str, int]]:
     """{Service name: {port name: port}} of the Services of one component."""
@@ -179,7 +178,6 @@ def render_url_resolver(docs: list[dict]):
 
 
 def check_render(docs: list[dict], planes: list[Plane], env_name: str) -> tuple[list[Problem], int]:
-    configmaps = {cm["metadata"]["name"]: cm.get("data") or {} for cm in of_kind(docs, "ConfigMap")}
     resolve = render_url_resolver(docs)
     problems, checked = [], 0
     for plane in planes:
@@ -189,20 +187,12 @@ def check_render(docs: list[dict], planes: list[Plane], env_name: str) -> tuple[
             checked += 1
             for container in (template.get("spec") or {}).get("containers") or []:
                 field = f"{base}.containers[{container.get('name')}].env"
-                problems += check_environment(plane, _effective_env(container, configmaps),
+                problems += check_environment(plane, effective_env(container, docs),
                                               f"{env_name}: {rid(doc)}", field, resolve)
     return problems, checked
 
 
 # ----------------------------------------------------------------- compose
-
-def compose_environment(service: dict) -> dict[str, object]:
-    """A compose service's environment (mapping or KEY=VALUE list), interpolated with defaults."""
-    raw = service.get("environment") or {}
-    if isinstance(raw, list):
-        raw = dict(str(item).partition("=")[::2] for item in raw)
-    return {str(k): interpolate(str(v)) if v is not None else "" for k, v in raw.items()}
-
 
 def compose_url_resolver(services: dict):
     def resolve(setting: Setting, value: str) -> list[str]:
@@ -227,15 +217,8 @@ def check_compose(doc: dict, planes: list[Plane], path: str) -> tuple[list[Probl
             problems.append(Problem(RULE, path, f"services.{plane.compose}", "missing"))
             continue
         checked += 1
-        environment = compose_environment(service)
-        # A secret in compose comes from a variable the operator sets: never a literal default.
-        for setting in plane.settings:
-            if setting.secret and environment.get(setting.env):
-                raw = str((service.get("environment") or {}).get(setting.env, ""))
-                if "${" in raw:
-                    environment[setting.env] = {"from": raw}
-        problems += check_environment(plane, environment, path, f"services.{plane.compose}.environment",
-                                      resolve)
+        problems += check_environment(plane, compose_environment(service), path,
+                                      f"services.{plane.compose}.environment", resolve)
     return problems, checked
 
 
