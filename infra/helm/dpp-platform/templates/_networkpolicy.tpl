@@ -36,12 +36,18 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 {{- end }}
 {{- if $v.keycloak.enabled }}
 - {from: backend, to: keycloak, port: 8080}
+{{- else }}
+- {from: backend, to: external-keycloak, port: {{ $v.keycloak.external.port }}}
 {{- end }}
 {{- if $v.opa.enabled }}
 - {from: backend, to: opa, port: 8181}
+{{- else }}
+- {from: backend, to: external-opa, port: {{ $v.opa.external.port }}}
 {{- end }}
 {{- if $v.minio.enabled }}
 - {from: backend, to: minio, port: 9000}
+{{- else }}
+- {from: backend, to: external-minio, port: {{ $v.minio.external.port }}}
 {{- end }}
 {{- if $v.edc.enabled }}
 - {from: backend, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.management.port }}}
@@ -130,6 +136,10 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 {{- else if eq .peer "external-redis" }}
 - ipBlock:
     cidr: {{ required "redis.enabled=false with networkPolicy.enabled: set redis.external.cidr" $v.redis.external.cidr }}
+{{- else if has .peer (list "external-keycloak" "external-opa" "external-minio") }}
+{{- $name := trimPrefix "external-" .peer }}
+- ipBlock:
+    cidr: {{ required (printf "%s.enabled=false with networkPolicy.enabled: set %s.external.cidr (and port): the backend's egress to it" $name $name) (index $v $name).external.cidr }}
 {{- else }}
 - podSelector:
     matchLabels:
