@@ -12,7 +12,6 @@ the one contract, so they cannot disagree with each other without one of them fa
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 
@@ -20,8 +19,8 @@ import yaml
 
 from pipeline.contracts.compose import interpolate
 from pipeline.contracts.composeenv import environment as compose_environment
-from pipeline.policies.manifests import (Problem, component, effective_env, load, of_kind, report,
-                                         rid, workloads)
+from pipeline.policies import contractcheck
+from pipeline.policies.manifests import Problem, component, effective_env, of_kind, rid, workloads
 
 RULE = "app-contract"
 
@@ -161,24 +160,10 @@ def check_compose(doc: dict, apps: list[App], path: str) -> tuple[list[Problem],
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.policies.appcontract", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--contract", required=True)
-    parser.add_argument("--env", help="the environment of the render on stdin")
-    parser.add_argument("--compose", help="check this compose file instead of a render")
-    args = parser.parse_args(argv)
-    apps = load_contract(args.contract)
-    if args.compose:
-        with open(args.compose, encoding="utf-8") as handle:
-            problems, checked = check_compose(yaml.safe_load(handle) or {}, apps, args.compose)
-        return report(RULE, problems, f"{args.compose}: {checked} application(s) agree with {args.contract}")
-    docs = load(sys.stdin.read())
-    if not docs:
-        print(f"{RULE}: no manifests on input", file=sys.stderr)
-        return 1
-    problems, checked = check_render(docs, apps, args.env or "render")
-    return report(RULE, problems, f"{args.env}: {checked} application workload(s) agree with {args.contract}")
-
+    return contractcheck.main(argv, rule=RULE, prog="python -m pipeline.policies.appcontract", doc=__doc__,
+                              load_contract=load_contract, check_render=check_render,
+                              check_compose=check_compose, subjects="application workload(s)",
+                              holds="agree with", absent="no application is enabled")
 
 if __name__ == "__main__":
     sys.exit(main())

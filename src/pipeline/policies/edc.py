@@ -17,7 +17,6 @@ path an Ingress routes to that Service port. A render without the EDC passes (no
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -25,8 +24,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from pipeline.contracts.composeenv import environment as compose_environment
-from pipeline.policies.manifests import (Problem, component, effective_env, load, of_kind, report,
-                                         rid, workloads)
+from pipeline.policies import contractcheck
+from pipeline.policies.manifests import Problem, component, effective_env, of_kind, rid, workloads
 
 RULE = "edc-settings"
 DATASOURCE_FIELDS = ("NAME", "URL", "USER", "PASSWORD")
@@ -223,27 +222,10 @@ def check_compose(doc: dict, planes: list[Plane], path: str) -> tuple[list[Probl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.policies.edc", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--contract", required=True)
-    parser.add_argument("--env", help="the environment of the render on stdin")
-    parser.add_argument("--compose", help="check this compose file instead of a render")
-    args = parser.parse_args(argv)
-    planes = load_contract(args.contract)
-    if args.compose:
-        with open(args.compose, encoding="utf-8") as handle:
-            problems, checked = check_compose(yaml.safe_load(handle) or {}, planes, args.compose)
-        return report(RULE, problems, f"{args.compose}: {checked} EDC service(s) carry every setting "
-                                      f"of {args.contract}")
-    docs = load(sys.stdin.read())
-    if not docs:
-        print(f"{RULE}: no manifests on input", file=sys.stderr)
-        return 1
-    problems, checked = check_render(docs, planes, args.env or "render")
-    if not checked:
-        return report(RULE, [], f"{args.env}: the EDC is not enabled (nothing to check)")
-    return report(RULE, problems, f"{args.env}: {checked} EDC workload(s) carry every setting of {args.contract}")
-
+    return contractcheck.main(argv, rule=RULE, prog="python -m pipeline.policies.edc", doc=__doc__,
+                              load_contract=load_contract, check_render=check_render,
+                              check_compose=check_compose, subjects="EDC workload(s)",
+                              holds="carry every setting of", absent="the EDC is not enabled")
 
 if __name__ == "__main__":
     sys.exit(main())
