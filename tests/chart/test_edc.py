@@ -158,6 +158,16 @@ def test_prod_without_edc_egress_fails_naming_it():
     assert "set edc.egress" in result.stderr, result.stderr
 
 
+def test_an_external_vault_is_reached_by_its_cidr():
+    docs = load(render("prod", "--set", "edc.vault.url=https://vault.example.org:8200",
+                       "--set", "edc.vault.cidr=198.51.100.0/24").stdout)
+    for plane in ("edc-controlplane", "edc-dataplane"):
+        policy = next(d for d in docs if d["kind"] == "NetworkPolicy"
+                      and d["metadata"]["name"] == f"dpp-platform-{plane}")
+        assert {"to": [{"ipBlock": {"cidr": "198.51.100.0/24"}}], "ports": [{"port": 8200, "protocol": "TCP"}]} \
+            in policy["spec"]["egress"]
+
+
 # ----------------------------------------------------------------- external dependencies
 
 def test_external_keycloak_gets_egress_and_the_issuer_from_its_url():

@@ -16,7 +16,8 @@
 
 {{/*
 The platform's edges: from, to (a component, or the external peers ingress,
-monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
+monitoring, vault, external-postgresql, external-redis, external-keycloak, external-opa,
+external-minio), port, protocol (TCP). The EDC planes' dataspace egress is edc.egress (np.edcEgress).
 */}}
 {{- define "dpp-platform.np.edges" -}}
 {{- $v := .Values }}
@@ -123,6 +124,9 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
   podSelector:
     matchLabels:
       {{- toYaml $v.networkPolicy.monitoring.podLabels | nindent 6 }}
+{{- else if and (eq .peer "vault") $v.edc.vault.cidr }}
+- ipBlock:
+    cidr: {{ $v.edc.vault.cidr }}
 {{- else if eq .peer "vault" }}
 - namespaceSelector:
     matchLabels:
