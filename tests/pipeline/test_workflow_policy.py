@@ -55,26 +55,17 @@ def test_check_logic_in_a_run_step_fails(root):
         in done.stdout
 
 
-def test_ci_without_the_smoke_job_fails(root):
-    edit(root / ".github/workflows/ci.yml", "          args: smoke\n", "          args: lint\n")
+
+@pytest.mark.parametrize("old, new, message", [
+    ("          args: smoke\n", "          args: lint\n",
+     "no job runs `dagger call smoke`: CI runs the functions a laptop runs (lint, smoke)"),
+    ("          args: smoke\n", "          args: smoke && helm lint x\n",
+     "jobs.smoke.steps[1].with.args: shell syntax (&); call one function with its flags"),
+    ("          verb: call\n          args: smoke\n", "          verb: shell\n          args: smoke\n",
+     "jobs.smoke.steps[1].with.verb: shell is not one of call, check"),
+], ids=["no-smoke-job", "shell-in-args", "other-verb"])
+def test_a_dagger_step_that_is_no_thin_wrapper_fails(root, old, new, message):
+    edit(root / ".github/workflows/ci.yml", old, new)
     done = lint_pins(root)
     assert done.returncode == 1
-    assert "no job runs `dagger call smoke`: CI runs the functions a laptop runs (lint, smoke)" \
-        in done.stdout
-
-
-def test_shell_in_a_dagger_step_fails(root):
-    edit(root / ".github/workflows/ci.yml", "          args: smoke\n",
-         "          args: smoke && helm lint x\n")
-    done = lint_pins(root)
-    assert done.returncode == 1
-    assert "jobs.smoke.steps[1].with.args: shell syntax (&); call one function with its flags" \
-        in done.stdout
-
-
-def test_a_dagger_step_with_another_verb_fails(root):
-    edit(root / ".github/workflows/ci.yml", "          verb: call\n          args: smoke\n",
-         "          verb: shell\n          args: smoke\n")
-    done = lint_pins(root)
-    assert done.returncode == 1
-    assert "jobs.smoke.steps[1].with.verb: shell is not one of call, check" in done.stdout
+    assert message in done.stdout
