@@ -51,7 +51,7 @@ def select(names: list[str] | None) -> list[Generator]:
     unknown = [n for n in names or [] if n not in known]
     if unknown:
         raise GenerateError(f"generate {', '.join(unknown)}: no such generator "
-                               f"(generators: {', '.join(known)})")
+                            f"(generators: {', '.join(known)})")
     return [known[n] for n in names] if names else list(GENERATORS)
 
 

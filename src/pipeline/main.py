@@ -283,4 +283,3 @@ class Pipeline:
         The smoke's services: provisioned with the repository's datasource and dashboards.
         """
         return await smoke_containers.service(source, "grafana")
-

@@ -15,9 +15,8 @@ from dagger import ReturnType, dag
 
 from pipeline.executors.dagger import WORKDIR, tool_container
 from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_plain_http,
-                              check_repository,
-                              package_argv, package_file, registry_config, release,
-                              version_from_tag)
+                              check_repository, package_argv, package_file, registry_config,
+                              release, version_from_tag)
 
 PACKAGE_DIR = "/out"
 NONCE = "DPP_PUBLISH_NONCE"
