@@ -11,7 +11,7 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from pipeline import generators, plan
+from pipeline import generators, outputs, plan
 from pipeline.executors import Result, native, report
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import native as publish_native
@@ -129,6 +129,10 @@ COMMANDS = {
                 "and push it to an OCI registry once"),
     "generate": (generate, add_generate_flags, "write the generated files (the chart's copies "
                  "of the monitoring files, the CRD schemas): `dagger generate`'s twin"),
+    "render": (outputs.render, outputs.add_render_flags, "render the chart for one environment "
+               "into a directory of manifests, as the checks and ArgoCD see it"),
+    "package": (outputs.package, outputs.add_package_flags, "package the chart with the tag's "
+                "version: the .tgz publish pushes"),
     "smoke": (smoke_cli.main, smoke_cli.add_flags, "start the compose monitoring stack (Prometheus, "
               "Alertmanager) on 127.0.0.1 and prove the alert path end to end"),
 }

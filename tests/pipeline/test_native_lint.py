@@ -71,6 +71,17 @@ def test_the_dagger_list_form_of_only_is_accepted(tmp_path):
     assert done.returncode == 0 and "workflows/yamllint" in done.stdout
 
 
+# Dagger functions whose twin has another name: a check is `lint --only GROUP`, a generator
+# `generate NAME`. The `dagger up` services have none (natively, smoke starts Prometheus and
+# Alertmanager for its own run; Grafana cannot run here).
+TWIN_COMMANDS = {"lint_chart": "lint", "lint_argocd": "lint", "lint_monitoring": "lint",
+                 "lint_compose": "lint", "lint_workflows": "lint",
+                 "chart_files": "generate", "crd_schemas": "generate"}
+DAGGER_ONLY = {"prometheus", "alertmanager", "grafana"}
+# What only a container needs: the service a registry host name resolves to.
+DAGGER_ONLY_FLAGS = {"publish": {"registry_service"}}
+
+
 def test_every_dagger_function_has_its_native_twin_with_the_same_flags():
     """`python -m pipeline <function>` accepts every flag `dagger call <function>` takes."""
     from pipeline.cli import parser
@@ -78,10 +89,12 @@ def test_every_dagger_function_has_its_native_twin_with_the_same_flags():
 
     subcommands = parser()._subparsers._group_actions[0].choices  # noqa: SLF001
     for name, function in Pipeline.__dagger_object_type__.functions.items():
-        if not name:
+        if not name or name in DAGGER_ONLY:
             continue
-        native_flags = {a.dest.replace("_checks", "") for a in subcommands[name]._actions}
+        twin = subcommands[TWIN_COMMANDS.get(name, name)]
+        native_flags = {a.dest.replace("_checks", "") for a in twin._actions}
         dagger_flags = {p.name.replace("-", "_") for p in function.parameters.values()}
+        dagger_flags -= DAGGER_ONLY_FLAGS.get(name, set())
         assert dagger_flags <= native_flags, f"{name}: {dagger_flags - native_flags} missing"
 
 
