@@ -65,6 +65,8 @@ def expected_failures(fn):
             raise
         except EXPECTED as error:
             raise reported(type(error))(str(error)) from None
+        except dagger.ExecError as error:  # a step of ours failed: its command and words
+            raise reported(executor.StepFailed)(executor.exec_failure(error)) from None
     return wrapper
 
 

@@ -204,3 +204,25 @@ def test_publish_and_smoke_signatures():
     assert FUNCTIONS["publish"].cache_policy == "never"
     assert FUNCTIONS["smoke"].cache_policy == "never"
     assert {p.name for p in FUNCTIONS["smoke"].parameters.values()} == {"source"}
+
+
+
+def test_a_failed_step_escaping_a_function_keeps_the_tools_words(monkeypatch, caplog):
+    """A helm image whose setup fails under `package`: the command and its stderr, no
+    traceback (the ExecError escapes the function; str() of it is only "exit code: 1")."""
+    from pipeline.publish import containers as publish_containers
+    from tests.dagger_recorder import Exit
+
+    real = publish_containers.tool_container
+    monkeypatch.setattr(publish_containers, "tool_container",
+                        lambda name: real(name).with_exec(["apk", "add", "ca-certificates"]))
+    Recorder(answers={"glob": lambda c: listing()},
+             exits=[(lambda argv: argv[0] == "apk",
+                     Exit(99, stderr="ERROR: unable to select packages:\n  ca-certificates"))]
+             ).install(monkeypatch)
+    with pytest.raises(FunctionError) as raised:
+        runtime_call(monkeypatch, caplog, "package", {"source": "dir-id", "tag": "v1.4.0"})
+    message = str(raised.value)
+    assert "`apk add ca-certificates` failed with exit code 99:" in message
+    assert "unable to select packages" in message and "traceparent" not in message
+    assert not [r for r in caplog.records if r.exc_info]
