@@ -26,7 +26,7 @@ def test_the_real_files_pass(root, check_id):
 
 def test_the_real_counts(root):
     _, output = run(root, "monitoring/rules-coverage")
-    assert "11 alerts in 4 rule files" in output
+    assert "12 alerts in 4 rule files" in output
     _, output = run(root, "monitoring/dashboards")
     assert "4 dashboards" in output
 
@@ -37,7 +37,7 @@ EDITS = [
     # rules
     ("alert-without-severity", "monitoring/rules-coverage", f"{RULES}/edc.yml",
      "          severity: critical\n", "          team: edc\n",
-     [f"{RULES}/edc.yml: group 'dpp-edc', alert EdcControlPlaneUnhealthy: no `severity` label"]),
+     [f"{RULES}/edc.yml: group 'dpp-edc', alert EdcControlPlaneDown: no `severity` label"]),
     ("alert-without-runbook-url", "monitoring/rules-coverage", f"{RULES}/audit.yml",
      "          runbook_url: https://runbooks.dpp-platform.example/monitoring/"
      "AuditHashChainVerificationFailed\n", "",
@@ -69,8 +69,8 @@ EDITS = [
      [f"{RULES}/platform.yml: alert HighLatency: threshold 2 is not below the highest finite bucket 1 "
       "of http_request_duration_seconds"]),
     ("contract-job-not-scraped", "monitoring/metrics-contract", PROMETHEUS,
-     '"edc-exporter:9400"', '"edc-exporter:9401"',
-     [f"{PROMETHEUS}: job edc-exporter: targets ['edc-exporter:9401'] lack ['edc-exporter:9400']"]),
+     '"edc-exporter:9560"', '"edc-exporter:9561"',
+     [f"{PROMETHEUS}: job edc-exporter: targets ['edc-exporter:9561'] lack ['edc-exporter:9560']"]),
     # dashboards
     ("dashboard-outside-every-provider", "monitoring/dashboards", f"{DASHBOARDS}/dashboards.yaml",
      "path: /etc/grafana/provisioning/dashboards", "path: /var/lib/grafana/dashboards",

@@ -39,7 +39,7 @@ MONITORING = {
                 "mounts": {"/etc/grafana/provisioning": "infra/monitoring/grafana"}},
     "node-exporter": {"image": re.compile(r"^prom/node-exporter:v\d+\.\d+\.\d+$")},
 }
-OURS = ("backend", "frontend", "edc-exporter")  # images we build and push to GHCR
+OURS = ("backend", "frontend")  # images we build and push to GHCR
 PLATFORM = ("backend", "frontend", "postgres", "redis", "edc-controlplane", "edc-dataplane",
             "edc-exporter", "redis-exporter", "postgres-exporter")
 RESTART = {"always", "unless-stopped"}

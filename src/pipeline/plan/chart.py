@@ -28,7 +28,8 @@ CRD_SCHEMAS = "infra/schemas/crds"
 CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 EDGES = "infra/helm/network-edges.yaml"
 MONITORING_API = "monitoring.coreos.com/v1"
-MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards")
+MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards",
+                      "infra/monitoring/query-exporter")
 PROMETHEUS_K8S = "infra/monitoring/prometheus/prometheus.k8s.yml"
 METRICS_CONTRACT = "infra/monitoring/metrics-contract.yaml"
 CLUSTER_OBJECTS = "infra/monitoring/kubernetes/cluster-objects.yaml"

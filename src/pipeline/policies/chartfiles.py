@@ -5,6 +5,7 @@ truth) is copied into the chart:
 
     infra/monitoring/alertmanager/rules/*.yml      -> infra/helm/dpp-platform/files/rules/
     infra/monitoring/grafana/dashboards/*.json     -> infra/helm/dpp-platform/files/dashboards/
+    infra/monitoring/query-exporter/*.yaml         -> infra/helm/dpp-platform/files/query-exporter/
 
     python -m pipeline.policies.chartfiles --check [--root DIR]   # lint: fail on drift
     python -m pipeline.policies.chartfiles --sync  [--root DIR]   # scripts/sync-chart-files
@@ -24,6 +25,7 @@ CHART = "infra/helm/dpp-platform"
 PAIRS = (  # (source dir, glob, copy dir)
     ("infra/monitoring/alertmanager/rules", "*.yml", f"{CHART}/files/rules"),
     ("infra/monitoring/grafana/dashboards", "*.json", f"{CHART}/files/dashboards"),
+    ("infra/monitoring/query-exporter", "*.yaml", f"{CHART}/files/query-exporter"),
 )
 
 
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print("chartfiles: run scripts/sync-chart-files", file=sys.stderr)
         return 1
     counts = [len(list((args.root / c).glob(p))) for _, p, c in PAIRS]
-    print(f"chartfiles: {counts[0]} rule file(s) and {counts[1]} dashboard(s) in sync")
+    print(f"chartfiles: {counts[0]} rule file(s), {counts[1]} dashboard(s) and {counts[2]} "
+          "query-exporter config(s) in sync")
     return 0
 
 

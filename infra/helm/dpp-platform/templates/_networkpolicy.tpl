@@ -9,6 +9,9 @@
 - edc-controlplane
 - edc-dataplane
 {{- end }}
+{{- if include "dpp-platform.edc.exporter.enabled" . }}
+- edc-exporter
+{{- end }}
 {{- if .Values.tests.enabled }}
 - test
 {{- end }}
@@ -84,6 +87,12 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 {{- end }}
 - {from: edc-controlplane, to: edc-dataplane, port: {{ $v.edc.dataplane.endpoints.control.port }}}
 - {from: edc-dataplane, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.control.port }}}
+{{- end }}
+{{- if include "dpp-platform.edc.exporter.enabled" . }}
+- {from: edc-exporter, to: {{ $db }}, port: {{ $dbPort }}}
+{{- if $monitoring }}
+- {from: monitoring, to: edc-exporter, port: {{ $v.edc.exporter.port }}}
+{{- end }}
 {{- end }}
 {{- if $v.tests.enabled }}
 {{- if $v.frontend.enabled }}
