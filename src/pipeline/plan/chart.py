@@ -10,6 +10,8 @@ and per environment, on the newest version with the monitoring API:
   policies-<env>    python policies over the render (src/pipeline/policies/chart.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
   resources-<env>   requests summed (dev must fit 4 CPU / 8 GiB)
+  prometheusrule-<env>  every selector of the rendered rules scoped to the release namespace,
+                    EDC rule groups only with the EDC
   scrape-<env>      prometheus.k8s.yml jobs and the ServiceMonitors, discovered and relabelled
                     over the render: every job keeps a target, every contract component is scraped
 plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
@@ -97,6 +99,11 @@ def checks(tree: Tree) -> list[Check]:
             f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env], [CHART, EDGES],
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
+        out.append(python_check(
+            f"prometheusrule-{env}", GROUP, "policies.promrules", ["--env", env, "--namespace", NAMESPACE],
+            [CHART], stdin_from=render,
+            description=f"the {env} PrometheusRule reads only the release namespace; EDC groups only "
+                        "with the EDC"))
         if tree.is_file(PROMETHEUS_K8S) and tree.is_file(METRICS_CONTRACT):
             cluster = [CLUSTER_OBJECTS] if tree.is_file(CLUSTER_OBJECTS) else []
             out.append(python_check(
