@@ -41,3 +41,20 @@ def edit(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, count))
+
+
+def run_check_on_chart(check_id: str, chart: Path):
+    """A chart check of the plan with its `helm template` producer pointed at a copy of the chart."""
+    import subprocess
+
+    from tests.chart.helpers import REPO, native
+    from tests.chart.helpers import plan_check as repo_check
+
+    check = repo_check(check_id)
+    producer = native(check.stdin_from.argv, check.stdin_from.tool)
+    producer[producer.index("infra/helm/dpp-platform")] = str(chart)
+    made = subprocess.run(producer, cwd=REPO, capture_output=True, text=True, timeout=120)
+    if made.returncode != 0:
+        return made
+    return subprocess.run(native(check.argv, check.tool), cwd=REPO, input=made.stdout,
+                          capture_output=True, text=True, timeout=300)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import pytest
 
 import shutil
-import subprocess
-import sys
 
 from pipeline.contracts.relabel import RelabelError, parse_rules, populate, process
-from pipeline.plan.chart import template
 from pipeline.policies.manifests import load
 from pipeline.policies.scrape import check
-from tests.chart.helpers import CHART, REPO, native, output, run_check
+from tests.chart.helpers import CHART, REPO, output, run_check
+from tests.monitoring.helpers import run_check_on_chart
 
 
 def relabel(labels, *rules):
@@ -164,24 +162,13 @@ def test_a_servicemonitor_with_another_job_name_leaves_the_contract_job_unscrape
     assert "dev: ServiceMonitors: contract job backend (component backend) is scraped by no job" in text
 
 
-def _scrape(render: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline.policies.scrape", "--env", "dev", "--namespace", "dpp-platform",
-         "--prometheus-config", K8S, "--contract", "infra/monitoring/metrics-contract.yaml",
-         "--cluster", "infra/monitoring/kubernetes/cluster-objects.yaml"],
-        cwd=REPO, input=render, capture_output=True, text=True)
-
-
 @pytestmark_tools
 def test_a_servicemonitor_port_name_the_service_lacks_fails(tmp_path):
     chart = tmp_path / "chart"
     shutil.copytree(CHART, chart)
     monitor = chart / "templates/monitoring/servicemonitor-backend.yaml"
     monitor.write_text(monitor.read_text().replace('"port" "http"', '"port" "web"'))
-    producer = native(template("dev", "1.37.0", True).argv, "helm")
-    producer[producer.index("infra/helm/dpp-platform")] = str(chart)
-    made = subprocess.run(producer, cwd=REPO, capture_output=True, text=True, check=True)
-    result = _scrape(made.stdout)
+    result = run_check_on_chart("chart/scrape-dev", chart)
     text = output(result)
     assert result.returncode == 1, text
     assert ("dev: ServiceMonitor dpp-platform-backend: endpoints[0].port 'web' is not a port of Service "
