@@ -26,7 +26,7 @@ def test_the_real_files_pass(root, check_id):
 
 def test_the_real_counts(root):
     _, output = run(root, "monitoring/rules-coverage")
-    assert "12 alerts in 4 rule files" in output
+    assert "18 alerts in 5 rule files" in output
     _, output = run(root, "monitoring/dashboards")
     assert "4 dashboards" in output
 
@@ -156,7 +156,7 @@ def test_a_rule_file_no_test_loads_fails(root):
 # --- metrics contract ----------------------------------------------------------------
 
 def test_a_panel_on_a_metric_outside_the_contract_fails(root):
-    edit(root / DASHBOARDS / "edc-connector.json", "sum(edc_assets)", "sum(edc_asset_count)")
+    edit(root / DASHBOARDS / "edc-connector.json", "sum(edc_assets{", "sum(edc_asset_count{")
     status, output = run(root, "monitoring/metrics-contract")
     assert status == FAILED
     assert (f"{DASHBOARDS}/edc-connector.json: panel 4 'Assets', target A: metric edc_asset_count "
@@ -215,6 +215,30 @@ def test_an_old_schema_and_missing_datasource_variable_fail(root):
     assert status == FAILED
     assert f"{DASHBOARDS}/edc-connector.json: schemaVersion 27, expected 39" in output
     assert f"{DASHBOARDS}/edc-connector.json: templating needs exactly one datasource variable" in output
+
+
+def test_a_panel_query_ignoring_the_namespace_variable_fails(root):
+    """One Prometheus serves every environment: a panel without the variable adds them up."""
+    path, board = _dashboard(root, "edc-connector.json")
+    board["panels"][3]["targets"][0]["expr"] = "sum(edc_assets)"
+    board["panels"][4]["targets"][0]["expr"] = 'sum by (state) (edc_contract_negotiations{namespace!~"$namespace"})'
+    path.write_text(json.dumps(board))
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert (f"{DASHBOARDS}/edc-connector.json: panel 4 'Assets', target A: selector edc_assets ignores "
+            'the namespace variable (add namespace=~"$namespace")') in output
+    assert ("panel 5 'Negotiations by state', target A: selector "
+            'edc_contract_negotiations{namespace!~"$namespace"} ignores the namespace variable') in output
+
+
+def test_a_dashboard_without_the_namespace_variable_fails(root):
+    path, board = _dashboard(root, "audit-trail.json")
+    board["templating"]["list"] = [v for v in board["templating"]["list"] if v["name"] != "namespace"]
+    path.write_text(json.dumps(board))
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert (f"{DASHBOARDS}/audit-trail.json: templating needs one query variable named `namespace`"
+            in output)
 
 
 # --- compose -------------------------------------------------------------------------
