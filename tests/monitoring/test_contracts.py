@@ -256,12 +256,17 @@ def test_a_mounted_file_that_does_not_exist_fails(root):
 def test_wrong_images_ports_and_password_fail(root):
     compose = root / "docker-compose.prod.yml"
     edit(compose, "image: grafana/grafana:10.4.0", "image: grafana/grafana:latest")
-    edit(compose, 'ports: ["9093:9093"]', 'ports: ["19093:9093"]')
+    edit(compose, 'ports: ["${ALERTMANAGER_BIND:-127.0.0.1}:9093:9093"]', 'ports: ["9093:9093"]')
+    edit(compose, "      - --storage.path=/alertmanager\n", "      - --storage.path=/alertmanager\n")
+    edit(compose, "      - --storage.tsdb.path=/prometheus\n",
+         "      - --storage.tsdb.path=/prometheus\n      - --web.enable-lifecycle\n")
     edit(compose, "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}", "admin")
     status, output = run(root, "compose/docker-compose-prod")
     assert status == FAILED
     assert "service grafana: image 'grafana/grafana:latest' must be pinned" in output
-    assert "service alertmanager: must publish 9093:9093" in output
+    assert ("service alertmanager: must publish 127.0.0.1:9093:9093 (by default; found 9093:9093)"
+            in output)
+    assert "service prometheus: --web.enable-lifecycle opens an unauthenticated write API" in output
     assert "GF_SECURITY_ADMIN_PASSWORD must come from ${GRAFANA_ADMIN_PASSWORD}" in output
 
 
