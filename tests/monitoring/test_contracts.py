@@ -71,6 +71,16 @@ EDITS = [
     ("contract-job-not-scraped", "monitoring/metrics-contract", PROMETHEUS,
      '"edc-exporter:9560"', '"edc-exporter:9561"',
      [f"{PROMETHEUS}: job edc-exporter: targets ['edc-exporter:9561'] lack ['edc-exporter:9560']"]),
+    # a contract metric no software produces (the dpp-edc-exporter defect)
+    ("contract-metric-with-no-producer", "monitoring/metrics-contract",
+     "infra/monitoring/query-exporter/config.yaml",
+     "    metrics: [edc_assets]\n", "    metrics: []\n",
+     [f"{CONTRACT}: metric edc_assets (job edc-exporter) has no producer: no query of "
+      "infra/monitoring/query-exporter/config.yaml updates a metric of that name"]),
+    ("contract-labels-differ-from-the-producer", "monitoring/metrics-contract", CONTRACT,
+     "labels: {database: edc, state: COMPLETED}", "labels: {database: edc, state: COMPLETED, type: CONSUMER}",
+     [f"{CONTRACT}: metric edc_transfer_processes (job edc-exporter): labels ['database', 'state', "
+      "'type'], but infra/monitoring/query-exporter/config.yaml produces ['database', 'state']"]),
     # dashboards
     ("dashboard-outside-every-provider", "monitoring/dashboards", f"{DASHBOARDS}/dashboards.yaml",
      "path: /etc/grafana/provisioning/dashboards", "path: /var/lib/grafana/dashboards",

@@ -153,7 +153,8 @@ def checks(tree: Tree) -> list[Check]:
         found.append(python_check(
             "metrics-contract", GROUP, "contracts.metrics",
             ["--contract", CONTRACT, "--rules", *rules, "--dashboards", *dashboards, *extra],
-            [CONTRACT, *rules, *dashboards, *([compose_config] if extra else [])],
+            [CONTRACT, *rules, *dashboards, *([compose_config] if extra else []),
+             *([QUERY_EXPORTER_CONFIG] if tree.is_file(QUERY_EXPORTER_CONFIG) else [])],
             description="every metric of a rule or panel is in the contract; every contract "
                         "metric is used; quantile alerts below the highest bucket"))
     return found
