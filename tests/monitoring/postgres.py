@@ -13,12 +13,13 @@ import glob
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipeline.smoke.native import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -35,12 +36,6 @@ def bindir() -> Path:
         return Path(candidates[-1]).parent
     raise PostgresUnavailable("no initdb on PATH or in /usr/lib/postgresql/*/bin "
                               "(scripts/test installs Debian's postgresql package)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

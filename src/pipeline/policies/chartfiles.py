@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -55,15 +54,11 @@ def scoped_rules(source: Path, name: str) -> bytes:
     return (header + yaml.safe_dump(doc, sort_keys=False, width=120, allow_unicode=True)).encode()
 
 
-def _verbatim(source: Path, name: str) -> bytes:
-    return source.read_bytes()
-
-
 def expected(source_dir: str, source: Path) -> bytes:
-    """What the chart's copy of `source` must hold."""
-    transform: Callable[[Path, str], bytes] = (
-        scoped_rules if source_dir == PAIRS[0][0] else _verbatim)
-    return transform(source, f"{source_dir}/{source.name}")
+    """What the chart's copy of `source` must hold: rule files scoped, the rest verbatim."""
+    if source_dir == PAIRS[0][0]:
+        return scoped_rules(source, f"{source_dir}/{source.name}")
+    return source.read_bytes()
 
 
 def drift(root: Path) -> list[str]:
