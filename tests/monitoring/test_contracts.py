@@ -37,7 +37,7 @@ EDITS = [
     # rules
     ("alert-without-severity", "monitoring/rules-coverage", f"{RULES}/edc.yml",
      "          severity: critical\n", "          team: edc\n",
-     [f"{RULES}/edc.yml: group 'dpp-edc', alert EdcControlPlaneDown: no `severity` label"]),
+     [f"{RULES}/edc.yml: group 'dpp-edc-agent', alert EdcControlPlaneDown: no `severity` label"]),
     ("alert-without-runbook-url", "monitoring/rules-coverage", f"{RULES}/audit.yml",
      "          runbook_url: https://runbooks.dpp-platform.example/monitoring/"
      "AuditHashChainVerificationFailed\n", "",

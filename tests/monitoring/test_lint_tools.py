@@ -62,7 +62,7 @@ BAD_INPUTS = {
     "alert-without-severity": (
         lambda root: edit(root / RULES / "edc.yml", "          severity: critical\n", "          team: edc\n"),
         "monitoring/rules-coverage",
-        (f"{RULES}/edc.yml: group 'dpp-edc', alert EdcControlPlaneDown: no `severity` label",)),
+        (f"{RULES}/edc.yml: group 'dpp-edc-agent', alert EdcControlPlaneDown: no `severity` label",)),
     "rule-on-a-metric-outside-the-contract": (
         lambda root: edit(root / RULES / "platform.yml", "instance:dpp_db_pool_utilisation:ratio > 0.9",
                           "dpp_db_pool_saturation_ratio > 0.9"),

@@ -96,7 +96,7 @@ def test_edc_rules_only_with_the_edc():
     assert not [g for g in groups if g.startswith("dpp-edc")], groups
     assert "dpp-meta" not in groups
     groups = [g["name"] for g in rendered_rules("staging", STAGING)["groups"]]
-    assert {"dpp-edc", "dpp-edc-kubernetes"} <= set(groups) and "dpp-meta" not in groups
+    assert {"dpp-edc-agent", "dpp-edc-exporter", "dpp-edc-kubernetes"} <= set(groups) and "dpp-meta" not in groups
 
 
 def test_an_edc_rule_without_namespace_scoping_fails_lint(tmp_path):
@@ -110,6 +110,14 @@ def test_an_edc_rule_without_namespace_scoping_fails_lint(tmp_path):
     result = run_check_on_chart("chart/prometheusrule-staging", chart)
     text = output(result)
     assert result.returncode == 1, text
-    assert ("staging: PrometheusRule/dpp-platform: group 'dpp-edc', alert EdcTransferProcessFailures: "
+    assert ("staging: PrometheusRule/dpp-platform: group 'dpp-edc-exporter', alert EdcTransferProcessFailures: "
             'selector edc_transfer_processes{state="TERMINATED"} is not scoped to the release namespace '
             '(namespace="dpp-platform")') in text
+
+
+def test_edc_groups_follow_what_they_need():
+    """No absent() over a target nobody deploys: agent rules need its metrics, exporter rules it."""
+    groups = [g["name"] for g in rendered_rules("staging", STAGING, "--set", "edc.exporter.enabled=false",
+                                                "--set", "edc.metrics.enabled=false")["groups"]]
+    assert "dpp-edc-agent" not in groups and "dpp-edc-exporter" not in groups
+    assert "dpp-edc-kubernetes" in groups
