@@ -44,15 +44,17 @@ def edit(path: Path, old: str, new: str, count: int = 1) -> None:
 
 
 def run_check_on_chart(check_id: str, chart: Path):
-    """A chart check of the plan with its `helm template` producer pointed at a copy of the chart."""
+    """A chart check of the plan with its `helm template` producer pointed at a copy of the chart
+    (its values files too)."""
     import subprocess
 
     from tests.chart.helpers import REPO, native
     from tests.chart.helpers import plan_check as repo_check
 
     check = repo_check(check_id)
-    producer = native(check.stdin_from.argv, check.stdin_from.tool)
-    producer[producer.index("infra/helm/dpp-platform")] = str(chart)
+    chart_dir = "infra/helm/dpp-platform"
+    producer = [str(chart) + a[len(chart_dir):] if a == chart_dir or a.startswith(chart_dir + "/") else a
+                for a in native(check.stdin_from.argv, check.stdin_from.tool)]
     made = subprocess.run(producer, cwd=REPO, capture_output=True, text=True, timeout=120)
     if made.returncode != 0:
         return made

@@ -121,3 +121,21 @@ def test_edc_groups_follow_what_they_need():
                                                 "--set", "edc.metrics.enabled=false")["groups"]]
     assert "dpp-edc-agent" not in groups and "dpp-edc-exporter" not in groups
     assert "dpp-edc-kubernetes" in groups
+
+
+def test_an_absent_guard_over_an_unscraped_job_fails_lint(tmp_path):
+    """A template that kept the agent rules without the agent: absent(up) would fire forever."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    template = chart / "templates/monitoring/prometheusrule.yaml"
+    condition = "{{- else if and (hasKey $needs $group.name) (not (index $needs $group.name)) }}"
+    assert condition in template.read_text()
+    template.write_text(template.read_text().replace(condition, "{{- else if false }}"))
+    values = chart / "values-staging.yaml"
+    values.write_text(values.read_text().replace("edc:\n  enabled: true\n",
+                                                 "edc:\n  enabled: true\n  metrics:\n    enabled: false\n"))
+    result = run_check_on_chart("chart/prometheusrule-staging", chart)
+    text = output(result)
+    assert result.returncode == 1, text
+    assert ("staging: PrometheusRule/dpp-platform: group 'dpp-edc-agent', alert EdcControlPlaneDown: "
+            'absent(up{job="edc-controlplane"}) guards a job no rendered ServiceMonitor scrapes') in text

@@ -8,18 +8,35 @@ One Prometheus evaluates the PrometheusRule of every environment. Fails when
   masked by another environment's targets;
 - the EDC's rule groups (dpp-edc*) are rendered without the EDC (a permanent alert for a
   component that is not deployed), or missing with it;
+- an `absent(up{job="X"})` guard names a job no rendered ServiceMonitor scrapes: it would
+  fire forever (e.g. EDC agent rules with edc.metrics.enabled=false);
 - the render has ServiceMonitors (monitoring enabled) but no PrometheusRule.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from pipeline.contracts.promql import PromQLTokenError, label_matcher, selectors
 from pipeline.policies.manifests import load, of_kind, report, workloads
 
 EDC_GROUP_PREFIX = "dpp-edc"
+ABSENT = re.compile(r"absent\s*\(\s*$")
+JOB = re.compile(r'(?:^|[,\s])job\s*=\s*"([^"]*)"')
+
+
+def monitored_jobs(docs: list[dict]) -> set[str]:
+    """The `job` labels the rendered ServiceMonitors give their targets (relabelled, else the
+    Service name prometheus-operator uses)."""
+    jobs = set()
+    for monitor in of_kind(docs, "ServiceMonitor"):
+        for endpoint in (monitor.get("spec") or {}).get("endpoints") or []:
+            for relabel in endpoint.get("relabelings") or []:
+                if relabel.get("targetLabel") == "job" and relabel.get("replacement"):
+                    jobs.add(str(relabel["replacement"]))
+    return jobs
 EDC_COMPONENT = "edc-controlplane"
 
 
@@ -39,6 +56,7 @@ def check(docs: list[dict], namespace: str) -> tuple[list[str], str]:
     if rules and edc and not edc_groups:
         problems.append(f"the EDC is rendered but no {EDC_GROUP_PREFIX}* rule group")
     count = 0
+    scraped = monitored_jobs(docs)
     for resource, group in groups:
         for rule in group.get("rules") or []:
             count += 1
@@ -50,6 +68,11 @@ def check(docs: list[dict], namespace: str) -> tuple[list[str], str]:
                 problems.append(f"{where}: cannot read the expression: {error}")
                 continue
             for selector in found:
+                job = JOB.search(selector.matchers)
+                if (selector.name == "up" and job and ABSENT.search(str(rule["expr"])[:selector.start])
+                        and job.group(1) not in scraped):
+                    problems.append(f"{where}: absent(up{{job=\"{job.group(1)}\"}}) guards a job no rendered "
+                                    "ServiceMonitor scrapes: it would fire forever")
                 matcher = label_matcher(selector, "namespace")
                 if matcher != wanted:
                     text = str(rule["expr"])[selector.start:(selector.braces or (0, selector.name_end))[1]]
