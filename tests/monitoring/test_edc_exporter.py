@@ -23,7 +23,7 @@ from pipeline import toolchain
 from tests.conftest import REPO
 from tests.monitoring import postgres
 
-pytestmark = pytest.mark.tools
+pytestmark = pytest.mark.tools  # PostgreSQL and query-exporter natively
 
 CONFIG = REPO / "infra/monitoring/query-exporter/config.yaml"
 CONTRACT = REPO / "infra/monitoring/metrics-contract.yaml"
@@ -144,3 +144,15 @@ def test_the_contract_names_what_the_exporter_serves(exposition):
     for name, spec in contract["metrics"].items():
         assert name in served, f"contract metric {name} is not served by query-exporter"
         assert served[name] == set(spec["labels"]), (name, served[name], spec["labels"])
+
+
+def test_chart_and_compose_run_the_release_the_tests_run():
+    """One pin: toolchain.toml's query-exporter is the image tag of the chart and of compose."""
+    from pipeline.contracts.compose import interpolate
+
+    pin = toolchain.tool("query-exporter")
+    values = yaml.safe_load((REPO / "infra/helm/dpp-platform/values.yaml").read_text())
+    image = values["edc"]["exporter"]["image"]
+    assert f"{image['registry']}/{image['repository']}:{image['tag']}" == f"docker.io/{pin.image}"
+    compose = yaml.safe_load((REPO / "docker-compose.prod.yml").read_text())
+    assert interpolate(compose["services"]["edc-exporter"]["image"]) == pin.image
