@@ -14,6 +14,8 @@ and per environment, on the newest version with the monitoring API:
                     EDC rule groups only with the EDC
   scrape-<env>      prometheus.k8s.yml jobs and the ServiceMonitors, discovered and relabelled
                     over the render: every job keeps a target, every contract component is scraped
+  edc-settings-<env> the EDC settings contract (edc-settings.yaml) over the render
+  app-contract-<env> backend and frontend as infra/app-contract.yaml says
 plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
 """
 
@@ -29,6 +31,8 @@ NAMESPACE = "dpp-platform"
 CRD_SCHEMAS = "infra/schemas/crds"
 CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 EDGES = "infra/helm/network-edges.yaml"
+EDC_SETTINGS = f"{CHART}/edc-settings.yaml"
+APP_CONTRACT = "infra/app-contract.yaml"
 MONITORING_API = "monitoring.coreos.com/v1"
 MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards",
                       "infra/monitoring/query-exporter")
@@ -113,6 +117,16 @@ def checks(tree: Tree) -> list[Check]:
                 [CHART, PROMETHEUS_K8S, METRICS_CONTRACT, *cluster], stdin_from=render,
                 description=f"scrape jobs of {PROMETHEUS_K8S} and the ServiceMonitors keep the {env} "
                             "render's targets (Prometheus relabel semantics)"))
+        out.append(python_check(
+            f"edc-settings-{env}", GROUP, "policies.edc", ["--contract", EDC_SETTINGS, "--env", env],
+            [CHART], stdin_from=render,
+            description=f"every EDC 0.7.3 setting of {EDC_SETTINGS} on both planes of the {env} render, "
+                        "URLs at the right Service/Ingress"))
+        if tree.is_file(APP_CONTRACT):
+            out.append(python_check(
+                f"app-contract-{env}", GROUP, "policies.appcontract",
+                ["--contract", APP_CONTRACT, "--env", env], [CHART, APP_CONTRACT], stdin_from=render,
+                description=f"backend and frontend of the {env} render agree with {APP_CONTRACT}"))
         budget = BUDGETS.get(env)
         out.append(python_check(
             f"resources-{env}", GROUP, "policies.resources",
