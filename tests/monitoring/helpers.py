@@ -61,3 +61,16 @@ def run_check_on_chart(check_id: str, chart: Path):
         return made
     return subprocess.run(native(check.argv, check.tool), cwd=REPO, input=made.stdout,
                           capture_output=True, text=True, timeout=300)
+
+
+def edited_chart(tmp_path: Path, *edits: tuple[str, str, str]) -> Path:
+    """A copy of the chart with each (file, old, new) edit applied (old must be there)."""
+    import shutil
+
+    from tests.chart.helpers import CHART
+
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    for rel, old, new in edits:
+        edit(chart / rel, old, new)
+    return chart

@@ -9,7 +9,6 @@ written) stay silent, which is the masking the scoping removes.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import pytest
 import yaml
 
 from pipeline.plan.chart import template
-from tests.chart.helpers import CHART, REPO, binary, native, output
-from tests.monitoring.helpers import run_check_on_chart
+from tests.chart.helpers import REPO, binary, native, output
+from tests.monitoring.helpers import edited_chart, run_check_on_chart
 
 pytestmark = pytest.mark.tools
 
@@ -101,12 +100,9 @@ def test_edc_rules_only_with_the_edc():
 
 def test_an_edc_rule_without_namespace_scoping_fails_lint(tmp_path):
     """A chart copy edited by hand (or a transform that missed a selector) fails the render check."""
-    chart = tmp_path / "chart"
-    shutil.copytree(CHART, chart)
-    copy = chart / "files/rules/edc.yml"
-    scoped = 'edc_transfer_processes{namespace="__RELEASE_NAMESPACE__", state="TERMINATED"}'
-    assert scoped in copy.read_text()
-    copy.write_text(copy.read_text().replace(scoped, 'edc_transfer_processes{state="TERMINATED"}'))
+    chart = edited_chart(tmp_path, (
+        "files/rules/edc.yml", 'edc_transfer_processes{namespace="__RELEASE_NAMESPACE__", state="TERMINATED"}',
+        'edc_transfer_processes{state="TERMINATED"}'))
     result = run_check_on_chart("chart/prometheusrule-staging", chart)
     text = output(result)
     assert result.returncode == 1, text
@@ -125,15 +121,11 @@ def test_edc_groups_follow_what_they_need():
 
 def test_an_absent_guard_over_an_unscraped_job_fails_lint(tmp_path):
     """A template that kept the agent rules without the agent: absent(up) would fire forever."""
-    chart = tmp_path / "chart"
-    shutil.copytree(CHART, chart)
-    template = chart / "templates/monitoring/prometheusrule.yaml"
-    condition = "{{- else if and (hasKey $needs $group.name) (not (index $needs $group.name)) }}"
-    assert condition in template.read_text()
-    template.write_text(template.read_text().replace(condition, "{{- else if false }}"))
-    values = chart / "values-staging.yaml"
-    values.write_text(values.read_text().replace("edc:\n  enabled: true\n",
-                                                 "edc:\n  enabled: true\n  metrics:\n    enabled: false\n"))
+    chart = edited_chart(
+        tmp_path,
+        ("templates/monitoring/prometheusrule.yaml",
+         "{{- else if and (hasKey $needs $group.name) (not (index $needs $group.name)) }}", "{{- else if false }}"),
+        ("values-staging.yaml", "edc:\n  enabled: true\n", "edc:\n  enabled: true\n  metrics:\n    enabled: false\n"))
     result = run_check_on_chart("chart/prometheusrule-staging", chart)
     text = output(result)
     assert result.returncode == 1, text

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-import shutil
-
 from pipeline.contracts.relabel import RelabelError, parse_rules, populate, process
 from pipeline.policies.manifests import load
 from pipeline.policies.scrape import check
-from tests.chart.helpers import CHART, REPO, output, run_check
-from tests.monitoring.helpers import run_check_on_chart
+from tests.chart.helpers import REPO, output, run_check
+from tests.monitoring.helpers import edited_chart, run_check_on_chart
 
 
 def relabel(labels, *rules):
@@ -164,10 +162,8 @@ def test_a_servicemonitor_with_another_job_name_leaves_the_contract_job_unscrape
 
 @pytestmark_tools
 def test_a_servicemonitor_port_name_the_service_lacks_fails(tmp_path):
-    chart = tmp_path / "chart"
-    shutil.copytree(CHART, chart)
-    monitor = chart / "templates/monitoring/servicemonitor-backend.yaml"
-    monitor.write_text(monitor.read_text().replace('"port" "http"', '"port" "web"'))
+    chart = edited_chart(tmp_path, ("templates/monitoring/servicemonitor-backend.yaml", '"port" "http"',
+                                    '"port" "web"'))
     result = run_check_on_chart("chart/scrape-dev", chart)
     text = output(result)
     assert result.returncode == 1, text
