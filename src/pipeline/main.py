@@ -261,7 +261,7 @@ class Pipeline:
     async def prometheus(self, source: Source) -> dagger.Service:
         """Prometheus of the compose monitoring stack, for `dagger up` (port 9090).
 
-        The smoke's services: scraping a fake backend serving the metrics contract,
+        The smoke's services: scraping fake targets serving the metrics contract,
         alerting through Alertmanager to a webhook sink.
         """
         return await smoke_containers.service(source, "prometheus")

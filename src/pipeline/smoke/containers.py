@@ -126,12 +126,12 @@ def as_service(spec: stack.ServiceSpec, ctr: dagger.Container) -> dagger.Service
 @dataclass(frozen=True)
 class Stack:
     """The compose monitoring services as Dagger services, each bound to those it needs, plus
-    the helpers (fake backend target, webhook sink) under their compose hostnames."""
+    the helpers (fake metrics targets, webhook sink) under their compose hostnames."""
 
     specs: dict[str, stack.ServiceSpec]
     services: dict[str, dagger.Service]
     helpers: dict[str, dagger.Service]
-    backend_host: str
+    target_hosts: tuple[str, ...]  # the fake targets' compose host names
     sink_url: str
 
     def url(self, name: str) -> str:
@@ -155,8 +155,7 @@ async def build_stack(source: dagger.Directory) -> Stack:
     prom_spec, am_spec = specs["prometheus"], specs["alertmanager"]
 
     prom_doc = yaml.safe_load(await source.file(stack.config_source(prom_spec)).contents())
-    backend = stack.backend_address(prom_doc)
-    backend_host, backend_port = backend.rsplit(":", 1)
+    served = stack.fake_target_addresses(prom_doc)  # job -> host:port
     am_path = stack.config_source(am_spec)
     am_text = await source.file(am_path).contents()
     am_doc = yaml.safe_load(am_text)
@@ -165,9 +164,10 @@ async def build_stack(source: dagger.Directory) -> Stack:
     overrides = {"alertmanager": {**secret_files, am_spec.flag("config.file"):
                                   stack.rewrite_text(am_text, am_doc, am_new)}}
 
-    helpers = {backend_host: helper_service(source, int(backend_port), "target", "--contract",
-                                            f"{WORKDIR}/{CONTRACT}"),
-               SINK_HOST: helper_service(source, SINK_PORT, "sink")}
+    targets = [address.rsplit(":", 1) for address in served.values()]
+    helpers = {host: helper_service(source, int(port), "target", "--contract",
+                                    f"{WORKDIR}/{CONTRACT}") for host, port in targets}
+    helpers[SINK_HOST] = helper_service(source, SINK_PORT, "sink")
     services: dict[str, dagger.Service] = {}
     order = [n for n in START_ORDER if n in specs] + [n for n in specs if n not in START_ORDER]
     for name in order:
@@ -176,7 +176,7 @@ async def build_stack(source: dagger.Directory) -> Stack:
         for alias, svc in {**helpers, **services}.items():
             ctr = ctr.with_service_binding(alias, svc)
         services[name] = as_service(spec, ctr)
-    return Stack(specs, services, helpers, backend_host, sink_url)
+    return Stack(specs, services, helpers, tuple(host for host, _ in targets), sink_url)
 
 
 async def service(source: dagger.Directory, name: str) -> dagger.Service:
@@ -191,9 +191,9 @@ async def service(source: dagger.Directory, name: str) -> dagger.Service:
 async def run(source: dagger.Directory) -> str:
     """Start the stack, run the checks; the report text, or SmokeFailed with it."""
     built = await build_stack(source)
-    specs, backend_host, sink_url, url = built.specs, built.backend_host, built.sink_url, built.url
+    specs, sink_url, url = built.specs, built.sink_url, built.url
     runner = built.bind(python_container(source))
-    running = ["localhost", "127.0.0.1", backend_host, *specs]
+    running = ["localhost", "127.0.0.1", *built.target_hosts, *specs]
     runner = (runner.with_env_variable("SMOKE_RUN", str(time.time()))  # never cached
               .with_exec(["python", "-m", "pipeline.smoke.checks", "--source", WORKDIR,
                           "--prometheus", url("prometheus"),
