@@ -4,7 +4,8 @@
     python -m pipeline generate [NAME]   the native twin: writes the files in place
 
 A generator is an argv run at the repository root with the pipeline's code; it
-reads `reads` and writes only under `writes`. The lint checks that detect drift
+reads `reads` (of which `required` must exist: a generator over nothing would delete
+its outputs) and writes only under `writes`. The lint checks that detect drift
 (chart/monitoring-files-sync, the CRD schemas test) name `fix_command`.
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.plan.chart import CHART, CRD_SCHEMAS, MONITORING_SOURCES
+from pipeline.plan.chart import CRD_SCHEMAS
+from pipeline.policies.chartfiles import PAIRS
 
 CRD_SOURCES = "infra/schemas/crd-sources"  # the CRDs as upstream ships them
 
@@ -24,15 +26,18 @@ class Generator:
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     description: str
+    required: tuple[str, ...] = ()
 
 
 GENERATORS = (
+    # A missing monitoring source counts as empty (as the drift check reads it): no required.
     Generator("chart-files", ("python", "-m", "pipeline.policies.chartfiles", "--sync"),
-              reads=MONITORING_SOURCES, writes=(f"{CHART}/files",),
-              description="the chart's copies of infra/monitoring's rules and dashboards "
-                          "(Helm reads only files inside the chart)"),
+              reads=tuple(source for source, _, _ in PAIRS),
+              writes=tuple(copy for _, _, copy in PAIRS),
+              description="the chart's copies of infra/monitoring's rules, dashboards and "
+                          "exporter queries (Helm reads only files inside the chart)"),
     Generator("crd-schemas", ("python", "-m", "pipeline.crdschemas", CRD_SOURCES, CRD_SCHEMAS),
-              reads=(CRD_SOURCES,), writes=(CRD_SCHEMAS,),
+              reads=(CRD_SOURCES,), writes=(CRD_SCHEMAS,), required=(CRD_SOURCES,),
               description="kubeconform's strict JSON schemas from the CRDs' openAPIV3Schema"),
 )
 
@@ -56,8 +61,8 @@ def select(names: list[str] | None) -> list[Generator]:
 
 
 def check_inputs(generator: Generator, exists) -> None:
-    """Refuse to run without the inputs: a generator over nothing would delete its outputs."""
-    missing = [path for path in generator.reads if not exists(path)]
+    """Refuse to run without the required inputs (nothing is written then)."""
+    missing = [path for path in generator.required if not exists(path)]
     if missing:
         raise GenerateError(f"generate {generator.name}: {', '.join(missing)} not found in the "
                             f"source: nothing generated")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import dagger
 import pytest
+import yaml
 
 from pipeline import generators, plan, toolchain
 from pipeline.executors import dagger as executor
@@ -49,18 +50,23 @@ def test_the_changeset_is_the_generators_output_against_its_inputs(monkeypatch):
 
 
 def test_a_generator_without_its_inputs_writes_nothing(monkeypatch):
-    listing = [f for f in plan.Tree.from_path(REPO).files if not f.startswith(RULE)
-               and not f.startswith("infra/monitoring/grafana/dashboards")]
+    listing = [f for f in plan.Tree.from_path(REPO).files
+               if not f.startswith(generators.CRD_SOURCES)]
     recorder = Recorder(answers={"glob": lambda c: listing}).install(monkeypatch)
-    with pytest.raises(generators.GenerateError, match=f"{RULE}.* not found"):
-        anyio.run(lambda: Pipeline().chart_files(source=dagger.dag.directory()))
+    with pytest.raises(generators.GenerateError,
+                       match=f"{generators.CRD_SOURCES} not found in the source"):
+        anyio.run(lambda: Pipeline().crd_schemas(source=dagger.dag.directory()))
     assert not [c for c in recorder.calls if c.leaf != "glob"]
 
 
 def drifted_copy(tmp_path):
-    root = copy_repo(tmp_path, RULE, "infra/monitoring/grafana/dashboards", f"{CHART}/files")
+    from pipeline.policies.chartfiles import PAIRS
+
+    root = copy_repo(tmp_path, *(s for s, _, _ in PAIRS if (REPO / s).is_dir()), f"{CHART}/files")
     rule = sorted((root / RULE).glob("*.yml"))[0]
-    rule.write_text(rule.read_text() + "# edited\n")
+    doc = yaml.safe_load(rule.read_text())
+    doc["groups"][0]["rules"][0].setdefault("labels", {})["edited"] = "by-the-test"
+    rule.write_text(yaml.safe_dump(doc, sort_keys=False))
     (root / f"{CHART}/files/rules/stale.yml").write_text("groups: []\n")
     return root, rule
 
@@ -81,7 +87,10 @@ def test_the_native_twin_writes_the_copies(tmp_path):
     root, rule = drifted_copy(tmp_path)
     done = run_pipeline("generate", "chart-files", "--source", str(root))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (root / f"{CHART}/files/rules" / rule.name).read_text() == rule.read_text()
+    from pipeline.policies import chartfiles
+
+    assert chartfiles.drift(root) == []
+    assert "by-the-test" in (root / f"{CHART}/files/rules" / rule.name).read_text()
     assert not (root / f"{CHART}/files/rules/stale.yml").exists()
     assert "generate chart-files:" in done.stdout
 
