@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pipeline.plan.model import Check
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
+SKIPPED = "skipped"  # not run (--fail-fast stopped the run first)
 
 
 @dataclass(frozen=True)
