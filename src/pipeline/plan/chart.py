@@ -88,7 +88,8 @@ def checks(tree: Tree) -> list[Check]:
             f"policies-{env}", GROUP, "policies.chart", ["--env", env], [CHART], stdin_from=render,
             description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))
         out.append(python_check(
-            f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env], [CHART, EDGES],
+            f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env, "--chart", CHART],
+            [CHART, EDGES],
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
         budget = BUDGETS.get(env)
