@@ -9,7 +9,8 @@ Kubernetes version of toolchain.toml:
 and per environment, on the newest version with the monitoring API:
   policies-<env>    python policies over the render (src/pipeline/policies/chart.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
-  resources-<env>   requests summed (dev must fit 4 CPU / 8 GiB)
+  resources-<env>   requests summed (a development tier must fit 4 CPU / 8 GiB)
+Environments are the values-*.yaml files; tier-dependent rules read global.environment.
 plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
 """
 
@@ -27,8 +28,6 @@ CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 EDGES = "infra/helm/network-edges.yaml"
 MONITORING_API = "monitoring.coreos.com/v1"
 MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards")
-# The local cluster every developer runs the dev profile on.
-BUDGETS = {"dev": ("4", "8Gi")}
 
 
 def environments(tree: Tree) -> list[str]:
@@ -84,21 +83,20 @@ def checks(tree: Tree) -> list[Check]:
                                  f"{'with' if monitoring else 'without'} {MONITORING_API} "
                                  f"| kubeconform -strict, Kubernetes {kube}")))
         render = template(env, newest, monitoring=True)
+        values = ["--values", f"{CHART}/values.yaml", "--values", values_file(env)]
         out.append(python_check(
-            f"policies-{env}", GROUP, "policies.chart", ["--env", env], [CHART], stdin_from=render,
+            f"policies-{env}", GROUP, "policies.chart", ["--env", env, *values], [CHART],
+            stdin_from=render,
             description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))
         out.append(python_check(
             f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env, "--chart", CHART],
             [CHART, EDGES],
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
-        budget = BUDGETS.get(env)
         out.append(python_check(
-            f"resources-{env}", GROUP, "policies.resources",
-            ["--env", env, *(["--max-cpu", budget[0], "--max-memory", budget[1]] if budget else [])],
-            [CHART], stdin_from=render,
-            description=f"resource requests of {env} summed"
-                        + (f" (must fit {budget[0]} CPU / {budget[1]})" if budget else "")))
+            f"resources-{env}", GROUP, "policies.resources", ["--env", env, *values], [CHART],
+            stdin_from=render,
+            description=f"resource requests of {env} summed, within its tier's budget"))
     sources = [path for path in MONITORING_SOURCES if tree.is_dir(path)]
     copies = [path for path in (f"{CHART}/files",) if tree.is_dir(path)]
     out.append(python_check(

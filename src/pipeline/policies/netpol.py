@@ -234,10 +234,17 @@ def _flatten(items: list) -> list[str]:
     return out
 
 
+class UnknownEnvironment(ValueError):
+    """A values-<env>.yaml without its entry in the edges file."""
+
+
 def intended(spec: dict, env: str) -> tuple[set[str], list[str]]:
     environments = spec.get("environments") or {}
     if env not in environments:
-        raise SystemExit(f"netpol: environment {env!r} not in the edges file ({sorted(environments)})")
+        raise UnknownEnvironment(
+            f"environment {env!r} is not in the edges file (it declares "
+            f"{', '.join(sorted(environments))}): add environments.{env} with its components "
+            f"and edges")
     entry = environments[env]
     components = list(entry.get("components") or [])
     edges = set()
@@ -306,8 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     if not of_kind(docs, "NetworkPolicy"):
         print(f"netpol: {args.env}: the render has no NetworkPolicy", file=sys.stderr)
         return 1
-    problems, computed = compare(docs, spec, args.env, args.edges,
-                                 template_sources(text, args.chart))
+    try:
+        problems, computed = compare(docs, spec, args.env, args.edges,
+                                     template_sources(text, args.chart))
+    except UnknownEnvironment as error:
+        return report("netpol", [f"{args.env}: {args.edges}: {error}"], "")
     if args.print:
         print(f"netpol: {args.env}: computed edges ({len(computed)}):")
         for edge in sorted(computed):
