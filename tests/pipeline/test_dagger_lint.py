@@ -130,3 +130,35 @@ def test_an_engine_error_in_one_check_is_collected_not_fatal(monkeypatch):
     report = str(raised.value)
     assert "ERROR workflows/actionlint" in report and "pull access denied" in report
     assert re.search(r"lint: 1 of 3 checks failed \(1 distinct error\), 2 passed", report)
+
+
+HELM_LINT_TYPO = """==> Linting infra/helm/dpp-platform
+[INFO] Chart.yaml: icon is recommended
+[ERROR] values.yaml: - at '/global': additional properties 'environmnt' not allowed
+
+[ERROR] templates/: values don't meet the specifications of the schema(s) in the following chart(s):
+dpp-platform:
+- at '/global': additional properties 'environmnt' not allowed
+
+
+Error: 1 chart(s) linted, 1 chart(s) failed
+"""  # helm 3.22.0's own words for a typo in values-dev.yaml
+
+
+def test_the_dagger_report_is_the_shared_one_with_the_overlay_hint(monkeypatch):
+    def exit_code(call):
+        return 1 if call.execs[-1][:2] == ["helm", "lint"] and "values-dev.yaml" in " ".join(
+            call.execs[-1]) else 0
+
+    def contents(call):
+        path = call.arg("file", "path")
+        return (REPO / path).read_text().replace("  environment:", "  environmnt:")
+
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+                      "combinedOutput": HELM_LINT_TYPO, "stdout": "",
+                      "contents": contents}).install(monkeypatch)
+    with pytest.raises(Exception) as raised:
+        run_lint(only=["chart/helm-lint-dev-*"])
+    text = str(raised.value)
+    assert "=== chart: " in text and "same error in " in text
+    assert "hint: global.environmnt is set in infra/helm/dpp-platform/values-dev.yaml:4" in text
