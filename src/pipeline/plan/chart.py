@@ -85,7 +85,8 @@ def checks(tree: Tree) -> list[Check]:
         render = template(env, newest, monitoring=True)
         values = ["--values", f"{CHART}/values.yaml", "--values", values_file(env)]
         out.append(python_check(
-            f"policies-{env}", GROUP, "policies.chart", ["--env", env, *values], [CHART],
+            f"policies-{env}", GROUP, "policies.chart", ["--env", env, *values, "--chart", CHART],
+            [CHART],
             stdin_from=render,
             description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))
         out.append(python_check(

@@ -22,7 +22,7 @@ from typing import Callable
 
 from pipeline.policies.tier import TierError, tier
 from pipeline.policies.manifests import (Problem, component, containers, load, of_kind,
-                                         report, rid, workloads)
+                                         report, rid, template_sources, workloads)
 
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
                    "app.kubernetes.io/managed-by", "helm.sh/chart", "app.kubernetes.io/part-of")
@@ -684,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the values files of the render, in helm's order (the tier, "
                              "global.environment, is read from them)")
     parser.add_argument("--rule", action="append", choices=sorted(RULES), help="only these rules")
+    parser.add_argument("--chart", help="the chart directory, to name each resource's template")
     parser.add_argument("file", nargs="?", default="-", help="rendered manifests (default: stdin)")
     args = parser.parse_args(argv)
     try:
@@ -696,7 +697,9 @@ def main(argv: list[str] | None = None) -> int:
     if not docs:
         print("chart-policies: no manifests on input", file=sys.stderr)
         return 1
-    problems = run(docs, level, args.rule)
+    sources = template_sources(text, args.chart)
+    problems = [f"{p} ({sources[p.resource]})" if p.resource in sources else str(p)
+                for p in run(docs, level, args.rule)]
     rules = args.rule or list(RULES)
     return report("chart-policies", problems,
                   f"{args.env} ({level}): {len(docs)} resources pass {len(rules)} rules "
