@@ -22,3 +22,8 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.status == PASSED
+
+
+def plural(count: int, word: str) -> str:
+    """`1 check`, `2 checks`: what every summary line counts in."""
+    return f"{count} {word}{'' if count == 1 else 's'}"

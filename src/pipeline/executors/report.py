@@ -16,7 +16,7 @@ from xml.etree import ElementTree
 
 from rich.console import Console
 
-from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result
+from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result, plural
 from pipeline.executors.hints import hints
 
 FORMATS = ("text", "json", "junit")
@@ -32,10 +32,6 @@ XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 PREFIX = re.compile(r"^(Error: |\[ERROR\] [^:]*: )")
 
 Reader = Callable[[str], "str | None"]
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def check_line(result: Result) -> str:
