@@ -36,7 +36,7 @@ def split_selectors(values: list[str] | None) -> list[str]:
 
 
 def add_source_flag(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--source", type=Path, default=None,
+    parser.add_argument("--source", type=Path, default=None, metavar="DIR",
                         help=f"the repository to {what} (default: {DEFAULT_SOURCE_HELP})")
 
 
