@@ -196,3 +196,10 @@ def test_fail_fast_stops_the_run_and_reports_the_rest_as_not_run():
     assert results["a-fails"].status == FAILED
     assert {results["b"].status, results["c"].status} == {SKIPPED}
     assert "--fail-fast stopped the run after t/a-fails failed" in results["b"].output
+
+
+def test_a_check_that_hangs_is_killed_and_reported(monkeypatch):
+    monkeypatch.setattr(native, "CHECK_TIMEOUT_SECONDS", 0.5)
+    results = run_native([check("hangs", "import time; time.sleep(30)"), check("ok", "print(1)")])
+    assert results["hangs"].status == ERROR and "timed out after 0.5s" in results["hangs"].output
+    assert results["hangs"].seconds < 10 and results["ok"].status == PASSED

@@ -92,7 +92,6 @@ async def run_check(check: Check, root: Path, env: dict[str, str]) -> Result:
     """Run one check; whatever happens inside it (a crash, a broken pipe, a timeout) becomes
     this check's result, never an exception that stops the others."""
     started = time.monotonic()
-    output = ""
 
     def result(status: str, text: str) -> Result:
         return Result(check, status, time.monotonic() - started, text)
@@ -109,15 +108,14 @@ async def run_check(check: Check, root: Path, env: dict[str, str]) -> Result:
                     return result(FAILED, _text(made_err) + _text(made))
                 stdin = made
             code, done, _ = await execute(argv, root, env, stdin)
-            output = _text(done)
-            return result(PASSED if code == 0 else FAILED, output)
+            return result(PASSED if code == 0 else FAILED, _text(done))
     except MissingTool as missing:
         return result(ERROR, str(missing))
     except TimeoutError:
-        return result(ERROR, f"{output}timed out after {CHECK_TIMEOUT_SECONDS}s".lstrip())
+        return result(ERROR, f"timed out after {CHECK_TIMEOUT_SECONDS}s")
     except Exception as crash:  # noqa: BLE001 - the executor's own failure, reported per check
         trace = "".join(traceback.format_exception(crash)).rstrip()
-        return result(ERROR, f"{output}the executor failed running this check: "
+        return result(ERROR, f"the executor failed running this check: "
                              f"{type(crash).__name__}: {crash}\n{trace}")
 
 
