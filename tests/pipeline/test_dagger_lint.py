@@ -162,3 +162,14 @@ def test_the_dagger_report_is_the_shared_one_with_the_overlay_hint(monkeypatch):
     text = str(raised.value)
     assert "=== chart: " in text and "same error in " in text
     assert "hint: global.environmnt is set in infra/helm/dpp-platform/values-dev.yaml:4" in text
+
+
+def test_python_checks_run_the_modules_own_code_never_the_sources(recorder):
+    run_lint(only=["workflows/pins"])
+    [call] = [c for c in recorder.leaves("exitCode") if c.execs[-1][:3] == ["python", "-m",
+                                                                          "pipeline.policies.workflows"]]
+    code = chain_of(call.mounts[f"{executor.MODULE_SRC}/pipeline"])
+    assert [f.name for f in code] == ["currentModule", "source", "directory"]
+    assert code[-1].args["path"] == "src/pipeline"
+    assert call.env()["PYTHONPATH"] == executor.MODULE_SRC
+    assert not any(p.startswith(f"{executor.WORKDIR}/src") for p in call.mounts)
