@@ -59,13 +59,17 @@ class Pipeline:
         if format not in report.FORMATS:
             raise ValueError(f"--format {format!r}: expected one of {', '.join(report.FORMATS)}")
         tree = await executor.source_tree(source)
-        checks = plan.select(plan.build(tree), only)
+        planned = plan.build(tree)
+        checks = plan.select(planned, only)
         if list_checks:
             return plan.list_lines(checks) + "\n"
+        matched = "".join(f"--only {s}: {plan.describe_match(planned, s)}\n" for s in only or [])
         results = await executor.run(checks, source, tree)
         read = await executor.reader(source, tree, [
             path for r in results if not r.ok for path in hints.values_files(r)])
         text = report.as_format(format, results, "source", verbose=verbose, read=read)
+        if format == "text":
+            text = matched + text
         if not all(r.ok for r in results):
             raise LintFailed(text)
         return text

@@ -173,3 +173,9 @@ def test_python_checks_run_the_modules_own_code_never_the_sources(recorder):
     assert code[-1].args["path"] == "src/pipeline"
     assert call.env()["PYTHONPATH"] == executor.MODULE_SRC
     assert not any(p.startswith(f"{executor.WORKDIR}/src") for p in call.mounts)
+
+
+def test_a_bare_check_name_selects_and_is_reported(recorder):
+    out = run_lint(only=["pins"])
+    assert out.splitlines()[0] == "--only pins: workflows/pins"
+    assert out.splitlines()[-1] == "lint: 1 check passed"
