@@ -161,10 +161,9 @@ def add_publish_flags(parser: argparse.ArgumentParser) -> None:
 
 def publish(args: argparse.Namespace, console: Console) -> int:
     source = resolve_source(args)
+    console.print(header("publish", source), markup=False, highlight=False, soft_wrap=True)
 
     def lint_passes() -> bool:
-        console.print(header("publish: lint", source), markup=False, highlight=False,
-                      soft_wrap=True)
         started = time.monotonic()
         results = run_lint(source, plan.build(plan.Tree.from_path(source)), args, console)
         report.render(results, console, seconds=time.monotonic() - started, read=reader(source))
