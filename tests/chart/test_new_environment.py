@@ -50,9 +50,11 @@ def test_following_readme_adding_an_environment_makes_lint_green(tmp_path):
     staging = re.search(r"^  staging:\n(?:    .*\n|\s{17}.*\n)+", text, re.M)[0]
     edges.write_text(text + staging.replace("  staging:", "  qa:", 1))
     appset = root / "infra/argocd/applicationset.yaml"
-    appset.write_text(appset.read_text().replace(
-        "                - env: prod\n",
-        "                - env: qa\n                  branch: qa\n                - env: prod\n"))
+    text = appset.read_text()
+    assert "          - env: prod\n" in text
+    appset.write_text(text.replace(
+        "          - env: prod\n",
+        '          - env: qa\n            version: ">=0.1.0-0"\n          - env: prod\n'))
     assert "qa" in yaml.safe_load(edges.read_text())["environments"]
     done = run_pipeline("lint", "--source", str(root), *QA_CHECKS)
     assert done.returncode == 0, done.stdout + done.stderr

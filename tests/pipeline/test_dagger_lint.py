@@ -160,8 +160,10 @@ def test_the_dagger_report_is_the_shared_one_with_the_overlay_hint(monkeypatch):
     with pytest.raises(Exception) as raised:
         run_lint(only=["chart/helm-lint-dev-*"])
     text = str(raised.value)
+    values = (REPO / "infra/helm/dpp-platform/values-dev.yaml").read_text().splitlines()
+    line = values.index("  environment: development") + 1
     assert "=== chart: " in text and "same error in " in text
-    assert "hint: global.environmnt is set in infra/helm/dpp-platform/values-dev.yaml:4" in text
+    assert f"hint: global.environmnt is set in infra/helm/dpp-platform/values-dev.yaml:{line}" in text
 
 
 def test_python_checks_run_the_modules_own_code_never_the_sources(recorder):
