@@ -22,11 +22,16 @@ import sys
 from pipeline.policies.manifests import report
 
 
-def unguarded(variables: dict) -> list[str]:
-    """Names of variables with no default, no required marker and no presence value."""
+def unguarded(variables: dict, text: str) -> list[str]:
+    """Names of variables with no default, no required marker and no presence value.
+
+    Compose lists an explicit empty default (`${VAR:-}`, `${VAR-}`) like no default at all;
+    the file's text tells them apart (an intended empty value is not a forgotten one).
+    """
     return sorted(name for name, variable in variables.items()
                   if not variable.get("Required") and not variable.get("DefaultValue")
-                  and not variable.get("PresenceValue"))
+                  and not variable.get("PresenceValue")
+                  and not re.search(rf"\$\{{{name}:?-\}}", text))
 
 
 def first_use(text: str, name: str) -> int | None:
@@ -48,7 +53,7 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError) as error:
         return report("compose-variables", [f"{compose}: cannot read: {error}"], "")
     problems = []
-    for name in unguarded(variables):
+    for name in unguarded(variables, text):
         line = first_use(text, name)
         where = f"{compose}:{line}" if line else compose
         problems.append(f"{where}: ${{{name}}} has no default and is not required: an unset "
