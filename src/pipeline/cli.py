@@ -92,7 +92,7 @@ def human_console(args: argparse.Namespace, console: Console) -> Console:
 
 def selected(source: Path, only: list[str], console: Console) -> list[plan.Check]:
     """The plan for `source`, narrowed by `--only`, saying what each selector matched."""
-    checks = plan.build(plan.Tree.from_path(source))
+    checks = plan.require_some(plan.build(plan.Tree.from_path(source)), str(source))
     chosen = plan.select(checks, only)
     for selector in only:
         console.print(f"--only {selector}: {plan.describe_match(checks, selector)}",

@@ -59,7 +59,7 @@ class Pipeline:
         if format not in report.FORMATS:
             raise ValueError(f"--format {format!r}: expected one of {', '.join(report.FORMATS)}")
         tree = await executor.source_tree(source)
-        planned = plan.build(tree)
+        planned = plan.require_some(plan.build(tree), "--source")
         checks = plan.select(planned, only)
         if list_checks:
             return plan.list_lines(checks) + "\n"

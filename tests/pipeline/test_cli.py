@@ -203,3 +203,11 @@ def test_a_check_that_hangs_is_killed_and_reported(monkeypatch):
     results = run_native([check("hangs", "import time; time.sleep(30)"), check("ok", "print(1)")])
     assert results["hangs"].status == ERROR and "timed out after 0.5s" in results["hangs"].output
     assert results["hangs"].seconds < 10 and results["ok"].status == PASSED
+
+
+def test_a_tree_without_any_checked_file_is_a_usage_error_not_a_green_run(tmp_path):
+    (tmp_path / "somewhere").mkdir()
+    done = run_pipeline("lint", cwd=tmp_path / "somewhere")
+    assert done.returncode == 2, done.stdout
+    assert f"lint: {tmp_path / 'somewhere'}: no check applies" in done.stdout
+    assert "passed" not in done.stdout

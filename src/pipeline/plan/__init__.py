@@ -14,7 +14,8 @@ from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
 GROUPS = (chart, argocd, monitoring, compose, workflows)
 
 __all__ = ["SCHEMAS", "Check", "Step", "Tree", "build", "select", "python_check",
-           "PlanError", "list_lines", "describe_match"]
+           "PlanError", "list_lines", "describe_match",
+           "require_some"]
 
 
 class PlanError(ValueError):
@@ -28,6 +29,14 @@ def build(tree: Tree) -> list[Check]:
         if check.id in seen:
             raise PlanError(f"plan: duplicate check id {check.id}")
         seen.add(check.id)
+    return checks
+
+
+def require_some(checks: list[Check], where: str) -> list[Check]:
+    """An empty plan is a wrong tree, never a green run ("all 0 checks passed")."""
+    if not checks:
+        raise PlanError(f"{where}: no check applies (no chart, ArgoCD, monitoring, compose or "
+                        f"workflow files): not the platform repository? (see --source)")
     return checks
 
 
