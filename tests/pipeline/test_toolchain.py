@@ -26,6 +26,7 @@ VERSION_COMMANDS = {
     "yamllint": (["--version"], "yamllint {v}"),
     "registry": (["--version"], "v{v}"),
     "shellcheck": (["--version"], "version: {upstream}"),
+    "query-exporter": (["--version"], "query-exporter, version {v}"),
     "compose": (["version"], "Docker Compose version v{v}"),
 }
 
