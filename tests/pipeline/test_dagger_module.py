@@ -152,6 +152,7 @@ def test_a_failed_lint_is_the_report_without_a_traceback(monkeypatch, caplog):
     ("render", {"env": "nosuch"}, "--env 'nosuch'"),
     ("lint", {"only": ["nosuch"]}, "--only nosuch: matches no check"),
     ("package", {"tag": "v1.4"}, "not a SemVer 2 version"),
+    ("lint", {"format": "xml"}, "--format 'xml': expected one of"),
 ])
 def test_a_bad_input_is_its_message_without_a_traceback(monkeypatch, caplog, name, inputs,
                                                         message):
