@@ -15,6 +15,7 @@ from pipeline import plan
 from pipeline.executors import Result, native, report
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import native as publish_native
+from pipeline.publish.provenance import Origin
 from pipeline.smoke import __main__ as smoke_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,8 +83,26 @@ def add_publish_flags(parser: argparse.ArgumentParser) -> None:
                         help="where to read the registry password or token")
     parser.add_argument("--plain-http", action="store_true",
                         help="talk plain HTTP to the registry (a local test registry only)")
+    add_signing_flags(parser)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="lint checks run at once (default: the number of cores)")
+
+
+def add_signing_flags(parser: argparse.ArgumentParser) -> None:
+    """cosign signing (key pair or keyless) and provenance, as `dagger call publish` takes."""
+    parser.add_argument("--signing-key", default="", metavar="env:NAME|file:PATH",
+                        help="where to read the cosign private key (key-pair signing)")
+    parser.add_argument("--signing-password", default="", metavar="env:NAME|file:PATH",
+                        help="where to read the cosign key's password (default: none)")
+    parser.add_argument("--verify-key", default="", metavar="PATH",
+                        help="cosign public key the signature is verified against")
+    parser.add_argument("--certificate-identity", default="", metavar="URL",
+                        help="keyless (GitHub Actions): the workflow identity to verify")
+    parser.add_argument("--source-url", help="provenance: the repository's https URL "
+                        "(default: the git `origin` remote)")
+    parser.add_argument("--revision", help="provenance: the commit id (default: git HEAD)")
+    parser.add_argument("--created", help="provenance: the commit's date, RFC 3339 "
+                        "(default: HEAD's committer date)")
 
 
 def publish(args: argparse.Namespace, console: Console) -> int:
@@ -95,7 +114,10 @@ def publish(args: argparse.Namespace, console: Console) -> int:
     try:
         reference = publish_native.publish(
             source, args.tag, args.registry, args.repository, args.username,
-            args.registry_password, args.plain_http, lint_passes)
+            args.registry_password, args.plain_http, lint_passes,
+            publish_native.SigningInputs(args.signing_key, args.signing_password,
+                                         args.verify_key, args.certificate_identity),
+            Origin(args.source_url, args.revision, args.created))
     except PublishError as error:
         console.print(f"publish: {error}", markup=False, soft_wrap=True)
         return 1
