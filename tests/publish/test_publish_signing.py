@@ -202,8 +202,10 @@ def test_publish_without_a_complete_way_to_sign_fails_before_any_work(registry, 
         publish(registry, signing=signing_inputs, lint=lint)
 
 
-def test_the_artifact_carries_provenance_from_the_commit_not_the_clock(registry, password):
+def test_the_artifact_carries_provenance_from_the_commit_not_the_clock(registry, password,
+                                                                       monkeypatch):
     first = digest_of(publish(registry, origin=FIXED))
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)  # publish took it
     later = digest_of(publish(registry, tag="v1.4.1", origin=FIXED))
     annotations = [registry_get(registry, f"/v2/{REPOSITORY}/dpp-platform/manifests/{d}")
                    ["annotations"] for d in (first, later)]
@@ -231,6 +233,7 @@ def test_provenance_defaults_to_the_checkouts_head_and_commit_date(registry, pas
 def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(registry, password,
                                                                           tmp_path):
     root = copy_whole_repo(tmp_path / "repo")
+    (root / ".git").unlink(missing_ok=True)  # a worktree's .git is a file the copy takes along
 
     def lint():
         raise AssertionError("lint ran without provenance")
