@@ -301,3 +301,19 @@ def test_missing_or_malformed_provenance_fails_before_any_container(recorder, or
     with pytest.raises(PublishError, match=message):
         call_publish(origin=origin)
     assert recorder.leaves("exitCode") == []
+
+
+def test_the_pushed_package_is_the_reproducible_repack_stamped_with_the_commit_time(recorder):
+    call_publish()
+    push = next(c for c in recorder.leaves("exitCode")
+                if c.execs and c.execs[-1][:2] == ["helm", "push"])
+    package = push.execs[-1][2]
+    replaced = [f for f in push.chain if f.name == "withFile" and f.args["path"] == package]
+    assert replaced, "push must use the repacked archive"
+    repack = chain_of(replaced[-1].args["source"])
+    assert next(f for f in repack if f.name == "from").args["address"] == \
+        toolchain.tool("python").image_ref
+    argv = [f.args["args"] for f in repack if f.name == "withExec"][-1]
+    # 2026-11-26T05:45:39Z, the commit's time, as seconds since the epoch
+    assert argv == ["python", "src/pipeline/publish/reproducible.py", "/in/chart.tgz",
+                    "/tmp/chart.tgz", "1795671939"]

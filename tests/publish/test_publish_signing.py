@@ -243,3 +243,42 @@ def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(regis
         publish_native.publish(root, "v1.4.0", registry.host, REPOSITORY, registry.username,
                                "env:REGISTRY_PASSWORD", True, lint, pairs()[0].inputs(),
                                Origin(source_url="https://github.com/acme/dpp-platform"))
+
+
+def test_the_same_commit_publishes_the_same_manifest_digest(registry, password, monkeypatch):
+    """helm stamps archive entries with the clock; publish restamps them with the commit's."""
+    first = digest_of(publish(registry, origin=FIXED))
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    again = digest_of(publish_native.publish(
+        REPO, "v1.4.0", registry.host, "acme/mirror/charts", registry.username,
+        "env:REGISTRY_PASSWORD", True, lambda: True, pairs()[0].inputs(), FIXED))
+    assert again == first
+
+
+def test_repack_keeps_every_entry_and_stamps_the_commit_time(tmp_path):
+    import io
+    import tarfile
+    import time
+
+    from pipeline.publish.reproducible import repack
+
+    def package(name: str, mtime: float) -> Path:
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as archive:
+            for entry, body in (("dpp-platform/Chart.yaml", b"name: dpp-platform\n"),
+                                ("dpp-platform/templates/a.yaml", b"kind: ConfigMap\n")):
+                info = tarfile.TarInfo(entry)
+                info.size, info.mtime = len(body), mtime
+                archive.addfile(info, io.BytesIO(body))
+        return path
+
+    early, late = package("early.tgz", time.time() - 3600), package("late.tgz", time.time())
+    assert early.read_bytes() != late.read_bytes()
+    repack(early, tmp_path / "early-out.tgz", 1795671939)
+    repack(late, tmp_path / "late-out.tgz", 1795671939)
+    assert (tmp_path / "early-out.tgz").read_bytes() == (tmp_path / "late-out.tgz").read_bytes()
+    with tarfile.open(tmp_path / "late-out.tgz") as archive:
+        assert [(m.name, m.mtime, m.uid) for m in archive.getmembers()] == [
+            ("dpp-platform/Chart.yaml", 1795671939, 0),
+            ("dpp-platform/templates/a.yaml", 1795671939, 0)]
+        assert archive.extractfile("dpp-platform/templates/a.yaml").read() == b"kind: ConfigMap\n"

@@ -29,6 +29,7 @@ COSIGN_USER = "65532"
 COSIGN_DOCKER_CONFIG = "/run/secrets/docker"
 COSIGN_KEY = "/run/secrets/cosign.key"
 COSIGN_PUBLIC_KEY = "/run/secrets/cosign.pub"
+REPRODUCIBLE = "src/pipeline/publish/reproducible.py"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,15 @@ def runner(ctr: dagger.Container):
     return run
 
 
+def reproducible(source: dagger.Directory, package: dagger.File, epoch: int) -> dagger.File:
+    """The package with every entry stamped with the commit's time (same code as natively)."""
+    return (tool_container("python")
+            .with_mounted_file(f"{WORKDIR}/{REPRODUCIBLE}", source.file(REPRODUCIBLE))
+            .with_mounted_file("/in/chart.tgz", package)
+            .with_exec(["python", REPRODUCIBLE, "/in/chart.tgz", "/tmp/chart.tgz", str(epoch)])
+            .file("/tmp/chart.tgz"))
+
+
 async def stamped_chart(source: dagger.Directory, stamp: stamping.Provenance) -> dagger.Directory:
     """The chart directory whose Chart.yaml carries the provenance annotations."""
     chart = source.directory(CHART_DIR)
@@ -116,7 +126,9 @@ async def publish(source: dagger.Directory, tag: str, registry: str, repository:
     if await packaged.exit_code() != 0:
         raise PublishError(f"helm package {CHART_DIR} {version}: "
                            f"{await packaged.combined_output()}")
+    package = package_file(version, PACKAGE_DIR)
+    pushable = packaged.with_file(package, reproducible(source, packaged.file(package),
+                                                        stamp.epoch))
     target = Target(registry, repository, version)
-    return await release(runner(packaged), target, package_file(version, PACKAGE_DIR),
-                         REGISTRY_CONFIG, runner(cosign_with_secrets(config, signing)),
-                         signing.signing())
+    return await release(runner(pushable), target, package, REGISTRY_CONFIG,
+                         runner(cosign_with_secrets(config, signing)), signing.signing())

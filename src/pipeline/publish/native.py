@@ -17,6 +17,7 @@ from pipeline.publish import (check_repository, CHART_DIR, CHART_NAME, PublishEr
                               package_argv, package_file, registry_config, release,
                               version_from_tag)
 from pipeline.publish import provenance as stamping
+from pipeline.publish import reproducible
 from pipeline.publish import signing as cosign
 
 STEP_TIMEOUT_SECONDS = 60
@@ -137,6 +138,8 @@ def publish(source: Path, tag: str, registry: str, repository: str, username: st
             code, output = await helm(package_argv(version, out, str(chart)))
             if code != 0:
                 raise PublishError(f"helm package {CHART_NAME} {version}: {output.strip()}")
-            return await release(helm, target, package_file(version, out), config, sign, signer)
+            package = Path(package_file(version, out))
+            reproducible.repack(package, package, stamp.epoch)
+            return await release(helm, target, str(package), config, sign, signer)
 
         return anyio.run(steps)

@@ -4,8 +4,9 @@ Helm copies Chart.yaml `annotations` into the OCI manifest's annotations, after 
 and only `org.opencontainers.image.version` and `.title` are kept from being overridden
 (helm v3.22.0 pkg/registry/util.go, generateOCIAnnotations). So stamping the packaged
 copy of Chart.yaml with the OCI annotations below puts them on the artifact, and
-`created` is the commit's date instead of the archive's mtime (the wall clock): packaging
-the same commit again gives the same annotations.
+`created` is the commit's date instead of the archive's mtime (the wall clock); with the
+archive's entries stamped with the same time (publish/reproducible.py), packaging the same
+commit again gives the same bytes and the same manifest digest.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class Provenance:
     source: str
     revision: str
     created: str
+
+    @property
+    def epoch(self) -> int:
+        """The commit's time in seconds: what every entry of the packaged archive carries."""
+        return int(datetime.fromisoformat(self.created).timestamp())
 
     def annotations(self) -> dict[str, str]:
         return {SOURCE: self.source, REVISION: self.revision, CREATED: self.created}
