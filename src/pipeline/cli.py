@@ -98,6 +98,10 @@ def add_signing_flags(parser: argparse.ArgumentParser) -> None:
                         help="cosign public key the signature is verified against")
     parser.add_argument("--certificate-identity", default="", metavar="URL",
                         help="keyless (GitHub Actions): the workflow identity to verify")
+    parser.add_argument("--oidc-request-url", default="", metavar="env:NAME|file:PATH",
+                        help="keyless: where to read ACTIONS_ID_TOKEN_REQUEST_URL")
+    parser.add_argument("--oidc-request-token", default="", metavar="env:NAME|file:PATH",
+                        help="keyless: where to read ACTIONS_ID_TOKEN_REQUEST_TOKEN")
     parser.add_argument("--source-url", help="provenance: the repository's https URL "
                         "(default: the git `origin` remote)")
     parser.add_argument("--revision", help="provenance: the commit id (default: git HEAD)")
@@ -116,7 +120,8 @@ def publish(args: argparse.Namespace, console: Console) -> int:
             source, args.tag, args.registry, args.repository, args.username,
             args.registry_password, args.plain_http, lint_passes,
             publish_native.SigningInputs(args.signing_key, args.signing_password,
-                                         args.verify_key, args.certificate_identity),
+                                         args.verify_key, args.certificate_identity,
+                                         args.oidc_request_url, args.oidc_request_token),
             Origin(args.source_url, args.revision, args.created))
     except PublishError as error:
         console.print(f"publish: {error}", markup=False, soft_wrap=True)

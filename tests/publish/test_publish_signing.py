@@ -192,6 +192,13 @@ def test_the_cli_publishes_signed_and_keeps_key_and_passwords_out_of_output(regi
      "--verify-key /nonexistent.pub: no such file"),
     (publish_native.SigningInputs(identity="https://github.com/acme/x"),
      "is not a workflow identity"),
+    (publish_native.SigningInputs(identity="https://github.com/acme/dpp/.github/workflows/"
+                                           "deploy.yml@refs/tags/v1.4.0"),
+     "keyless signing needs --oidc-request-url and --oidc-request-token"),
+    (publish_native.SigningInputs(key="file:/x", public_key="/x.pub",
+                                  identity="https://github.com/acme/dpp/.github/workflows/"
+                                           "deploy.yml@refs/tags/v1.4.0"),
+     "--signing-key and --certificate-identity both given"),
 ])
 def test_publish_without_a_complete_way_to_sign_fails_before_any_work(registry, password,
                                                                       signing_inputs, message):

@@ -44,11 +44,8 @@ class SigningSecrets:
     oidc_request_token: dagger.Secret | None = None
 
     def check(self) -> None:
-        cosign.signing_mode(self.key is not None, self.public_key is not None, self.identity)
-        if self.identity and (self.oidc_request_url is None or self.oidc_request_token is None):
-            raise PublishError("keyless signing needs --oidc-request-url and "
-                               "--oidc-request-token (GitHub Actions' ACTIONS_ID_TOKEN_REQUEST_"
-                               "URL and _TOKEN, given with `id-token: write`)")
+        cosign.signing_mode(self.key is not None, self.public_key is not None, self.identity,
+                            None not in (self.oidc_request_url, self.oidc_request_token))
 
     def signing(self) -> cosign.Signing:
         if self.key is None:

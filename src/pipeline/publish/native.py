@@ -53,6 +53,8 @@ class SigningInputs:
     password: str = ""
     public_key: str = ""
     identity: str = ""
+    oidc_request_url: str = ""
+    oidc_request_token: str = ""
 
 
 def git(source: Path, *args: str) -> str | None:
@@ -72,7 +74,8 @@ def provenance_of(source: Path, origin: stamping.Origin) -> stamping.Provenance:
 
 
 def checked_signing(inputs: SigningInputs) -> None:
-    cosign.signing_mode(bool(inputs.key), bool(inputs.public_key), inputs.identity)
+    cosign.signing_mode(bool(inputs.key), bool(inputs.public_key), inputs.identity,
+                        bool(inputs.oidc_request_url and inputs.oidc_request_token))
     if inputs.public_key and not Path(inputs.public_key).is_file():
         raise PublishError(f"--verify-key {inputs.public_key}: no such file")
 
@@ -117,6 +120,9 @@ def publish(source: Path, tag: str, registry: str, repository: str, username: st
     password = take_secret(registry_password)
     key = take_secret(signing.key, "--signing-key") + "\n" if signing.key else ""
     key_password = take_secret(signing.password, "--signing-password") if signing.password else ""
+    oidc = {name: take_secret(spec, flag) for name, spec, flag in zip(
+        cosign.GITHUB_OIDC_ENV, (signing.oidc_request_url, signing.oidc_request_token),
+        ("--oidc-request-url", "--oidc-request-token")) if spec}
     if not lint():
         raise PublishError("lint failed: nothing was packaged or pushed")
     target = Target(registry, repository, version, plain_http)
@@ -130,7 +136,7 @@ def publish(source: Path, tag: str, registry: str, repository: str, username: st
             identity=signing.identity)
         helm = runner(source, environment(source))
         sign = runner(source, {**environment(source), cosign.DOCKER_CONFIG_ENV: tmp,
-                               cosign.PASSWORD_ENV: key_password})
+                               cosign.PASSWORD_ENV: key_password, **oidc})
         chart = stamped_chart(source, private, stamp)
         out = str(private / "package")
 

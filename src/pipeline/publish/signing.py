@@ -54,7 +54,7 @@ class Signing:
         return "key pair, no transparency log"
 
 
-def signing_mode(has_key: bool, has_public_key: bool, identity: str) -> None:
+def signing_mode(has_key: bool, has_public_key: bool, identity: str, has_oidc: bool) -> None:
     """Exactly one way to sign, given whole, before any work: nothing unsigned is published."""
     if has_key and identity:
         raise PublishError("--signing-key and --certificate-identity both given: sign with a "
@@ -71,6 +71,10 @@ def signing_mode(has_key: bool, has_public_key: bool, identity: str) -> None:
         raise PublishError(
             f"--certificate-identity {identity!r} is not a workflow identity: expected "
             f"https://github.com/OWNER/REPO/.github/workflows/FILE@refs/tags/TAG")
+    if identity and not has_oidc:
+        raise PublishError("keyless signing needs --oidc-request-url and --oidc-request-token "
+                           "(GitHub Actions' ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN, given "
+                           "with `id-token: write`)")
 
 
 def image(target: Target, digest: str) -> str:
