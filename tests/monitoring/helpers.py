@@ -11,7 +11,8 @@ from pipeline.plan import Tree, build
 from pipeline.plan.model import Check
 from tests.conftest import copy_repo
 
-MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "src/pipeline")
+MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "infra/compose",
+                    "src/pipeline")
 RULES = "infra/monitoring/alertmanager/rules"
 DASHBOARDS = "infra/monitoring/grafana/dashboards"
 CONTRACT = "infra/monitoring/metrics-contract.yaml"

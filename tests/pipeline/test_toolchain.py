@@ -27,6 +27,7 @@ VERSION_COMMANDS = {
     "registry": (["--version"], "v{v}"),
     "cosign": (["version"], "v{v}"),
     "shellcheck": (["--version"], "version: {upstream}"),
+    "compose": (["version"], "Docker Compose version v{v}"),
 }
 
 
@@ -93,3 +94,47 @@ def test_bootstrap_names_a_missing_prerequisite_in_one_line(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "kubeconform 0.7.0: needs `go` on PATH" in done.stderr
+
+
+def load_bootstrap():
+    """scripts/bootstrap as a module (it has no .py suffix)."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("bootstrap", str(REPO / "scripts" / "bootstrap"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("bootstrap", loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_compose_wrapper_module_pins_the_release():
+    """tools/go/compose: the wrapper `go install` cannot replace (compose's go.mod excludes)."""
+    pin = toolchain.pins()["tools"]["compose"]
+    module = REPO / pin["wrapper"]
+    go_mod = (module / "go.mod").read_text()
+    assert f"require github.com/docker/compose/v2 v{pin['version']}\n" in go_mod
+    for excluded in ("github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc",
+                     "github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2"):
+        assert excluded in go_mod.split("exclude (", 1)[1]
+    assert f"github.com/docker/compose/v2 v{pin['version']} h1:" in (module / "go.sum").read_text()
+    tools_go = (module / "tools.go").read_text()
+    assert tools_go.startswith("//go:build tools\n") and f'import _ "{pin["package"]}"' in tools_go
+    assert pin["ldflags"] == [f"-X github.com/docker/compose/v2/internal.Version=v{pin['version']}"]
+
+
+def test_go_wrapper_builds_in_the_wrapper_module_and_restamps_on_change(monkeypatch, tmp_path):
+    bootstrap = load_bootstrap()
+    ran = []
+    monkeypatch.setattr(bootstrap, "run", lambda argv, **kw: ran.append(argv))
+    pin = {"wrapper": "tools/go/compose", "package": "example.org/x/cmd", "binary": "x",
+           "ldflags": ["-X main.version=v1"]}
+    bootstrap.go_wrapper("x", pin)
+    assert ran == [["go", "build", "-C", str(REPO / "tools/go/compose"), "-trimpath",
+                    "-ldflags=-X main.version=v1", "-o", str(bootstrap.BIN / "x"), "example.org/x/cmd"]]
+    monkeypatch.setattr(bootstrap, "REPO", tmp_path)
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w/go.mod").write_text("module w\n")
+    (tmp_path / "w/go.sum").write_text("")
+    before = bootstrap.wrapper_digest({"wrapper": "w"})
+    (tmp_path / "w/go.sum").write_text("example.org/x v1.0.0 h1:abc=\n")
+    assert bootstrap.wrapper_digest({"wrapper": "w"}) != before

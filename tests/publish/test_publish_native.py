@@ -90,9 +90,13 @@ def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, passw
     assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr + theirs.stderr
     version = chart_before.split("\nversion:")[1].split()[0].strip("\"'")
     app_version = chart_before.split("\nappVersion:")[1].split()[0].strip("\"'")
+    # The released chart runs the release's images: their tags follow the appVersion.
+    for app in ("dpp-backend", "dpp-frontend"):
+        assert f'image: "ghcr.io/dpp-platform/{app}:1.4.0"' in theirs.stdout
     normalised = theirs.stdout.replace("dpp-platform-1.4.0", f"dpp-platform-{version}") \
         .replace('version: "1.4.0"', f'version: "{app_version}"') \
-        .replace("version: 1.4.0", f"version: {app_version}")
+        .replace("version: 1.4.0", f"version: {app_version}") \
+        .replace(':1.4.0"', f':{app_version}"')
     assert normalised == ours.stdout
 
 

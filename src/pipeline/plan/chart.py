@@ -12,6 +12,8 @@ and per environment, on the newest version with the monitoring API:
                     exceptions its values document (src/pipeline/policies/hardening.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
   resources-<env>   requests summed (dev must fit 4 CPU / 8 GiB)
+  edc-settings-<env> the EDC settings contract (edc-settings.yaml) over the render
+  app-contract-<env> backend and frontend as infra/app-contract.yaml says
 plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
 """
 
@@ -27,6 +29,8 @@ NAMESPACE = "dpp-platform"
 CRD_SCHEMAS = "infra/schemas/crds"
 CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 EDGES = "infra/helm/network-edges.yaml"
+EDC_SETTINGS = f"{CHART}/edc-settings.yaml"
+APP_CONTRACT = "infra/app-contract.yaml"
 MONITORING_API = "monitoring.coreos.com/v1"
 MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards")
 # The local cluster every developer runs the dev profile on.
@@ -100,6 +104,16 @@ def checks(tree: Tree) -> list[Check]:
             f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env], [CHART, EDGES],
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
+        out.append(python_check(
+            f"edc-settings-{env}", GROUP, "policies.edc", ["--contract", EDC_SETTINGS, "--env", env],
+            [CHART], stdin_from=render,
+            description=f"every EDC 0.7.3 setting of {EDC_SETTINGS} on both planes of the {env} render, "
+                        "URLs at the right Service/Ingress"))
+        if tree.is_file(APP_CONTRACT):
+            out.append(python_check(
+                f"app-contract-{env}", GROUP, "policies.appcontract",
+                ["--contract", APP_CONTRACT, "--env", env], [CHART, APP_CONTRACT], stdin_from=render,
+                description=f"backend and frontend of the {env} render agree with {APP_CONTRACT}"))
         budget = BUDGETS.get(env)
         out.append(python_check(
             f"resources-{env}", GROUP, "policies.resources",

@@ -17,8 +17,8 @@ import re
 import sys
 from typing import Callable
 
-from pipeline.policies.manifests import (Problem, component, containers, load, of_kind,
-                                         report, rid, workloads)
+from pipeline.policies.manifests import (Problem, component, containers, effective_env, load,
+                                         of_kind, report, rid, workloads)
 
 ENVIRONMENTS = {"dev": "development", "staging": "staging", "prod": "production"}
 
@@ -31,7 +31,7 @@ RESTRICTED_VOLUMES = {"configMap", "downwardAPI", "emptyDir", "projected", "secr
 SECRET_WORDS = {"PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS",
                 "APIKEY", "PRIVATEKEY"}
 KEY_QUALIFIERS = {"API", "AUTH", "ACCESS", "SECRET", "PRIVATE", "SIGNING", "ENCRYPTION"}
-NOT_A_SECRET_SUFFIXES = {"ALIAS", "FILE", "NAME", "REF", "PATH", "URL", "ID"}
+NOT_A_SECRET_SUFFIXES = {"ALIAS", "FILE", "NAME", "REF", "PATH", "URL", "ID", "ENDPOINT"}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # The upstream image, as shipped: not built with the chart's build-time options.
 STOCK_KEYCLOAK = "keycloak/keycloak"
@@ -583,18 +583,6 @@ def check_keycloak(docs: list[dict], env: str) -> list[Problem]:
 
 # ----------------------------------------------------------------- metrics
 
-def _effective_env(container: dict, docs: list[dict]) -> dict[str, object]:
-    """A container's environment as the kubelet builds it: envFrom ConfigMaps, then env (env wins)."""
-    out: dict[str, object] = {}
-    configmaps = {cm["metadata"]["name"]: cm.get("data") or {} for cm in of_kind(docs, "ConfigMap")}
-    for source in container.get("envFrom") or []:
-        if "configMapRef" in source:
-            out.update(configmaps.get(source["configMapRef"]["name"], {}))
-    for var in container.get("env") or []:
-        out[var.get("name")] = var.get("value") if "value" in var else var.get("valueFrom")
-    return out
-
-
 def check_metrics(docs: list[dict], env: str) -> list[Problem]:
     """Every ServiceMonitor scrapes what its pods really serve: the Service port exists and
     targets a container port; the EDC's port only exists with its OpenTelemetry agent on, and
@@ -635,7 +623,7 @@ def check_metrics(docs: list[dict], env: str) -> list[Problem]:
                                             f"{rid(service)} port {port.get('name')!r} targets {target!r}, "
                                             "which no container of its pods declares"))
                 for doc, container in serving:
-                    values = _effective_env(container, docs)
+                    values = effective_env(container, docs)
                     where = f"spec.template.spec.containers[{container.get('name')}].env"
                     if component(doc).startswith("edc-") and str(values.get("OTEL_JAVAAGENT_ENABLED")) != "true":
                         problems.append(Problem("metrics", rid(doc), f"{where}[OTEL_JAVAAGENT_ENABLED]",

@@ -78,6 +78,19 @@ def component(doc: dict) -> str:
     return ((doc.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component", "")
 
 
+def effective_env(container: dict, docs: list[dict]) -> dict[str, object]:
+    """A container's environment as the kubelet builds it: envFrom ConfigMaps, then env (env
+    wins); {name: value, or the valueFrom mapping}."""
+    out: dict[str, object] = {}
+    configmaps = {cm["metadata"]["name"]: cm.get("data") or {} for cm in of_kind(docs, "ConfigMap")}
+    for source in container.get("envFrom") or []:
+        if "configMapRef" in source:
+            out.update(configmaps.get(source["configMapRef"]["name"], {}))
+    for var in container.get("env") or []:
+        out[var.get("name")] = var.get("value") if "value" in var else var.get("valueFrom")
+    return out
+
+
 def report(tool: str, problems: list, ok_message: str) -> int:
     """Print problems (stderr) or the ok line (stdout); the exit status."""
     for problem in problems:
