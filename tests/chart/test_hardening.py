@@ -162,3 +162,14 @@ def test_redis_reads_its_password_file_for_the_server_and_the_readiness_probe():
     assert "$(cat /run/secrets/redis/password)" in redis["command"][-1]
     assert "$(cat /run/secrets/redis/password)" in redis["readinessProbe"]["exec"]["command"][-1]
     assert redis["livenessProbe"] == {**redis["livenessProbe"], "tcpSocket": {"port": "redis"}}
+
+
+def test_frontend_liveness_is_a_tcp_check_of_its_contract_port():
+    """The contract's frontend has one health path (/), readiness: liveness checks the port."""
+    ok = run_check("chart/app-contract-dev")
+    assert ok.returncode == 0, output(ok)
+    result = run_check("chart/app-contract-dev", "--set", "frontend.livenessProbe.tcpSocket.port=9999")
+    assert result.returncode != 0
+    assert ("Deployment/dpp-platform-frontend: spec.template.spec.containers[frontend]"
+            ".livenessProbe.tcpSocket: port 9999: frontend has no liveness path, so its liveness "
+            "is a TCP check of 8080") in output(result), output(result)
