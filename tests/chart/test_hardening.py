@@ -40,8 +40,9 @@ def test_each_environment_passes(env, tmp_path):
 BREAKS = [
     # (env, values override, resource: field: message start)
     ("prod", {"backend": {"image": {"digestExemption": ""}}},
-     f"{BACKEND}: {CONTAINER}.image: 'ghcr.io/repo/backend:0.1.0' runs by tag in production: "
-     f"set backend.image.digest (sha256:…), or backend.image.digestExemption to the reason"),
+     f"{BACKEND}: {CONTAINER}.image: 'ghcr.io/dpp-platform/dpp-backend:0.1.0' runs by tag in "
+     f"production: set backend.image.digest (sha256:…), or backend.image.digestExemption to the "
+     f"reason"),
     ("prod", {"redis": {"exporter": {"image": {"digestExemption": "  "}}}},
      "Deployment/dpp-platform-redis: spec.template.spec.containers[exporter].image: "
      "'docker.io/oliver006/redis_exporter:v1.62.0' runs by tag in production: set "
@@ -94,17 +95,17 @@ def test_a_malformed_digest_in_values_fails_the_render_naming_the_value(tmp_path
 def test_a_malformed_digest_in_a_render_fails_the_policy():
     made = render("dev")
     assert made.returncode == 0, made.stderr
-    assert '"ghcr.io/repo/backend:latest"' in made.stdout
-    bad = made.stdout.replace('"ghcr.io/repo/backend:latest"',
-                              '"ghcr.io/repo/backend:latest@sha256:0123"', 1)
+    assert '"ghcr.io/dpp-platform/dpp-backend:0.1.0"' in made.stdout
+    bad = made.stdout.replace('"ghcr.io/dpp-platform/dpp-backend:0.1.0"',
+                              '"ghcr.io/dpp-platform/dpp-backend:0.1.0@sha256:0123"', 1)
     chart = REPO / "infra/helm/dpp-platform"
     done = subprocess.run([sys.executable, "-m", "pipeline.policies.hardening", "--env", "dev",
                            "--values", str(chart / "values.yaml"),
                            "--values", str(chart / "values-dev.yaml")],
                           input=bad, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 1
-    assert (f"{BACKEND}: {CONTAINER}.image: 'ghcr.io/repo/backend:latest@sha256:0123': the digest "
-            f"is not sha256:<64 hex digits>") in done.stderr
+    assert (f"{BACKEND}: {CONTAINER}.image: 'ghcr.io/dpp-platform/dpp-backend:0.1.0@sha256:0123': "
+            f"the digest is not sha256:<64 hex digits>") in done.stderr
 
 
 def containers_of(text: str) -> dict[str, dict]:
@@ -123,7 +124,7 @@ def test_a_digest_renders_repository_tag_and_digest_pulled_if_not_present():
     made = render("dev", "--set", f"backend.image.digest={DIGEST}")
     assert made.returncode == 0, made.stderr
     backend = containers_of(made.stdout)["Deployment/dpp-platform-backend/backend"]
-    assert backend["image"] == f"ghcr.io/repo/backend:latest@{DIGEST}"
+    assert backend["image"] == f"ghcr.io/dpp-platform/dpp-backend:0.1.0@{DIGEST}"
     assert backend["imagePullPolicy"] == "IfNotPresent"
     minio = containers_of(made.stdout)["StatefulSet/dpp-platform-minio/minio"]
     assert minio["image"] == ("quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z@sha256:"
