@@ -88,20 +88,22 @@ def add_publish_flags(parser: argparse.ArgumentParser) -> None:
                         help="lint checks run at once (default: the number of cores)")
 
 
+# Secrets of the signing step, read like --registry-password (never on the command line).
+SIGNING_SECRETS = (("--signing-key", "the cosign private key (key-pair signing)"),
+                   ("--signing-password", "the cosign key's password (default: none)"),
+                   ("--oidc-request-url", "ACTIONS_ID_TOKEN_REQUEST_URL (keyless)"),
+                   ("--oidc-request-token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN (keyless)"))
+
+
 def add_signing_flags(parser: argparse.ArgumentParser) -> None:
     """cosign signing (key pair or keyless) and provenance, as `dagger call publish` takes."""
-    parser.add_argument("--signing-key", default="", metavar="env:NAME|file:PATH",
-                        help="where to read the cosign private key (key-pair signing)")
-    parser.add_argument("--signing-password", default="", metavar="env:NAME|file:PATH",
-                        help="where to read the cosign key's password (default: none)")
+    for flag, what in SIGNING_SECRETS:
+        parser.add_argument(flag, default="", metavar="env:NAME|file:PATH",
+                            help=f"where to read {what}")
     parser.add_argument("--verify-key", default="", metavar="PATH",
                         help="cosign public key the signature is verified against")
     parser.add_argument("--certificate-identity", default="", metavar="URL",
                         help="keyless (GitHub Actions): the workflow identity to verify")
-    parser.add_argument("--oidc-request-url", default="", metavar="env:NAME|file:PATH",
-                        help="keyless: where to read ACTIONS_ID_TOKEN_REQUEST_URL")
-    parser.add_argument("--oidc-request-token", default="", metavar="env:NAME|file:PATH",
-                        help="keyless: where to read ACTIONS_ID_TOKEN_REQUEST_TOKEN")
     parser.add_argument("--source-url", help="provenance: the repository's https URL "
                         "(default: the git `origin` remote)")
     parser.add_argument("--revision", help="provenance: the commit id (default: git HEAD)")

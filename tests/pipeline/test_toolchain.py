@@ -27,6 +27,7 @@ VERSION_COMMANDS = {
     "registry": (["--version"], "v{v}"),
     "cosign": (["version"], "v{v}"),
     "shellcheck": (["--version"], "version: {upstream}"),
+    "query-exporter": (["--version"], "query-exporter, version {v}"),
     "compose": (["version"], "Docker Compose version v{v}"),
 }
 

@@ -74,7 +74,8 @@ def test_the_stack_from_the_repo_files_passes_end_to_end():
     done, elapsed = smoke()
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
-    for name in ("prometheus ready", "alertmanager ready", "targets up", "rules loaded",
+    for name in ("prometheus ready", "alertmanager ready", "targets up", "contract series scraped",
+                 "rules loaded",
                  "prometheus sees alertmanager", "alertmanager receivers",
                  "watchdog end to end", "critical alert routed"):
         assert line(out, name).startswith("PASSED"), line(out, name)
@@ -84,7 +85,9 @@ def test_the_stack_from_the_repo_files_passes_end_to_end():
     assert "received by deadmansswitch" in line(out, "watchdog end to end")
     critical = line(out, "critical alert routed")
     assert "critical (pagerduty" in critical and "webhook (webhook" in critical
-    assert "backend" in line(out, "targets up")
+    assert "backend" in line(out, "targets up") and "edc-exporter" in line(out, "targets up")
+    # the EDC exporter's series (query-exporter's names and labels, metrics-contract.yaml)
+    assert "edc-exporter: 3 series" in line(out, "contract series scraped")
     expect = checks.expectations(REPO, __import__("pipeline.smoke.stack").smoke.stack.load(REPO))
     assert f"{expect.rule_groups} groups, {expect.rules} rules" in line(out, "rules loaded")
     assert_cleaned_up(out)

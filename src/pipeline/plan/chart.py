@@ -12,6 +12,10 @@ and per environment, on the newest version with the monitoring API:
                     exceptions its values document (src/pipeline/policies/hardening.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
   resources-<env>   requests summed (dev must fit 4 CPU / 8 GiB)
+  prometheusrule-<env>  every selector of the rendered rules scoped to the release namespace,
+                    EDC rule groups only with the EDC
+  scrape-<env>      prometheus.k8s.yml jobs and the ServiceMonitors, discovered and relabelled
+                    over the render: every job keeps a target, every contract component is scraped
   edc-settings-<env> the EDC settings contract (edc-settings.yaml) over the render
   app-contract-<env> backend and frontend as infra/app-contract.yaml says
 plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
@@ -32,7 +36,11 @@ EDGES = "infra/helm/network-edges.yaml"
 EDC_SETTINGS = f"{CHART}/edc-settings.yaml"
 APP_CONTRACT = "infra/app-contract.yaml"
 MONITORING_API = "monitoring.coreos.com/v1"
-MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards")
+MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards",
+                      "infra/monitoring/query-exporter")
+PROMETHEUS_K8S = "infra/monitoring/prometheus/prometheus.k8s.yml"
+METRICS_CONTRACT = "infra/monitoring/metrics-contract.yaml"
+CLUSTER_OBJECTS = "infra/monitoring/kubernetes/cluster-objects.yaml"
 # The local cluster every developer runs the dev profile on.
 BUDGETS = {"dev": ("4", "8Gi")}
 
@@ -104,6 +112,20 @@ def checks(tree: Tree) -> list[Check]:
             f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env], [CHART, EDGES],
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
+        out.append(python_check(
+            f"prometheusrule-{env}", GROUP, "policies.promrules", ["--env", env, "--namespace", NAMESPACE],
+            [CHART], stdin_from=render,
+            description=f"the {env} PrometheusRule reads only the release namespace; EDC groups only "
+                        "with the EDC"))
+        if tree.is_file(PROMETHEUS_K8S) and tree.is_file(METRICS_CONTRACT):
+            cluster = [CLUSTER_OBJECTS] if tree.is_file(CLUSTER_OBJECTS) else []
+            out.append(python_check(
+                f"scrape-{env}", GROUP, "policies.scrape",
+                ["--env", env, "--namespace", NAMESPACE, "--prometheus-config", PROMETHEUS_K8S,
+                 "--contract", METRICS_CONTRACT, *(["--cluster", *cluster] if cluster else [])],
+                [CHART, PROMETHEUS_K8S, METRICS_CONTRACT, *cluster], stdin_from=render,
+                description=f"scrape jobs of {PROMETHEUS_K8S} and the ServiceMonitors keep the {env} "
+                            "render's targets (Prometheus relabel semantics)"))
         out.append(python_check(
             f"edc-settings-{env}", GROUP, "policies.edc", ["--contract", EDC_SETTINGS, "--env", env],
             [CHART], stdin_from=render,

@@ -625,7 +625,8 @@ def check_metrics(docs: list[dict], env: str) -> list[Problem]:
                 for doc, container in serving:
                     values = effective_env(container, docs)
                     where = f"spec.template.spec.containers[{container.get('name')}].env"
-                    if component(doc).startswith("edc-") and str(values.get("OTEL_JAVAAGENT_ENABLED")) != "true":
+                    if component(doc) in ("edc-controlplane", "edc-dataplane") and \
+                            str(values.get("OTEL_JAVAAGENT_ENABLED")) != "true":
                         problems.append(Problem("metrics", rid(doc), f"{where}[OTEL_JAVAAGENT_ENABLED]",
                                                 f"must be \"true\": {rid(monitor)} scrapes the OpenTelemetry "
                                                 "agent's Prometheus exporter, which only runs with the agent"))

@@ -207,10 +207,11 @@ class Stack:
                      for host in ("localhost", "127.0.0.1", "prometheus")}
         addresses[f"alertmanager:{am_spec.listen_port}"] = local["alertmanager"]
         prom_doc = load_config(self.source / stack.config_source(prom_spec))
-        backend = ""
+        served: dict[str, str] = {}
         with contextlib.suppress(stack.StackError, AttributeError, TypeError):
-            backend = stack.backend_address(prom_doc)
-            addresses[backend] = local["target"]
+            served = stack.fake_target_addresses(prom_doc)
+            for address in served.values():
+                addresses[address] = local["target"]
 
         # helpers first: the servers find them on their first scrape / notification
         env = python_env(self.source)
@@ -265,14 +266,14 @@ class Stack:
             return checks.Endpoint(name, f"http://{local[name]}{spec.route_prefix}",
                                    exited=procs[name].exited, logs=procs[name].logs)
 
-        host = backend.rsplit(":", 1)[0] if backend else "backend"
+        hosts = {address.rsplit(":", 1)[0] for address in served.values()} or {"backend"}
         return checks.Context(
             prometheus=endpoint("prometheus", prom_spec),
             alertmanager=endpoint("alertmanager", am_spec),
             grafana=checks.Endpoint("grafana", None, absent="natively: no Grafana server can "
                                     "be installed here (runs in `dagger call smoke`)"),
             sink=sink_url, expect=checks.expectations(self.source, specs),
-            running={"localhost", "127.0.0.1", "prometheus", "alertmanager", host})
+            running={"localhost", "127.0.0.1", "prometheus", "alertmanager", *hosts})
 
     async def start_helpers(self, ports: dict[str, int]) -> None:
         procs = {p.name: p for p in self.processes}

@@ -9,6 +9,9 @@
 - edc-controlplane
 - edc-dataplane
 {{- end }}
+{{- if include "dpp-platform.edc.exporter.enabled" . }}
+- edc-exporter
+{{- end }}
 {{- if .Values.tests.enabled }}
 - test
 {{- end }}
@@ -95,6 +98,12 @@ external-minio), port, protocol (TCP). The EDC planes' dataspace egress is edc.e
 {{- /* Other connectors: the DSP endpoint and the data plane public API (edc.hostname). */}}
 - {from: ingress, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.protocol.port }}}
 - {from: ingress, to: edc-dataplane, port: {{ $v.edc.dataplane.endpoints.public.port }}}
+{{- end }}
+{{- end }}
+{{- if include "dpp-platform.edc.exporter.enabled" . }}
+- {from: edc-exporter, to: {{ $db }}, port: {{ $dbPort }}}
+{{- if $monitoring }}
+- {from: monitoring, to: edc-exporter, port: {{ $v.edc.exporter.port }}}
 {{- end }}
 {{- end }}
 {{- if $v.tests.enabled }}
