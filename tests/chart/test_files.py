@@ -91,4 +91,4 @@ def test_plan_shape():
 def test_plan_from_a_tree_without_monitoring_sources():
     files = [f for f in Tree.from_path(REPO).files if not f.startswith("infra/monitoring/")]
     checks = {c.id: c for c in build(Tree(frozenset(files)))}
-    assert checks["chart/monitoring-files-sync"].reads == (f"{CHART.relative_to(REPO)}/files", "src/pipeline")
+    assert checks["chart/monitoring-files-sync"].reads == (f"{CHART.relative_to(REPO)}/files",)

@@ -204,3 +204,34 @@ def test_the_password_variable_is_taken_before_lint_and_helm_run(registry, passw
     publish(registry, lint=lint)
     assert seen == {"during lint": None}
     assert "REGISTRY_PASSWORD" not in os.environ
+
+
+def never_lint():
+    raise AssertionError("lint started before the cheap registry facts were checked")
+
+
+def test_an_existing_version_is_refused_before_lint_starts(registry, password, monkeypatch):
+    publish(registry)
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)  # publish took it
+    with pytest.raises(PublishError, match="already exists .* immutable"):
+        publish(registry, lint=never_lint)
+
+
+def test_wrong_credentials_and_an_unreachable_registry_fail_before_lint(registry, monkeypatch):
+    monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
+    with pytest.raises(PublishError, match="credentials rejected"):
+        publish(registry, lint=never_lint)
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    with pytest.raises(PublishError, match="unreachable"):
+        publish(registry, host="127.0.0.1:9", lint=never_lint)
+
+
+def test_the_cli_refuses_an_existing_version_without_starting_lint(registry, password, tmp_path):
+    publish(registry)
+    done = run_pipeline("publish", "--source", str(REPO), "--tag", "v1.4.0", "--registry",
+                        registry.host, "--repository", REPOSITORY, "--username",
+                        registry.username, "--registry-password", "env:REGISTRY_PASSWORD",
+                        "--plain-http", env={"REGISTRY_PASSWORD": registry.password})
+    assert done.returncode == 1
+    assert "already exists" in done.stdout
+    assert "lint" not in done.stdout.replace("lint failed", ""), done.stdout

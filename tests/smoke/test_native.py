@@ -128,6 +128,21 @@ def test_a_broken_alertmanager_yml_fails_fast_with_alertmanager_own_error(tmp_pa
     assert_cleaned_up(out)
 
 
+def test_a_bad_flag_value_shows_the_servers_error_line_not_its_usage(tmp_path):
+    """An unset ${PROMETHEUS_RETENTION} without default: Prometheus prints its error line,
+    then its whole --help; the report leads with the error line, the usage text is gone."""
+    root = broken_copy(tmp_path, "docker-compose.prod.yml",
+                       lambda text: text.replace("${PROMETHEUS_RETENTION:-15d}",
+                                                 "${PROMETHEUS_RETENTION}", 1))
+    done, _ = smoke(root)
+    out = done.stdout
+    assert done.returncode == 1, out
+    failed = line(out, "prometheus ready")
+    assert "Error parsing command line arguments: empty duration string" in failed, failed
+    assert "usage: prometheus" not in out and "--log.format" not in out, out
+    assert_cleaned_up(out)
+
+
 def test_sigint_stops_every_process_and_frees_the_ports():
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.smoke", "--source", str(REPO)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -11,13 +11,14 @@ and per environment, on the newest version with the monitoring API:
   hardening-<env>   supply-chain and runtime hardening over the render, with the
                     exceptions its values document (src/pipeline/policies/hardening.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
-  resources-<env>   requests summed (dev must fit 4 CPU / 8 GiB)
+  resources-<env>   requests summed (a development tier must fit 4 CPU / 8 GiB)
   prometheusrule-<env>  every selector of the rendered rules scoped to the release namespace,
                     EDC rule groups only with the EDC
   scrape-<env>      prometheus.k8s.yml jobs and the ServiceMonitors, discovered and relabelled
                     over the render: every job keeps a target, every contract component is scraped
   edc-settings-<env> the EDC settings contract (edc-settings.yaml) over the render
   app-contract-<env> backend and frontend as infra/app-contract.yaml says
+Environments are the values-*.yaml files; tier-dependent rules read global.environment.
 plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
 """
 
@@ -41,8 +42,6 @@ MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/g
 PROMETHEUS_K8S = "infra/monitoring/prometheus/prometheus.k8s.yml"
 METRICS_CONTRACT = "infra/monitoring/metrics-contract.yaml"
 CLUSTER_OBJECTS = "infra/monitoring/kubernetes/cluster-objects.yaml"
-# The local cluster every developer runs the dev profile on.
-BUDGETS = {"dev": ("4", "8Gi")}
 
 
 def environments(tree: Tree) -> list[str]:
@@ -98,18 +97,21 @@ def checks(tree: Tree) -> list[Check]:
                                  f"{'with' if monitoring else 'without'} {MONITORING_API} "
                                  f"| kubeconform -strict, Kubernetes {kube}")))
         render = template(env, newest, monitoring=True)
+        values = ["--values", f"{CHART}/values.yaml", "--values", values_file(env)]
         out.append(python_check(
-            f"policies-{env}", GROUP, "policies.chart", ["--env", env], [CHART], stdin_from=render,
+            f"policies-{env}", GROUP, "policies.chart", ["--env", env, *values, "--chart", CHART],
+            [CHART],
+            stdin_from=render,
             description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))
         out.append(python_check(
-            f"hardening-{env}", GROUP, "policies.hardening",
-            ["--env", env, "--values", f"{CHART}/values.yaml", "--values", values_file(env)],
+            f"hardening-{env}", GROUP, "policies.hardening", ["--env", env, *values],
             [CHART], stdin_from=render,
             description=f"image digests, pull policy, secrets as files, UIDs, distinct probes and "
                         f"ephemeral storage over the {env} render, with the exceptions its values "
                         f"document"))
         out.append(python_check(
-            f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env], [CHART, EDGES],
+            f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env, "--chart", CHART],
+            [CHART, EDGES],
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
         out.append(python_check(
@@ -136,13 +138,10 @@ def checks(tree: Tree) -> list[Check]:
                 f"app-contract-{env}", GROUP, "policies.appcontract",
                 ["--contract", APP_CONTRACT, "--env", env], [CHART, APP_CONTRACT], stdin_from=render,
                 description=f"backend and frontend of the {env} render agree with {APP_CONTRACT}"))
-        budget = BUDGETS.get(env)
         out.append(python_check(
-            f"resources-{env}", GROUP, "policies.resources",
-            ["--env", env, *(["--max-cpu", budget[0], "--max-memory", budget[1]] if budget else [])],
-            [CHART], stdin_from=render,
-            description=f"resource requests of {env} summed"
-                        + (f" (must fit {budget[0]} CPU / {budget[1]})" if budget else "")))
+            f"resources-{env}", GROUP, "policies.resources", ["--env", env, *values], [CHART],
+            stdin_from=render,
+            description=f"resource requests of {env} summed, within its tier's budget"))
     sources = [path for path in MONITORING_SOURCES if tree.is_dir(path)]
     copies = [path for path in (f"{CHART}/files",) if tree.is_dir(path)]
     out.append(python_check(

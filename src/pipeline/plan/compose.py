@@ -3,6 +3,9 @@
   <file>          services, images, healthchecks, mounts (src/pipeline/contracts/compose.py)
   config          `docker-compose config --quiet`: the real Compose v2 resolves the file, every
                   profile included, with the dummy variables of infra/compose/lint.env
+                  (a malformed `${VAR@x}` fails here, in Compose's own words)
+  variables       every ${VAR} Compose lists (`config --variables`) has a default or is
+                  required: an unset one would silently become "" (contracts/composevars.py)
   comes-up        dependencies, healthchecks waited on, databases created
   edc-settings    the EDC settings contract on the compose EDC services
   app-contract    backend and frontend as infra/app-contract.yaml says
@@ -11,7 +14,7 @@
 from __future__ import annotations
 
 from pipeline.plan.chart import APP_CONTRACT, EDC_SETTINGS
-from pipeline.plan.model import Check, Tree, python_check
+from pipeline.plan.model import Check, Step, Tree, python_check
 
 GROUP = "compose"
 COMPOSE_FILES = ("docker-compose.prod.yml",)
@@ -26,6 +29,12 @@ def config_argv(compose: str) -> tuple[str, ...]:
     """`docker-compose config --quiet` over the file with every profile on (no daemon needed)."""
     profiles = [arg for profile in PROFILES for arg in ("--profile", profile)]
     return ("docker-compose", "--env-file", LINT_ENV, "-f", compose, *profiles, "config", "--quiet")
+
+
+def variables_argv(compose: str) -> tuple[str, ...]:
+    """`docker-compose config --variables`: Compose's own list of the file's variables."""
+    profiles = [arg for profile in PROFILES for arg in ("--profile", profile)]
+    return ("docker-compose", "-f", compose, *profiles, "config", "--variables", "--format", "json")
 
 
 def checks(tree: Tree) -> list[Check]:
@@ -46,6 +55,11 @@ def checks(tree: Tree) -> list[Check]:
                 reads=(compose, LINT_ENV),
                 description=f"docker-compose config --quiet (Compose v2, profiles {', '.join(PROFILES)}) "
                             f"with the dummy variables of {LINT_ENV}"))
+        found.append(python_check(
+            "variables", GROUP, "contracts.composevars", [compose], [compose],
+            stdin_from=Step("compose", variables_argv(compose)),
+            description="every variable has a default (:-) or is required (:?), as Compose "
+                        "itself lists them (docker-compose config --variables)"))
         found.append(python_check(
             "comes-up", GROUP, "contracts.composeup", [compose],
             [compose, *([POSTGRES_INIT] if tree.is_dir(POSTGRES_INIT) else [])],

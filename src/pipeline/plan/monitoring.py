@@ -133,7 +133,7 @@ def checks(tree: Tree) -> list[Check]:
         found.append(Check(
             name="dashboards-promql", group=GROUP, tool="promtool",
             argv=("promtool", "check", "rules", "--lint=none"),
-            reads=(*dashboards, "src/pipeline"),
+            reads=tuple(dashboards),
             stdin_from=Step("python", ("python", "-m", "pipeline.contracts.dashboards", "--emit-rules",
                                        *dashboards)),
             description="every panel query parses as PromQL (promtool reads the queries as a rule "

@@ -8,7 +8,8 @@ The values files are the ones the render was made with: they hold the deliberate
 exceptions, each with its reason (`<image>.digestExemption`, `hardening.secretEnv`,
 `hardening.fixedUids`), so an exception is reviewed where it is made. Rules:
 
-  image-digests      production runs every image by digest, or its values say why not
+  image-digests      production (global.environment) runs every image by digest, or its
+                     values say why not
   pull-policy        imagePullPolicy is set, and IfNotPresent for an image by digest
   secret-env         a Secret reaches an environment variable only where listed with a reason
                      (the rest are files: POSTGRES_PASSWORD_FILE, MINIO_ROOT_PASSWORD_FILE, ...)
@@ -29,7 +30,7 @@ import yaml
 
 from pipeline.policies.manifests import Problem, component, containers, load, report, rid, workloads
 
-PRODUCTION = "prod"
+PRODUCTION = "production"  # global.environment, the tier (as policies/tier.py reads it)
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MIN_UID = 10000
 PROBE_HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
@@ -95,13 +96,14 @@ def all_containers(docs: list[dict]):
 def check_image_digests(docs: list[dict], env: str, values: dict) -> list[Problem]:
     problems = []
     images = image_values(values)
+    production = (values.get("global") or {}).get("environment") == PRODUCTION
     for doc, _, container, path in all_containers(docs):
         image = str(container.get("image", ""))
         name, _, digest = split_image(image)
         if digest and not DIGEST.match(digest):
             problems.append(Problem("image-digests", rid(doc), f"{path}.image",
                                     f"{image!r}: the digest is not sha256:<64 hex digits>"))
-        if digest or env != PRODUCTION:
+        if digest or not production:
             continue
         entry = values_of_image(name, images)
         where = entry[0] if entry else "<its image values>"

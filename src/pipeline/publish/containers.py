@@ -16,8 +16,8 @@ from dagger import ReturnType, dag
 
 from pipeline.executors.dagger import WORKDIR, tool_container
 from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_repository,
-                              package_argv,
-                              package_file, registry_config, release, version_from_tag)
+                              package_argv, package_file, preflight, registry_config, release,
+                              version_from_tag)
 from pipeline.publish import provenance as stamping
 from pipeline.publish import signing as cosign
 
@@ -112,20 +112,20 @@ async def publish(source: dagger.Directory, tag: str, registry: str, repository:
     signing.check()
     stamp = stamping.from_origin(origin, "the Dagger source carries no .git, so pass them "
                                          "(e.g. --revision $(git rev-parse HEAD))")
+    target = Target(registry, repository, version)
+    config = dag.set_secret(f"helm-registry-config-{registry}",
+                            registry_config(registry, username, await password.plaintext()))
+    helm = helm_with_chart(await stamped_chart(source, stamp), config)
+    await preflight(runner(helm), target, REGISTRY_CONFIG)  # before the lint: cheap facts first
     failed = await lint()
     if failed is not None:
         raise PublishError(f"lint failed: nothing was packaged or pushed\n{failed}")
-    config = dag.set_secret(f"helm-registry-config-{registry}",
-                            registry_config(registry, username, await password.plaintext()))
-    chart = await stamped_chart(source, stamp)
-    packaged = helm_with_chart(chart, config).with_exec(package_argv(version, PACKAGE_DIR),
-                                                        expect=ReturnType.ANY)
+    packaged = helm.with_exec(package_argv(version, PACKAGE_DIR), expect=ReturnType.ANY)
     if await packaged.exit_code() != 0:
         raise PublishError(f"helm package {CHART_DIR} {version}: "
                            f"{await packaged.combined_output()}")
     package = package_file(version, PACKAGE_DIR)
     pushable = packaged.with_file(package, reproducible(source, packaged.file(package),
                                                         stamp.epoch))
-    target = Target(registry, repository, version)
     return await release(runner(pushable), target, package, REGISTRY_CONFIG,
                          runner(cosign_with_secrets(config, signing)), signing.signing())

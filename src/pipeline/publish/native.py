@@ -14,7 +14,7 @@ import anyio
 
 from pipeline.executors.native import environment
 from pipeline.publish import (check_repository, CHART_DIR, CHART_NAME, PublishError, Target,
-                              package_argv, package_file, registry_config, release,
+                              package_argv, package_file, preflight, registry_config, release,
                               version_from_tag)
 from pipeline.publish import provenance as stamping
 from pipeline.publish import reproducible
@@ -111,8 +111,9 @@ def runner(cwd: Path, env: dict[str, str]):
 def publish(source: Path, tag: str, registry: str, repository: str, username: str,
             registry_password: str, plain_http: bool, lint: Callable[[], bool],
             signing: SigningInputs, origin: stamping.Origin = stamping.Origin()) -> str:
-    """Validate, lint, package with the tag's version and provenance, push once, sign and
-    verify; return the signed reference line."""
+    """Validate, ask the registry the cheap facts (reachable, credentials, version new), lint,
+    package with the tag's version and provenance, push once, sign and verify; return the
+    signed reference line."""
     version = version_from_tag(tag)
     repository = check_repository(repository)
     checked_signing(signing)
@@ -123,18 +124,19 @@ def publish(source: Path, tag: str, registry: str, repository: str, username: st
     oidc = {name: take_secret(spec, flag) for name, spec, flag in zip(
         cosign.GITHUB_OIDC_ENV, (signing.oidc_request_url, signing.oidc_request_token),
         ("--oidc-request-url", "--oidc-request-token")) if spec}
-    if not lint():
-        raise PublishError("lint failed: nothing was packaged or pushed")
     target = Target(registry, repository, version, plain_http)
     with tempfile.TemporaryDirectory(prefix="dpp-publish-") as tmp:
         private = Path(tmp)
         config = private_file(private / cosign.DOCKER_CONFIG_FILE,
                               registry_config(registry, username, password))
+        helm = runner(source, environment(source))
+        anyio.run(preflight, helm, target, config)
+        if not lint():
+            raise PublishError("lint failed: nothing was packaged or pushed")
         signer = cosign.Signing(
             key=private_file(private / "cosign.key", key) if key else "",
             public_key=str(Path(signing.public_key).resolve()) if signing.public_key else "",
             identity=signing.identity)
-        helm = runner(source, environment(source))
         sign = runner(source, {**environment(source), cosign.DOCKER_CONFIG_ENV: tmp,
                                cosign.PASSWORD_ENV: key_password, **oidc})
         chart = stamped_chart(source, private, stamp)

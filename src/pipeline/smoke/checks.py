@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.executors import plural
 from pipeline.smoke import stack
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -71,8 +72,9 @@ def verdict(lines: list[Line]) -> str:
     skipped = sum(line.status == SKIPPED for line in lines)
     passed = sum(line.status == PASSED for line in lines)
     if failed:
-        return f"smoke: {len(failed)} of {len(lines)} checks failed: {', '.join(failed)}"
-    return f"smoke: all {passed} checks passed" + (f", {skipped} skipped" if skipped else "")
+        return f"smoke: {len(failed)} of {plural(len(lines), 'check')} failed: {', '.join(failed)}"
+    return (f"smoke: all {passed} checks passed" if passed != 1 else "smoke: 1 check passed") \
+        + (f", {skipped} skipped" if skipped else "")
 
 
 def render_text(lines: list[Line]) -> str:

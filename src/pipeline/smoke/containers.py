@@ -39,10 +39,9 @@ class SmokeFailed(Exception):
 
 
 def python_container(source: dagger.Directory) -> dagger.Container:
-    """The pinned python image with PyYAML and the package, the compose file and
-    infra/monitoring mounted at their repo paths under /repo."""
+    """The pinned python image with PyYAML and the module's own package (tool_container),
+    the compose file and infra/monitoring mounted at their repo paths under /repo."""
     return (tool_container("python")
-            .with_mounted_directory(f"{WORKDIR}/src/pipeline", source.directory("src/pipeline"))
             .with_mounted_directory(f"{WORKDIR}/infra/monitoring",
                                     source.directory("infra/monitoring"))
             .with_mounted_file(f"{WORKDIR}/{stack.COMPOSE_FILE}",

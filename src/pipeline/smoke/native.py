@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import re
 import signal
 import socket
 import subprocess
@@ -63,7 +64,9 @@ class Process:
             return []
 
     def logs(self, count: int) -> str:
-        return "\n".join(self.lines()[-count:])
+        """The last `count` lines the server wrote, its usage text left out, so the error
+        it printed before `usage:` (a bad flag, an empty duration) stays in view."""
+        return "\n".join(without_usage(self.lines())[-count:])
 
     def exited(self) -> str:
         """"" while running; else the exit code and the server's own error line."""
@@ -76,13 +79,28 @@ class Process:
         return f"{self.name} exited with code {code}: {line}"
 
 
+ERROR_MARKS = re.compile(r"level=(error|fatal|ERROR|FATAL)|panic:|\b(Error|error|ERROR)[: ]"
+                         r"|^(fatal|FATAL)\b")
+USAGE = re.compile(r"^usage:\s", re.IGNORECASE)
+
+
+def without_usage(lines: list[str]) -> list[str]:
+    """The lines before a usage text (`usage: prometheus [<flags>]` and the whole --help a
+    server prints after a bad flag), when something precedes it; else all lines."""
+    start = next((i for i, line in enumerate(lines) if USAGE.match(line.strip())), None)
+    before = lines[:start] if start is not None else lines
+    return before if any(line.strip() for line in before) else lines
+
+
 def error_line(lines: list[str]) -> str:
-    """The line a server died with: its last level=error/fatal line, else its last line."""
-    for line in reversed(lines):
-        if any(mark in line for mark in ("level=error", "level=fatal", "level=ERROR",
-                                         "panic:", "Error:", "error:")):
+    """The line a server died with: its last error/fatal line outside its usage text, else
+    its last line (Prometheus: "Error parsing command line arguments: empty duration
+    string", then 170 lines of --help)."""
+    kept = without_usage(lines)
+    for line in reversed(kept):
+        if ERROR_MARKS.search(line):
             return line.strip()
-    return next((line.strip() for line in reversed(lines) if line.strip()), "(no output)")
+    return next((line.strip() for line in reversed(kept) if line.strip()), "(no output)")
 
 
 def free_port() -> int:
