@@ -231,7 +231,8 @@ def test_the_cli_refuses_an_existing_version_without_starting_lint(registry, pas
     done = run_pipeline("publish", "--source", str(REPO), "--tag", "v1.4.0", "--registry",
                         registry.host, "--repository", REPOSITORY, "--username",
                         registry.username, "--registry-password", "env:REGISTRY_PASSWORD",
-                        "--plain-http", env={"REGISTRY_PASSWORD": registry.password})
+                        "--plain-http", *signing_flags(),
+                        env={"REGISTRY_PASSWORD": registry.password})
     assert done.returncode == 1
     assert "already exists" in done.stdout
     assert "lint" not in done.stdout.replace("lint failed", ""), done.stdout
