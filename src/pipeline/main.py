@@ -20,6 +20,7 @@ from pipeline.executors import hints, report
 from pipeline.plan.model import IGNORED_DIRS
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import containers as publish_containers
+from pipeline.publish.provenance import Origin
 from pipeline.smoke import containers as smoke_containers
 from pipeline.smoke.stack import StackError
 
@@ -233,6 +234,24 @@ class Pipeline:
         repository: Annotated[str, Doc("Repository path in the registry, e.g. "
                                        "<owner>/<repo>/charts")] = DEFAULT_REPOSITORY,
         username: Annotated[str, Doc("Registry user name")] = DEFAULT_USERNAME,
+        source_url: Annotated[str, Doc("Provenance: the repository's https URL, e.g. "
+                                       "https://github.com/acme/dpp-platform")] = "",
+        revision: Annotated[str, Doc("Provenance: the full commit id released")] = "",
+        created: Annotated[str, Doc("Provenance: the commit's date, RFC 3339 "
+                                    "(git log -1 --format=%cI)")] = "",
+        signing_key: Annotated[dagger.Secret | None, Doc(
+            "cosign private key (key-pair signing, local); omit for keyless")] = None,
+        signing_password: Annotated[dagger.Secret | None, Doc(
+            "Password of the cosign private key")] = None,
+        verify_key: Annotated[dagger.File | None, Doc(
+            "cosign public key the signature is verified against (with --signing-key)")] = None,
+        certificate_identity: Annotated[str, Doc(
+            "Keyless: the workflow identity the certificate must name, e.g. https://github.com/"
+            "OWNER/REPO/.github/workflows/deploy.yml@refs/tags/v1.4.0")] = "",
+        oidc_request_url: Annotated[dagger.Secret | None, Doc(
+            "Keyless: env:ACTIONS_ID_TOKEN_REQUEST_URL (GitHub Actions)")] = None,
+        oidc_request_token: Annotated[dagger.Secret | None, Doc(
+            "Keyless: env:ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions)")] = None,
         plain_http: Annotated[bool, Doc(
             "Talk plain HTTP to the registry: a local test registry only, refused for ghcr.io")]
         = False,
@@ -240,11 +259,12 @@ class Pipeline:
             "What the registry host name reaches, e.g. tcp://localhost:5000 for a registry "
             "on this machine")] = None,
     ) -> str:
-        """Lint, package and push the chart once; return the pushed reference with its digest.
+        """Lint, package, push, sign and verify the chart once; return the signed reference.
 
         The cheap facts first (tag, registry reachable, credentials, version new), then lint,
-        then oci://REGISTRY/REPOSITORY with the tag's version. Never cached; an existing
-        version is refused.
+        then oci://REGISTRY/REPOSITORY with the tag's version and provenance annotations; the
+        pushed digest is signed with cosign and the signature verified. Never cached; an
+        existing version is refused.
         """
         async def lint_failures() -> str | None:
             try:
@@ -253,9 +273,13 @@ class Pipeline:
                 return str(failed)
             return None
 
+        signing = publish_containers.SigningSecrets(
+            signing_key, signing_password, verify_key, certificate_identity,
+            oidc_request_url, oidc_request_token)
+        origin = Origin(source_url or None, revision or None, created or None)
         return await publish_containers.publish(
             source, tag, registry, repository, username, registry_password, lint_failures,
-            plain_http, registry_service)
+            signing, origin, plain_http, registry_service)
 
     @function(cache="never")
     @expected_failures

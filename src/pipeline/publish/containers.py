@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import dagger
 from dagger import ReturnType, dag
@@ -17,9 +18,18 @@ from pipeline.executors.dagger import WORKDIR, tool_container
 from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_plain_http,
                               check_repository, package_argv, package_file, preflight,
                               registry_config, release, version_from_tag)
+from pipeline.publish import provenance as stamping
+from pipeline.publish import signing as cosign
 
 PACKAGE_DIR = "/out"
 NONCE = "DPP_PUBLISH_NONCE"
+# cosign's image runs as distroless' nonroot user (.ko.yaml: static-debian12:nonroot); the
+# mounted secrets must be readable by it.
+COSIGN_USER = "65532"
+COSIGN_DOCKER_CONFIG = "/run/secrets/docker"
+COSIGN_KEY = "/run/secrets/cosign.key"
+COSIGN_PUBLIC_KEY = "/run/secrets/cosign.pub"
+REPRODUCIBLE = "src/pipeline/publish/reproducible.py"
 
 
 async def packaged(chart: dagger.Directory, version: str) -> dagger.File:
@@ -33,7 +43,8 @@ async def packaged(chart: dagger.Directory, version: str) -> dagger.File:
 
 
 async def package(source: dagger.Directory, tag: str) -> dagger.File:
-    """`dagger call package`: the chart .tgz of a release tag, the one publish pushes."""
+    """`dagger call package`: the chart .tgz of a release tag, by the packaging step publish
+    runs (publish packages its provenance-stamped Chart.yaml and fixes the timestamps)."""
     return await packaged(source.directory(CHART_DIR), version_from_tag(tag))
 
 
@@ -47,18 +58,74 @@ def registry_helm(config: dagger.Secret, registry: str,
     return ctr
 
 
+@dataclass(frozen=True)
+class SigningSecrets:
+    """The signing inputs of `dagger call publish`: a key pair, or keyless (GitHub OIDC)."""
+
+    key: dagger.Secret | None = None
+    password: dagger.Secret | None = None
+    public_key: dagger.File | None = None
+    identity: str = ""
+    oidc_request_url: dagger.Secret | None = None
+    oidc_request_token: dagger.Secret | None = None
+
+    def check(self) -> None:
+        cosign.signing_mode(self.key is not None, self.public_key is not None, self.identity,
+                            None not in (self.oidc_request_url, self.oidc_request_token))
+
+    def signing(self) -> cosign.Signing:
+        if self.key is None:
+            return cosign.Signing(identity=self.identity)
+        return cosign.Signing(key=COSIGN_KEY, public_key=COSIGN_PUBLIC_KEY)
+
+
+def cosign_with_secrets(config: dagger.Secret, secrets: SigningSecrets) -> dagger.Container:
+    """cosign's image with the registry config, and the key pair or the OIDC request secrets."""
+    ctr = (tool_container("cosign")
+           .with_mounted_secret(f"{COSIGN_DOCKER_CONFIG}/{cosign.DOCKER_CONFIG_FILE}", config,
+                                owner=COSIGN_USER)
+           .with_env_variable(cosign.DOCKER_CONFIG_ENV, COSIGN_DOCKER_CONFIG))
+    if secrets.key is None:
+        for name, secret in zip(cosign.GITHUB_OIDC_ENV,
+                                (secrets.oidc_request_url, secrets.oidc_request_token)):
+            ctr = ctr.with_secret_variable(name, secret)
+        return ctr
+    password = secrets.password or dag.set_secret("cosign-password-none", "")
+    return (ctr.with_mounted_secret(COSIGN_KEY, secrets.key, owner=COSIGN_USER)
+            .with_mounted_file(COSIGN_PUBLIC_KEY, secrets.public_key, owner=COSIGN_USER)
+            .with_secret_variable(cosign.PASSWORD_ENV, password))
+
+
 def runner(ctr: dagger.Container):
     """Run an argv in `ctr`, never from Dagger's cache (each registry step carries a nonce)."""
     async def run(argv: list[str]) -> tuple[int, str]:
         step = (ctr.with_env_variable(NONCE, str(time.time_ns()))
                 .with_exec(argv, expect=ReturnType.ANY))
         return await step.exit_code(), await step.combined_output()
+
     return run
+
+
+def reproducible(source: dagger.Directory, package: dagger.File, epoch: int) -> dagger.File:
+    """The package with every entry stamped with the commit's time (same code as natively)."""
+    return (tool_container("python")
+            .with_mounted_file(f"{WORKDIR}/{REPRODUCIBLE}", source.file(REPRODUCIBLE))
+            .with_mounted_file("/in/chart.tgz", package)
+            .with_exec(["python", REPRODUCIBLE, "/in/chart.tgz", "/tmp/chart.tgz", str(epoch)])
+            .file("/tmp/chart.tgz"))
+
+
+async def stamped_chart(source: dagger.Directory, stamp: stamping.Provenance) -> dagger.Directory:
+    """The chart directory whose Chart.yaml carries the provenance annotations."""
+    chart = source.directory(CHART_DIR)
+    text = await chart.file("Chart.yaml").contents()
+    return chart.with_new_file("Chart.yaml", stamping.stamped_chart_yaml(text, stamp))
 
 
 async def publish(source: dagger.Directory, tag: str, registry: str, repository: str,
                   username: str, password: dagger.Secret,
-                  lint: Callable[[], Awaitable[str | None]], plain_http: bool = False,
+                  lint: Callable[[], Awaitable[str | None]], signing: SigningSecrets,
+                  origin: stamping.Origin, plain_http: bool = False,
                   registry_service: dagger.Service | None = None) -> str:
     """`lint()` returns None when every check passed, else the failed checks.
     `registry_service` is bound under the registry's host name (e.g. a registry on the
@@ -66,6 +133,9 @@ async def publish(source: dagger.Directory, tag: str, registry: str, repository:
     version = version_from_tag(tag)
     repository = check_repository(repository)
     check_plain_http(registry, plain_http)
+    signing.check()
+    stamp = stamping.from_origin(origin, "the Dagger source carries no .git, so pass them "
+                                         "(e.g. --revision $(git rev-parse HEAD))")
     target = Target(registry, repository, version, plain_http)
     config = dag.set_secret(f"helm-registry-config-{registry}",
                             registry_config(registry, username, await password.plaintext()))
@@ -75,5 +145,8 @@ async def publish(source: dagger.Directory, tag: str, registry: str, repository:
     if failed is not None:
         raise PublishError(f"lint failed: nothing was packaged or pushed\n{failed}")
     path = package_file(version, PACKAGE_DIR)
-    pushed = helm.with_mounted_file(path, await packaged(source.directory(CHART_DIR), version))
-    return await release(runner(pushed), target, path, REGISTRY_CONFIG)
+    package = reproducible(source, await packaged(await stamped_chart(source, stamp), version),
+                           stamp.epoch)
+    return await release(runner(helm.with_mounted_file(path, package)), target, path,
+                         REGISTRY_CONFIG, runner(cosign_with_secrets(config, signing)),
+                         signing.signing())
