@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 # shared venv's editable install points at another checkout (a CI clone, say).
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
+# Lint results are reused within a test session (as a user's runs reuse them), never from
+# the user's own cache nor across sessions: one result cache per test process.
+os.environ["DPP_RESULT_CACHE"] = tempfile.mkdtemp(prefix="dpp-test-result-cache-")
 
 
 @pytest.fixture
