@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 # Lint results are reused within a test session (as a user's runs reuse them), never from
 # the user's own cache nor across sessions: one result cache per test process.
 os.environ["DPP_RESULT_CACHE"] = tempfile.mkdtemp(prefix="dpp-test-result-cache-")
+atexit.register(shutil.rmtree, os.environ["DPP_RESULT_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture
