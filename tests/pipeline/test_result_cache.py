@@ -146,3 +146,19 @@ def test_only_passes_are_stored(tmp_path):
     hit = store.get(check, "k" * 64)
     assert hit is not None and hit.cached and hit.output == "ok" and store.reused == 1
     assert store.get(check, "j" * 64) is None
+
+
+def test_a_check_using_a_service_is_never_cached(tmp_path, monkeypatch):
+    """A kube-apiserver dry run depends on the server, not only on its inputs (issue 11)."""
+    import anyio
+
+    from pipeline.executors import native
+
+    check = plan.Check(name="svc", group="t", tool="python", argv=("python", "-c", "print(1)"),
+                       reads=())
+    object.__setattr__(check, "services", ("kube-apiserver",))
+    store = cache.ResultCache(REPO, tmp_path)
+    for _ in range(2):
+        [result] = anyio.run(lambda: native.run([check], REPO, 1, cache=store))
+        assert result.status == PASSED and not result.cached
+    assert entries(tmp_path) == [] and store.reused == 0

@@ -68,6 +68,12 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
+def cacheable(check: Check) -> bool:
+    """A check that talks to a running service (a kube-apiserver) depends on more than its
+    inputs: it always runs."""
+    return not getattr(check, "services", ())
+
+
 class ResultCache:
     """Check results by key, for one run over one tree (path digests memoised per run)."""
 
@@ -87,8 +93,8 @@ class ResultCache:
         tools = toolchain.pins()["tools"]
         material = {
             "format": FORMAT,
-            "steps": [{"tool": s.tool, "pin": tools.get(s.tool), "argv": list(s.argv)}
-                      for s in steps],
+            "steps": [{"tool": s.tool, "argv": list(s.argv)} for s in steps],
+            "pins": {tool: tools.get(tool) for tool in check.tools},
             "reads": {path: self._read_digest(path) for path in check.reads},
         }
         if any(SCHEMAS in a for s in steps for a in s.argv):

@@ -17,7 +17,7 @@ import anyio
 
 from pipeline import toolchain, workspace
 from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result, batch
-from pipeline.executors.cache import ResultCache
+from pipeline.executors.cache import ResultCache, cacheable
 from pipeline.executors.renders import Renders
 from pipeline.plan.model import SCHEMAS, Check, Step
 
@@ -213,7 +213,7 @@ async def run(checks: list[Check], root: Path, jobs: int,
     results: list[Result] = []
     keys, pending = {}, []
     for check in checks:
-        if cache is not None and installed(check, env):
+        if cache is not None and cacheable(check) and installed(check, env):
             keys[check.id] = cache.key(check)
             hit = cache.get(check, keys[check.id])
             if hit is not None:
