@@ -93,9 +93,12 @@ async def execute(argv: list[str], cwd: Path, env: dict[str, str], stdin: bytes 
 
 async def execute_in_slot(argv: list[str], root: Path, env: dict[str, str],
                           slots: anyio.CapacityLimiter | None, stdin: bytes | None = None,
-                          merge: bool = True) -> tuple[int, bytes, bytes]:
-    """`execute` in one of `slots` (--jobs); the timeout counts from its start, not the wait."""
+                          merge: bool = True,
+                          begin: Callable[[], None] = lambda: None) -> tuple[int, bytes, bytes]:
+    """`execute` in one of `slots` (--jobs); the timeout counts from its start, not the wait,
+    and `begin` is called then (a check's seconds are its own, not its wait for a slot)."""
     async with slots or contextlib.nullcontext():
+        begin()
         with anyio.fail_after(CHECK_TIMEOUT_SECONDS):
             return await execute(argv, root, env, stdin, merge)
 
@@ -115,10 +118,13 @@ async def run_check(check: Check, root: Path, env: dict[str, str],
     this check's result, never an exception that stops the others. `renders` shares the
     producers' outputs of a run (else the check runs its own); each process takes one of
     `slots` (--jobs), so a check waiting for a render holds none."""
-    started = time.monotonic()
+    started = [time.monotonic()]
 
     def result(status: str, text: str) -> Result:
-        return Result(check, status, time.monotonic() - started, text)
+        return Result(check, status, time.monotonic() - started[0], text)
+
+    def begin() -> None:  # its own tool's time: a render is shared, a slot awaited
+        started[0] = time.monotonic()
 
     try:
         argv = resolve(check.argv, check.tool, env)
@@ -128,7 +134,7 @@ async def run_check(check: Check, root: Path, env: dict[str, str],
             if made[0] != 0:
                 return result(FAILED, _text(made[2]) + _text(made[1]))
             stdin = made[1]
-        code, done, _ = await execute_in_slot(argv, root, env, slots, stdin)
+        code, done, _ = await execute_in_slot(argv, root, env, slots, stdin, begin=begin)
         return result(PASSED if code == 0 else FAILED, _text(done))
     except Exception as error:  # noqa: BLE001 - the executor's own failure, reported per check
         return result(ERROR, executor_error(error))
@@ -138,10 +144,13 @@ async def run_batch(members: list[Check], root: Path, env: dict[str, str], rende
                     slots: anyio.CapacityLimiter | None = None) -> list[Result]:
     """One process over every member's render as a file (executors/batch.py); a render
     that fails is its own check's failure, the others are still validated."""
-    started = time.monotonic()
+    started = [time.monotonic()]
 
     def result(check: Check, status: str, text: str) -> Result:
-        return Result(check, status, time.monotonic() - started, text)
+        return Result(check, status, time.monotonic() - started[0], text)
+
+    def begin() -> None:
+        started[0] = time.monotonic()
 
     try:
         argv = resolve(members[0].argv, members[0].tool, env)
@@ -155,7 +164,7 @@ async def run_batch(members: list[Check], root: Path, env: dict[str, str], rende
         if not files:
             return failed
         code, out, err = await execute_in_slot(batch.batch_argv(argv, list(files)), root, env,
-                                               slots, merge=False)
+                                               slots, merge=False, begin=begin)
         split = batch.split(out, err, code, files)
         return failed + [result(check, *split[check.id]) for check in files.values()]
     except Exception as error:  # noqa: BLE001 - the executor's own failure, reported per check
