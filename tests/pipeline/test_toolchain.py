@@ -25,6 +25,7 @@ VERSION_COMMANDS = {
     "actionlint": (["-version"], "v{v}"),
     "yamllint": (["--version"], "yamllint {v}"),
     "registry": (["--version"], "v{v}"),
+    "cosign": (["version"], "v{v}"),
     "shellcheck": (["--version"], "version: {upstream}"),
     "query-exporter": (["--version"], "query-exporter, version {v}"),
     "compose": (["version"], "Docker Compose version v{v}"),
