@@ -35,6 +35,10 @@ class Check:
     reads: tuple[str, ...]
     stdin_from: Step | None = None
     description: str = ""
+    # The tool validates many inputs in one process: checks with the same tool and argv
+    # (their input on stdin, "-") may run as one process over each input as a file, its
+    # results mapped back to each check (kubeconform: executors/batch.py).
+    batch: bool = False
 
     @property
     def id(self) -> str:
