@@ -15,8 +15,9 @@ import dagger
 from dagger import ReturnType, dag
 
 from pipeline import toolchain
-from pipeline.executors import ERROR, FAILED, PASSED, Result
+from pipeline.executors import ERROR, FAILED, PASSED, Result, dagger_services
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree
+from pipeline.plan.services import needed, unavailable
 
 WORKDIR = "/repo"
 SCHEMAS_DIR = "/schemas"
@@ -38,6 +39,15 @@ def tool_container(name: str) -> dagger.Container:
         ctr = ctr.with_exec(["pip", "install", "--no-cache-dir", *pin.pip])
         ctr = ctr.with_env_variable("PYTHONPATH", f"{WORKDIR}/src")
     return ctr.with_workdir(WORKDIR)
+
+
+def with_tools(ctr: dagger.Container, tools: tuple[str, ...]) -> dagger.Container:
+    """The binaries of other tools a check's program runs, copied from their pinned images."""
+    for name in tools:
+        pin = toolchain.tool(name)
+        ctr = ctr.with_file(f"/usr/local/bin/{pin.binary}",
+                            dag.container().from_(pin.image_ref).file(pin.image_binary))
+    return ctr
 
 
 def mount_reads(ctr: dagger.Container, source: dagger.Directory, tree: Tree,
@@ -69,6 +79,8 @@ def kube_schemas(source: dagger.Directory) -> dagger.Directory:
 def step_container(step: Step | Check, source: dagger.Directory, tree: Tree,
                    reads: tuple[str, ...], schemas: dagger.Directory | None) -> dagger.Container:
     ctr = mount_reads(tool_container(step.tool), source, tree, reads)
+    if isinstance(step, Check):
+        ctr = with_tools(ctr, step.uses)
     if schemas is not None and any(SCHEMAS in a for a in step.argv):
         ctr = ctr.with_mounted_directory(SCHEMAS_DIR, schemas)
     return ctr
@@ -80,8 +92,13 @@ def container_argv(argv: tuple[str, ...]) -> list[str]:
 
 
 async def run_check(check: Check, source: dagger.Directory, tree: Tree,
-                    schemas: dagger.Directory | None) -> Result:
+                    schemas: dagger.Directory | None,
+                    services: dagger_services.Started | None = None) -> Result:
     started = time.monotonic()
+    services = services or dagger_services.Started()
+    why = unavailable(check, services.errors)
+    if why:
+        return Result(check, ERROR, time.monotonic() - started, why)
     stdin = ""
     if check.stdin_from:
         producer = step_container(check.stdin_from, source, tree, check.reads, schemas) \
@@ -90,8 +107,9 @@ async def run_check(check: Check, source: dagger.Directory, tree: Tree,
             return Result(check, FAILED, time.monotonic() - started,
                           await producer.combined_output())
         stdin = await producer.stdout()
-    done = step_container(check, source, tree, check.reads, schemas) \
-        .with_exec(container_argv(check.argv), stdin=stdin, expect=ReturnType.ANY)
+    done = services.attach(check, step_container(check, source, tree, check.reads, schemas)) \
+        .with_exec([services.fill(a) for a in container_argv(check.argv)], stdin=stdin,
+                   expect=ReturnType.ANY)
     code = await done.exit_code()
     output = await done.combined_output()
     return Result(check, PASSED if code == 0 else FAILED, time.monotonic() - started, output)
@@ -107,11 +125,13 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
     async def one(check: Check) -> None:
         started = time.monotonic()
         try:
-            results.append(await run_check(check, source, tree, schemas))
+            results.append(await run_check(check, source, tree, schemas, services))
         except dagger.DaggerError as error:  # e.g. an image that cannot be pulled
             results.append(Result(check, ERROR, time.monotonic() - started, str(error)))
 
-    async with anyio.create_task_group() as group:
-        for check in checks:
-            group.start_soon(one, check)
+    # The services the selected checks need run around all of them, and stop afterwards.
+    async with dagger_services.running(needed(checks)) as services:
+        async with anyio.create_task_group() as group:
+            for check in checks:
+                group.start_soon(one, check)
     return results

@@ -13,8 +13,9 @@ from pathlib import Path
 import anyio
 
 from pipeline import toolchain
-from pipeline.executors import ERROR, FAILED, PASSED, Result
+from pipeline.executors import ERROR, FAILED, PASSED, Result, native_services
 from pipeline.plan.model import SCHEMAS, Check
+from pipeline.plan.services import needed
 
 CHECK_TIMEOUT_SECONDS = 600
 
@@ -32,7 +33,8 @@ def environment(root: Path) -> dict[str, str]:
     return env
 
 
-def resolve(argv: tuple[str, ...], tool: str, env: dict[str, str]) -> list[str]:
+def resolve(argv: tuple[str, ...], tool: str, env: dict[str, str],
+            fills: dict[str, str] | None = None) -> list[str]:
     """The plan's argv with the binary located and placeholders filled for this machine."""
     if tool == "python":
         binary = sys.executable
@@ -47,17 +49,39 @@ def resolve(argv: tuple[str, ...], tool: str, env: dict[str, str]) -> list[str]:
     if any(SCHEMAS in a for a in argv) and not toolchain.native_schemas().is_dir():
         raise MissingTool(f"Kubernetes schemas not found in {schemas}: "
                           f"run `{toolchain.BOOTSTRAP}`")
-    return [binary, *(a.replace(SCHEMAS, schemas) for a in argv[1:])]
+    return [binary, *(_fill(a.replace(SCHEMAS, schemas), fills or {}) for a in argv[1:])]
 
 
-async def run_check(check: Check, root: Path, env: dict[str, str]) -> Result:
+def _fill(arg: str, fills: dict[str, str]) -> str:
+    """Service placeholders (e.g. {kubeconfig}) become what the running service gave."""
+    for placeholder, value in fills.items():
+        arg = arg.replace(placeholder, value)
+    return arg
+
+
+def service_locator(env: dict[str, str]) -> native_services.Locate:
+    """How a service finds its binaries: like a check's, a missing one named with the fix."""
+    def locate(argv: tuple[str, ...], tool: str) -> list[str]:
+        try:
+            return resolve(argv, tool, env)
+        except MissingTool as missing:
+            raise native_services.ServiceError(str(missing)) from None
+    return locate
+
+
+async def run_check(check: Check, root: Path, env: dict[str, str],
+                    services: native_services.Started | None = None) -> Result:
     started = time.monotonic()
+    services = services or native_services.Started()
 
     def result(status: str, output: str) -> Result:
         return Result(check, status, time.monotonic() - started, output)
 
+    unavailable = services.unavailable(check)
+    if unavailable:
+        return result(ERROR, unavailable)
     try:
-        argv = resolve(check.argv, check.tool, env)
+        argv = resolve(check.argv, check.tool, env, services.fills)
         producer = resolve(check.stdin_from.argv, check.stdin_from.tool, env) \
             if check.stdin_from else None
     except MissingTool as missing:
@@ -91,11 +115,13 @@ async def run(checks: list[Check], root: Path, jobs: int,
     async def one(check: Check) -> None:
         async with limiter:
             on_start(check)
-            outcome = await run_check(check, root, env)
+            outcome = await run_check(check, root, env, services)
             results.append(outcome)
             on_done(outcome)
 
-    async with anyio.create_task_group() as group:
-        for check in checks:
-            group.start_soon(one, check)
+    # The services the selected checks need run around all of them, and stop afterwards.
+    async with native_services.running(needed(checks), service_locator(env)) as services:
+        async with anyio.create_task_group() as group:
+            for check in checks:
+                group.start_soon(one, check)
     return results
