@@ -88,16 +88,20 @@ class Kubectl:
 def problems_in(output: str, step: str, where: str) -> list[str]:
     """Every warning (with the resource whose line follows it) and every error line."""
     problems, warnings = [], []
+    continues = False  # the lines after an error (e.g. "* spec...: Invalid value") are its own
     for line in output.splitlines():
+        result = RESULT_LINE.match(line)
         if line.startswith("Warning:"):
             warnings.append(line)
-            continue
-        result = RESULT_LINE.match(line)
-        if result:
+            continues = False
+        elif result:
             problems += [f"{where}: {step}: {result['resource']}: {w}" for w in warnings]
-            warnings = []
+            warnings, continues = [], False
         elif line.startswith(("Error", "error")) or "is forbidden" in line or "is invalid" in line:
             problems.append(f"{where}: {step}: {line}")
+            continues = True
+        elif continues and line.strip():
+            problems[-1] += f"\n    {line.strip()}"
     problems += [f"{where}: {step}: {w}" for w in warnings]
     return problems
 
