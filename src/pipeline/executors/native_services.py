@@ -63,8 +63,11 @@ async def running(services: list[Service], locate: Locate) -> AsyncIterator[Star
         yield started
 
 
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def spawn(argv: list[str], log: Path) -> subprocess.Popen:
