@@ -14,6 +14,7 @@ cache key that outlives the session.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -67,12 +68,13 @@ async def running(services: list[Service]) -> AsyncIterator[Started]:
     running_now: list[dagger.Service] = []
     try:
         for service in services:
-            bound = BUILDERS[service.name](service.placeholder)
             try:
+                bound = BUILDERS[service.name](service.placeholder)
                 for instance in bound.services:
                     await instance.start()
                     running_now.append(instance)
-            except dagger.DaggerError as error:  # e.g. an image that cannot be pulled
+            # e.g. an image that cannot be pulled, openssl missing for the credentials
+            except (dagger.DaggerError, OSError, subprocess.CalledProcessError) as error:
                 started.errors[service.name] = str(error)
             else:
                 started.bound[service.name] = bound
