@@ -30,7 +30,7 @@ Source = Annotated[
 ]
 Only = Annotated[
     list[str] | None,
-    Doc("Run only these checks: a group (chart, argocd, monitoring, compose, workflows), "
+    Doc("Run only these checks: a group (chart, argocd, apiserver, monitoring, compose, workflows), "
         "GROUP/NAME, or a glob of ids"),
 ]
 
