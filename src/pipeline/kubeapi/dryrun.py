@@ -1,4 +1,4 @@
-"""Dry-run deployments on a real Kubernetes API server; fail on any rejection or warning.
+"""Dry-run targets on a real Kubernetes API server; fail on any rejection or warning.
 
     python -m pipeline.kubeapi.dryrun --kubeconfig FILE --crds DIR [--chart CHART --env ENV] ARGOCD...
 
@@ -61,7 +61,7 @@ NOT_YET_DISCOVERED = ("no matches for kind", "ensure CRDs are installed first",
 
 
 @dataclass
-class Deployment:
+class Target:
     """What one Application (or the plain manifests) puts into one namespace."""
 
     label: str
@@ -112,13 +112,12 @@ def problems_in(output: str, step: str, where: str) -> list[str]:
     return problems
 
 
-def checked(kubectl: Kubectl, step: str, where: str, *args: str, stdin: str | None = None,
-            retry_discovery: bool = True) -> list[str]:
+def checked(kubectl: Kubectl, step: str, where: str, *args: str,
+            stdin: str | None = None) -> list[str]:
     """Run kubectl; its problems, or the whole output if it failed without naming one."""
     for attempt in range(RETRIES):
         code, output = kubectl.run(*args, stdin=stdin)
-        if not (retry_discovery and code != 0 and any(s in output for s in NOT_YET_DISCOVERED)) \
-                or attempt == RETRIES - 1:
+        if code == 0 or not any(s in output for s in NOT_YET_DISCOVERED) or attempt == RETRIES - 1:
             break
         time.sleep(1)  # CRDs Established, aggregated discovery not yet updated
         kubectl.forget_discovery()
@@ -234,8 +233,8 @@ def helm_argv(spec: dict, chart: str, kube_version: str, api_versions: list[str]
     return argv
 
 
-def chart_deployments(kubectl: Kubectl, chart: str, env: str, manifests: list[Path],
-                      kube_version: str, work: Path) -> tuple[list[Deployment], list[str]]:
+def chart_targets(kubectl: Kubectl, chart: str, env: str, manifests: list[Path],
+                  kube_version: str, work: Path) -> tuple[list[Target], list[str]]:
     values = f"values-{env}.yaml"
     apps = [(label, spec) for label, spec in applications(manifests)
             if (spec.get("source") or {}).get("path") == chart
@@ -247,7 +246,7 @@ def chart_deployments(kubectl: Kubectl, chart: str, env: str, manifests: list[Pa
     if code != 0:
         return [], [f"kubectl api-versions failed: {output.strip()}"]
     api_versions = output.split()
-    deployments, problems = [], []
+    targets, problems = [], []
     for label, spec in apps:
         argv = helm_argv(spec, chart, kube_version, api_versions, work)
         rendered = subprocess.run(argv, capture_output=True, text=True)
@@ -256,11 +255,11 @@ def chart_deployments(kubectl: Kubectl, chart: str, env: str, manifests: list[Pa
             continue
         metadata = (spec.get("syncPolicy") or {}).get("managedNamespaceMetadata") or {}
         docs = [d for d in load(rendered.stdout) if not _skipped_hook(d)]
-        deployments.append(Deployment(
+        targets.append(Target(
             label=f"{label} -> namespace {spec['destination']['namespace']}",
             namespace=spec["destination"]["namespace"], docs=docs,
             labels=metadata.get("labels") or {}, annotations=metadata.get("annotations") or {}))
-    return deployments, problems
+    return targets, problems
 
 
 def _skipped_hook(doc: dict) -> bool:
@@ -268,7 +267,7 @@ def _skipped_hook(doc: dict) -> bool:
     return bool(hooks) and {h.strip() for h in hooks.split(",")} <= SKIPPED_HOOKS
 
 
-def manifest_deployments(manifests: list[Path]) -> list[Deployment]:
+def manifest_targets(manifests: list[Path]) -> list[Target]:
     """The manifests as they are, one deployment per namespace they name."""
     by_namespace: dict[str, list[dict]] = {}
     for path in manifests:
@@ -276,7 +275,7 @@ def manifest_deployments(manifests: list[Path]) -> list[Deployment]:
             namespace = (doc.get("metadata") or {}).get("namespace") or "default"
             by_namespace.setdefault(namespace, []).append(doc)
     files = ", ".join(map(str, manifests))
-    return [Deployment(label=f"{files} -> namespace {ns}", namespace=ns, docs=docs)
+    return [Target(label=f"{files} -> namespace {ns}", namespace=ns, docs=docs)
             for ns, docs in by_namespace.items()]
 
 
@@ -309,28 +308,28 @@ def dump(docs: list[dict]) -> str:
     return yaml.dump_all(docs, Dumper=DUMPER, sort_keys=False)
 
 
-def dry_run(kubectl: Kubectl, deployment: Deployment) -> list[str]:
-    where, ns = deployment.label, deployment.namespace
+def dry_run(kubectl: Kubectl, target: Target) -> list[str]:
+    where, ns = target.label, target.namespace
     namespace = {"apiVersion": "v1", "kind": "Namespace",
-                 "metadata": {"name": ns, "labels": deployment.labels,
-                              "annotations": deployment.annotations}}
+                 "metadata": {"name": ns, "labels": target.labels,
+                              "annotations": target.annotations}}
     problems = checked(kubectl, "create namespace", where, "apply", "--server-side",
                        f"--field-manager={ARGOCD_MANAGER}", "-f", "-", stdin=dump([namespace]))
     accounts = [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}]
-    accounts += [d for d in deployment.docs if d.get("kind") == "ServiceAccount"
+    accounts += [d for d in target.docs if d.get("kind") == "ServiceAccount"
                  and (d.get("metadata") or {}).get("namespace", ns) == ns]
     problems += checked(kubectl, "create ServiceAccounts", where, "apply", "-n", ns, "-f", "-",
                         stdin=dump(accounts))
     if problems:
         return problems
-    render = dump(deployment.docs)
+    render = dump(target.docs)
     problems += checked(kubectl, "kubectl apply --dry-run=server --validate=strict", where,
                         "apply", "--dry-run=server", "--validate=strict", "-n", ns, "-f", "-",
                         stdin=render)
     problems += checked(kubectl, f"server-side apply as {ARGOCD_MANAGER}", where,
                         "apply", "--server-side", "--dry-run=server", "--validate=strict",
                         f"--field-manager={ARGOCD_MANAGER}", "-n", ns, "-f", "-", stdin=render)
-    pods = [pod for pod in map(as_pod, deployment.docs) if pod]
+    pods = [pod for pod in map(as_pod, target.docs) if pod]
     if pods:
         problems += checked(kubectl, "pod templates as Pods (create --dry-run=server)", where,
                             "create", "--dry-run=server", "--validate=strict", "-n", ns,
@@ -357,19 +356,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dpp-dryrun-") as work:
         kubectl = Kubectl(args.kubeconfig, Path(work) / "cache")
         problems = install_crds(kubectl, args.crds)
-        deployments: list[Deployment] = []
+        targets: list[Target] = []
         if not problems and args.chart:
-            deployments, problems = chart_deployments(kubectl, args.chart, args.env,
-                                                      args.manifests, version, Path(work))
+            targets, problems = chart_targets(kubectl, args.chart, args.env, args.manifests,
+                                              version, Path(work))
         elif not problems:
-            deployments = manifest_deployments(args.manifests)
-        for deployment in deployments:
-            problems += dry_run(kubectl, deployment)
-    resources = sum(len(d.docs) for d in deployments)
-    pods = sum(1 for d in deployments for doc in d.docs if as_pod(doc))
+            targets = manifest_targets(args.manifests)
+        for target in targets:
+            problems += dry_run(kubectl, target)
+    resources = sum(len(d.docs) for d in targets)
+    pods = sum(1 for d in targets for doc in d.docs if as_pod(doc))
     return report(TOOL, problems, f"kube-apiserver {version} accepts {resources} resource(s) and "
-                                  f"{pods} pod(s) of {len(deployments)} deployment(s) "
-                                  f"({'; '.join(d.label for d in deployments)}) with no warning")
+                                  f"{pods} pod(s) of {len(targets)} deployment(s) "
+                                  f"({'; '.join(d.label for d in targets)}) with no warning")
 
 
 if __name__ == "__main__":
