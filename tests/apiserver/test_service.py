@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import plan, toolchain
-from pipeline.plan.services import needed
+from pipeline.plan.services import SERVICES, needed
 from tests.conftest import REPO, copy_repo, run_pipeline
 
 pytestmark = pytest.mark.tools
@@ -45,6 +45,16 @@ def test_only_checks_that_need_it_start_the_server():
     checks = plan.build(plan.Tree.from_path(REPO))
     assert [s.name for s in needed(plan.select(checks, ["apiserver"]))] == ["kube-apiserver"]
     assert needed(plan.select(checks, ["chart", "monitoring", "workflows"])) == []
+
+
+def test_a_service_placeholder_only_in_checks_that_declare_the_service():
+    """A check reaching a service it does not declare would get no server in either executor."""
+    for check in plan.build(plan.Tree.from_path(REPO)):
+        for service in SERVICES.values():
+            uses = any(service.placeholder in a for a in check.argv)
+            assert uses == (service.name in check.services), check.id
+    for service in SERVICES.values():
+        assert all(toolchain.tool(t).image and toolchain.tool(t).image_binary for t in service.tools)
 
 
 def test_a_failing_run_stops_the_server_and_removes_its_files(tmp_path):
