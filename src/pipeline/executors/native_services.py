@@ -29,7 +29,6 @@ from pipeline.plan.services import unavailable
 
 # (argv, tool) -> the argv with its binary located; raises when the tool is not installed.
 Locate = Callable[[tuple[str, ...], str], list[str]]
-STOP_TIMEOUT_SECONDS = 10
 START_ATTEMPTS = 3  # a free port taken by someone else between probe and bind: new ports
 PR_SET_PDEATHSIG = 1
 
@@ -78,16 +77,12 @@ def spawn(argv: list[str], log: Path) -> subprocess.Popen:
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM one by one, newest first (kube-apiserver drains against a live etcd: about
-    2 s, where both at once made it hang until killed); SIGKILL after the timeout."""
+    """SIGKILL, newest first, and reap. The servers hold nothing worth a graceful shutdown
+    (a throwaway store, no client left); kube-apiserver's own drain takes about 2 s."""
     for process in reversed(processes):
         if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+        process.wait()
 
 
 def free_ports(count: int) -> list[int]:

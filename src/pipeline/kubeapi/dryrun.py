@@ -8,7 +8,8 @@ ArgoCD renders it (`helm template` with its release, namespace and valueFiles, t
 server's version and API versions). Without: the ARGOCD manifests themselves.
 
 For each deployment, on the server:
- 1. the CRDs of DIR are installed (server-side apply) and waited for until Established;
+ 1. the CRDs of DIR are installed (server-side apply, once per server) and waited for
+    until Established;
  2. its namespace is created with the labels and annotations of the Application's
     managedNamespaceMetadata (Pod Security "restricted" is enforced from them);
  3. its ServiceAccounts and `default` are created for real (there is no controller
@@ -51,6 +52,7 @@ SOURCE_LABEL = "lint.dpp-platform.io/source-digest"
 # (argo-cd docs/user-guide/helm.md, "Helm Hooks").
 SKIPPED_HOOKS = {"test", "test-success", "test-failure"}
 RETRIES = 8
+ESTABLISHED_TIMEOUT_SECONDS = 120
 # libyaml when PyYAML has it (the CRDs are 2.5 MB of YAML: 5x faster than pure Python).
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -130,11 +132,13 @@ def checked(kubectl: Kubectl, step: str, where: str, *args: str,
 # --- CRDs ---------------------------------------------------------------------------------
 
 def install_crds(kubectl: Kubectl, directory: Path) -> list[str]:
-    """Server-side apply every CRD of `directory`, retried, then wait until Established.
+    """Server-side apply every CRD of `directory` once per server; wait until Established.
 
-    Each CRD is labelled with a digest of its source: when every CRD is already on the
-    server with that digest and Established (another check of the run installed it),
-    nothing is sent again (the ApplicationSet CRD alone is 1.4 MB).
+    The checks of a run share the server and start together: the first to create the
+    claim (a ConfigMap named after the CRDs' digest; `create` is atomic) installs them,
+    the others wait until they are Established. Each CRD carries its source's digest as a
+    label, so CRDs already installed (by a check that ran before) are not sent again (the
+    ApplicationSet CRD alone is 1.4 MB).
     """
     files = sorted(directory.rglob("*.yaml"))
     crds = [doc for path in files for doc in load(path.read_text())
@@ -146,17 +150,32 @@ def install_crds(kubectl: Kubectl, directory: Path) -> list[str]:
         crd["metadata"].setdefault("labels", {})[SOURCE_LABEL] = digest
     if established(kubectl, crds):
         return []
-    names = [crd["metadata"]["name"] for crd in crds]
-    apply = ["apply", "--server-side", "--force-conflicts", f"--field-manager={CRD_MANAGER}",
-             "-f", "-"]
-    wait = ["wait", "--for=condition=Established", "--timeout=60s",
-            *(f"customresourcedefinition/{n}" for n in names)]
-    for args, stdin in ((apply, dump(crds)), (wait, None)):
-        code, output = _retried(kubectl, *args, stdin=stdin)
+    claim = "lint-crds-" + hashlib.sha256(
+        "".join(sorted(c["metadata"]["labels"][SOURCE_LABEL] for c in crds)).encode()).hexdigest()[:16]
+    code = claimed(kubectl, claim)
+    if code == 0:
+        code, output = _retried(kubectl, "apply", "--server-side", "--force-conflicts",
+                                f"--field-manager={CRD_MANAGER}", "-f", "-", stdin=dump(crds))
         if code != 0:
-            return [f"{directory}: kubectl {args[0]} of the CRDs failed: {output.strip()}"]
+            return [f"{directory}: kubectl apply of the CRDs failed: {output.strip()}"]
+    deadline = time.monotonic() + ESTABLISHED_TIMEOUT_SECONDS
+    while not established(kubectl, crds):
+        if time.monotonic() > deadline:
+            return [f"{directory}: the CRDs are not Established after {ESTABLISHED_TIMEOUT_SECONDS}s"
+                    + ("" if code == 0 else " (installed by another check of this run: see its output)")]
+        time.sleep(0.25)
     kubectl.forget_discovery()
     return []
+
+
+def claimed(kubectl: Kubectl, claim: str) -> int:
+    """0 if this check created the claim (it installs), 1 if another check holds it."""
+    for attempt in range(RETRIES):
+        code, output = kubectl.run("create", "configmap", claim, "--namespace=default")
+        if code == 0 or "already exists" in output:
+            return code
+        time.sleep(0.5 * (attempt + 1))  # e.g. the `default` namespace not created yet
+    return 0  # no claim possible: install anyway (server-side apply is idempotent)
 
 
 def established(kubectl: Kubectl, crds: list[dict]) -> bool:
@@ -170,8 +189,7 @@ def established(kubectl: Kubectl, crds: list[dict]) -> bool:
 
 
 def _retried(kubectl: Kubectl, *args: str, stdin: str | None = None) -> tuple[int, str]:
-    """Checks sharing the server install the same CRDs concurrently: conflicts resolve on retry,
-    and `kubectl wait` right after creation can fail before the condition exists."""
+    """Transient refusals right after the server started (e.g. a conflict) resolve on retry."""
     for attempt in range(RETRIES):
         code, output = kubectl.run(*args, stdin=stdin)
         if code == 0 or attempt == RETRIES - 1:
