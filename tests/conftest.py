@@ -66,6 +66,7 @@ def kube_apiserver() -> Iterator[Path]:
     with anyio.from_thread.start_blocking_portal() as portal:
         with portal.wrap_async_context_manager(
                 native_services.running([KUBE_APISERVER], locate)) as started:
+            portal.call(started.wait, (KUBE_APISERVER.name,))
             if KUBE_APISERVER.name in started.errors:
                 pytest.fail(f"kube-apiserver: {started.errors[KUBE_APISERVER.name]}")
             yield Path(started.fills[KUBE_APISERVER.placeholder])

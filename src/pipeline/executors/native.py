@@ -77,6 +77,7 @@ async def run_check(check: Check, root: Path, env: dict[str, str],
     def result(status: str, output: str) -> Result:
         return Result(check, status, time.monotonic() - started, output)
 
+    await services.wait(check.services)
     unavailable = services.unavailable(check)
     if unavailable:
         return result(ERROR, unavailable)

@@ -43,6 +43,13 @@ class Started:
 
     fills: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    settled: dict[str, anyio.Event] = field(default_factory=dict)  # started or failed
+
+    async def wait(self, names: tuple[str, ...]) -> None:
+        """Until each named service is up or has failed to start."""
+        for name in names:
+            if name in self.settled:
+                await self.settled[name].wait()
 
     def unavailable(self, check: Check) -> str | None:
         return unavailable(check, self.errors)
@@ -50,16 +57,29 @@ class Started:
 
 @contextlib.asynccontextmanager
 async def running(services: list[Service], locate: Locate) -> AsyncIterator[Started]:
-    started = Started()
-    async with contextlib.AsyncExitStack() as stack:
+    """Start the services in the background (checks that need none run meanwhile); stop
+    them when the block ends."""
+    started = Started(settled={service.name: anyio.Event() for service in services})
+    done = anyio.Event()
+    async with anyio.create_task_group() as group:
         for service in services:
-            try:
-                value = await stack.enter_async_context(STARTERS[service.name](locate))
-            except (ServiceError, OSError, subprocess.CalledProcessError) as error:
-                started.errors[service.name] = str(error)
-            else:
-                started.fills[service.placeholder] = value
-        yield started
+            group.start_soon(_serve, service, locate, started, done)
+        try:
+            yield started
+        finally:
+            done.set()
+
+
+async def _serve(service: Service, locate: Locate, started: Started, done: anyio.Event) -> None:
+    try:
+        async with STARTERS[service.name](locate) as value:
+            started.fills[service.placeholder] = value
+            started.settled[service.name].set()
+            await done.wait()
+    except (ServiceError, OSError, subprocess.CalledProcessError) as error:
+        started.errors[service.name] = str(error)
+    finally:
+        started.settled[service.name].set()
 
 
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork
