@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+import traceback
 from pathlib import Path
 
 import anyio
@@ -16,8 +18,16 @@ from pipeline.executors import Result, native, report
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import native as publish_native
 from pipeline.smoke import __main__ as smoke_cli
+from pipeline.workspace import DEFAULT_SOURCE_HELP, default_source, header
 
-REPO = Path(__file__).resolve().parents[2]
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CODES = ("exit status: 0 every check passed, 1 a check failed (or could not run), "
+              "2 usage error (bad flag, --source or --only), 3 internal error (a bug: please "
+              "report it with the traceback)")
+
+
+class UsageError(Exception):
+    """A bad flag value found after parsing (exit 2); the message names the flag."""
 
 
 def split_selectors(values: list[str] | None) -> list[str]:
@@ -25,72 +35,139 @@ def split_selectors(values: list[str] | None) -> list[str]:
     return [part for value in values or [] for part in value.split(",") if part]
 
 
+def add_source_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--source", type=Path, default=None, metavar="DIR",
+                        help=f"the repository to {what} (default: {DEFAULT_SOURCE_HELP})")
+
+
+def add_jobs_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help=f"{what} run at once (default: the number of cores, %(default)s)")
+
+
 def add_lint_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", type=Path, default=REPO,
-                        help="the repository to check (default: this checkout)")
-    parser.add_argument("--only", action="append", metavar="GROUP[/NAME]",
-                        help="run only these checks: a group, GROUP/NAME or a glob (repeatable)")
+    add_source_flag(parser, "check")
+    parser.add_argument("--only", action="append", metavar="SELECTOR",
+                        help="run only these checks: a group (chart), GROUP/NAME, a bare NAME "
+                             "(pint) or a glob of ids (chart/*-dev-*); repeatable or "
+                             "comma-separated (default: every check)")
     parser.add_argument("--list", action="store_true", dest="list_checks",
                         help="list the selected checks and exit")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="checks run at once (default: the number of cores)")
+    add_jobs_flag(parser, "checks")
+    parser.add_argument("--fail-fast", action="store_true",
+                        help="stop at the first failed check; the rest are reported as not run "
+                             "(default: run every check)")
+    parser.add_argument("--format", choices=report.FORMATS, default="text",
+                        help="the report on stdout: text for people, json, or junit (JUnit XML, "
+                             "one test case a check) for CI; with json/junit the progress "
+                             "lines go to stderr (default: %(default)s)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print one line per check, passed ones included "
+                             "(default: a passing run prints its summary only)")
 
 
+def resolve_source(args: argparse.Namespace) -> Path:
+    source = (args.source or default_source()).resolve()
+    if not source.is_dir():
+        raise UsageError(f"--source {source}: not a directory")
+    return source
 
 
-def run_lint(source: Path, only: list[str], jobs: int, console: Console) -> list[Result]:
-    """Build the plan for `source`, run it natively and print the report."""
-    checks = plan.select(plan.build(plan.Tree.from_path(source)), only)
+def reader(source: Path):
+    """A repo file's text, for the report's hints (None when absent)."""
+    def read(path: str) -> str | None:
+        try:
+            return (source / path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+    return read
+
+
+def human_console(args: argparse.Namespace, console: Console) -> Console:
+    """Where the words for people go: stdout, or stderr when stdout carries a report."""
+    if getattr(args, "format", "text") == "text":
+        return console
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def selected(source: Path, only: list[str], console: Console) -> list[plan.Check]:
+    """The plan for `source`, narrowed by `--only`, saying what each selector matched."""
+    checks = plan.require_some(plan.build(plan.Tree.from_path(source)), str(source))
+    chosen = plan.select(checks, only)
+    for selector in only:
+        console.print(f"--only {selector}: {plan.describe_match(checks, selector)}",
+                      markup=False, highlight=False, soft_wrap=True)
+    return chosen
+
+
+def run_lint(source: Path, checks: list[plan.Check], args: argparse.Namespace,
+             console: Console) -> list[Result]:
+    """Run the checks natively; progress on a terminal, per-check lines with --verbose."""
+    jobs, fail_fast = args.jobs, getattr(args, "fail_fast", False)
+    verbose = getattr(args, "verbose", False)
     if console.is_terminal:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       MofNCompleteColumn(), console=console, transient=True) as progress:
             task = progress.add_task("lint", total=len(checks))
-            results = anyio.run(native.run, checks, source, jobs, lambda c: progress.update(
-                task, description=f"lint: {c.id}"), lambda r: progress.advance(task))
-    else:
-        def done(result: Result) -> None:
-            console.print(f"{result.status.upper():6} {result.check.id} ({result.seconds:.1f}s)",
-                          markup=False, highlight=False, soft_wrap=True)
-        results = anyio.run(native.run, checks, source, jobs, lambda c: None, done)
-    report.render(results, console)
-    return results
+            return anyio.run(native.run, checks, source, jobs, lambda c: progress.update(
+                task, description=f"lint: {c.id}"), lambda r: progress.advance(task), fail_fast)
+
+    def done(result: Result) -> None:
+        if verbose:
+            console.print(report.check_line(result), markup=False, highlight=False,
+                          soft_wrap=True)
+    return anyio.run(native.run, checks, source, jobs, lambda c: None, done, fail_fast)
 
 
 def lint(args: argparse.Namespace, console: Console) -> int:
-    source = args.source.resolve()
-    if not source.is_dir():
-        console.print(f"lint: --source {source}: not a directory", markup=False)
-        return 2
-    only = split_selectors(args.only)
+    source = resolve_source(args)
+    people = human_console(args, console)
     if args.list_checks:
-        checks = plan.select(plan.build(plan.Tree.from_path(source)), only)
+        people = Console(stderr=True, highlight=False, soft_wrap=True)  # stdout: the list only
+    people.print(header("lint", source), markup=False, highlight=False, soft_wrap=True)
+    checks = selected(source, split_selectors(args.only), people)
+    if args.list_checks:
         console.print(plan.list_lines(checks), markup=False, highlight=False, soft_wrap=True)
-        return 0
-    results = run_lint(source, only, args.jobs, console)
-    return 0 if all(r.ok for r in results) else 1
+        return EXIT_PASSED
+    started = time.monotonic()
+    results = run_lint(source, checks, args, people)
+    seconds = time.monotonic() - started
+    if args.format == "text":
+        report.render(results, console, verbose=args.verbose and console.is_terminal,
+                      seconds=seconds, read=reader(source))
+    else:
+        console.file.write(report.as_format(args.format, results, str(source), seconds))
+        people.print(report.verdict(results, seconds), markup=False, highlight=False,
+                     soft_wrap=True)
+    return EXIT_PASSED if all(r.ok for r in results) else EXIT_FAILED
 
 
 def add_publish_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", type=Path, default=REPO,
-                        help="the repository to publish from (default: this checkout)")
+    add_source_flag(parser, "publish from")
     parser.add_argument("--tag", required=True, help="the release tag, SemVer 2 (e.g. v1.4.0)")
-    parser.add_argument("--registry", default=DEFAULT_REGISTRY, help="OCI registry host")
+    parser.add_argument("--registry", default=DEFAULT_REGISTRY,
+                        help="OCI registry host (default: %(default)s)")
     parser.add_argument("--repository", default=DEFAULT_REPOSITORY,
-                        help="repository path in the registry, e.g. <owner>/<repo>/charts")
-    parser.add_argument("--username", default=DEFAULT_USERNAME, help="registry user name")
+                        help="repository path in the registry, e.g. <owner>/<repo>/charts "
+                             "(default: %(default)s)")
+    parser.add_argument("--username", default=DEFAULT_USERNAME,
+                        help="registry user name (default: %(default)s)")
     parser.add_argument("--registry-password", required=True, metavar="env:NAME|file:PATH",
                         help="where to read the registry password or token")
     parser.add_argument("--plain-http", action="store_true",
                         help="talk plain HTTP to the registry (a local test registry only)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="lint checks run at once (default: the number of cores)")
+    add_jobs_flag(parser, "lint checks")
 
 
 def publish(args: argparse.Namespace, console: Console) -> int:
-    source = args.source.resolve()
+    source = resolve_source(args)
+    console.print(header("publish", source), markup=False, highlight=False, soft_wrap=True)
 
     def lint_passes() -> bool:
-        return all(r.ok for r in run_lint(source, [], args.jobs, console))
+        started = time.monotonic()
+        results = run_lint(source, plan.build(plan.Tree.from_path(source)), args, console)
+        report.render(results, console, seconds=time.monotonic() - started, read=reader(source))
+        return all(r.ok for r in results)
 
     try:
         reference = publish_native.publish(
@@ -98,38 +175,59 @@ def publish(args: argparse.Namespace, console: Console) -> int:
             args.registry_password, args.plain_http, lint_passes)
     except PublishError as error:
         console.print(f"publish: {error}", markup=False, soft_wrap=True)
-        return 1
+        return EXIT_FAILED
     console.print(f"published {reference}", markup=False, soft_wrap=True)
-    return 0
+    return EXIT_PASSED
 
 
 COMMANDS = {
     "lint": (lint, add_lint_flags, "validate the chart, ArgoCD apps, monitoring and workflows "
              "(the same plan `dagger call lint` runs)"),
-    "publish": (publish, add_publish_flags, "lint, package the chart with the tag's version "
-                "and push it to an OCI registry once"),
+    "publish": (publish, add_publish_flags, "check the tag, the registry and the credentials, "
+                "lint, then package the chart with the tag's version and push it once"),
     "smoke": (smoke_cli.main, smoke_cli.add_flags, "start the compose monitoring stack (Prometheus, "
               "Alertmanager) on 127.0.0.1 and prove the alert path end to end"),
 }
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
-    commands = root.add_subparsers(dest="command", required=True)
+    root = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
+                                   epilog=EXIT_CODES)
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, add_flags, help_text) in COMMANDS.items():
-        add_flags(commands.add_parser(name, help=help_text, description=help_text))
+        add_flags(commands.add_parser(name, help=help_text, description=help_text,
+                                      epilog=EXIT_CODES))
     return root
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse; an unknown flag is refused with its subcommand's usage, not the root's."""
+    root = parser()
+    args, extra = root.parse_known_args(argv)
+    if extra:
+        subcommands = root._subparsers._group_actions[0].choices  # noqa: SLF001
+        subcommands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(argv)  # argparse exits 2 on a usage error
     console = Console(highlight=False, soft_wrap=True)  # long paths and tool output stay whole
     handler = COMMANDS[args.command][0]
     try:
         return handler(args, console)
-    except plan.PlanError as error:
-        console.print(f"{args.command}: {error}", markup=False)
-        return 2
+    except (plan.PlanError, UsageError) as error:
+        console.print(f"{args.command}: {error}", markup=False, soft_wrap=True)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         console.print(f"{args.command}: interrupted", markup=False)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader left, nothing more to say
+        sys.stderr.close()
+        return EXIT_FAILED
+    except Exception as crash:  # noqa: BLE001 - a bug of ours, never a check's failure
+        traceback.print_exc()
+        print(f"{args.command}: internal error: {type(crash).__name__}: {crash} "
+              f"(a bug in the pipeline, not in the checked tree: please report it with the "
+              f"traceback above)", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -13,7 +13,7 @@ from dagger import DefaultPath, Doc, Ignore, Name, function, object_type
 
 from pipeline import plan
 from pipeline.executors import dagger as executor
-from pipeline.executors import report
+from pipeline.executors import hints, report
 from pipeline.plan.model import IGNORED_DIRS
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
 from pipeline.publish import containers as publish_containers
@@ -50,15 +50,26 @@ class Pipeline:
         only: Only = None,
         list_checks: Annotated[bool, Name("list"), Doc("List the selected checks, run nothing")]
         = False,
+        verbose: Annotated[bool, Doc("Also one line per check, passed ones included")] = False,
+        format: Annotated[str, Doc("The report: text, json, or junit (JUnit XML, one test "
+                                   "case a check)")] = "text",
     ) -> str:
         """Run every check of the plan (helm, kubeconform, promtool, amtool, pint, actionlint,
         policies, contracts), each in its tool's pinned image; fail if any check fails."""
+        if format not in report.FORMATS:
+            raise ValueError(f"--format {format!r}: expected one of {', '.join(report.FORMATS)}")
         tree = await executor.source_tree(source)
-        checks = plan.select(plan.build(tree), only)
+        planned = plan.require_some(plan.build(tree), "--source")
+        checks = plan.select(planned, only)
         if list_checks:
             return plan.list_lines(checks) + "\n"
+        matched = "".join(f"--only {s}: {plan.describe_match(planned, s)}\n" for s in only or [])
         results = await executor.run(checks, source, tree)
-        text = report.as_text(results)
+        read = await executor.reader(source, tree, [
+            path for r in results if not r.ok for path in hints.values_files(r)])
+        text = report.as_format(format, results, "source", verbose=verbose, read=read)
+        if format == "text":
+            text = matched + text
         if not all(r.ok for r in results):
             raise LintFailed(text)
         return text

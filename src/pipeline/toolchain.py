@@ -47,7 +47,7 @@ def tool(name: str) -> Tool:
 
 def image_pip(entry: dict) -> tuple[str, ...]:
     """What to pip-install into the image: a pip-installed tool itself, or listed packages."""
-    if entry.get("native") == "pip":
+    if entry.get("native") == "pip" and not entry.get("image_has_tool"):
         return (f"{entry['pypi']}=={entry['version']}",)
     return tuple(entry.get("pip", ()))
 

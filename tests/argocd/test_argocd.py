@@ -13,46 +13,91 @@ from pipeline.policies import argocd
 from tests.chart.helpers import REPO, native, output, run_check
 
 APPSET = REPO / "infra/argocd/applicationset.yaml"
+DEV = REPO / "infra/argocd/application-dev.yaml"
+MANIFESTS = sorted((REPO / "infra/argocd").glob("*.yaml"))
 CRDS = REPO / "infra" / "schemas" / "crd-sources"
 
 
 def test_sources_pass():
-    assert argocd.check_file(APPSET, REPO) == []
-    assert argocd.check_file(REPO / "infra/argocd/application.yaml", REPO) == []
+    assert argocd.check_files(MANIFESTS, REPO) == []
 
 
-def mutated(tmp_path: Path, change) -> list[str]:
-    doc = yaml.safe_load(APPSET.read_text())
+def mutated(tmp_path: Path, change, source: Path = APPSET) -> list[str]:
+    """The check over all manifests, with `source` changed."""
+    doc = yaml.safe_load(source.read_text())
     change(doc)
-    path = tmp_path / "appset.yaml"
+    path = tmp_path / source.name
     path.write_text(yaml.safe_dump(doc))
-    return argocd.check_file(path, REPO)
+    return argocd.check_files([path if m == source else m for m in MANIFESTS], REPO)
 
 
 def elements(doc):
-    return doc["spec"]["generators"][0]["matrix"]["generators"][0]["list"]["elements"]
+    return doc["spec"]["generators"][0]["list"]["elements"]
 
 
 def test_unknown_env_has_no_values_file(tmp_path):
-    problems = mutated(tmp_path, lambda d: elements(d).append({"env": "qa", "branch": "qa"}))
+    problems = mutated(tmp_path, lambda d: elements(d).append({"env": "qa", "version": "1.0.0"}))
     assert any("(env qa): spec.source.helm.valueFiles: infra/helm/dpp-platform/values-qa.yaml does not exist" in p
                for p in problems), problems
 
 
-def test_env_dropped_leaves_values_file_undeployed(tmp_path):
+def test_env_dropped_leaves_values_file_without_owner(tmp_path):
     problems = mutated(tmp_path, lambda d: elements(d).pop())
-    assert any("values-prod.yaml is deployed by no element" in p for p in problems), problems
+    assert any("values-prod.yaml: deployed by no Application" in p for p in problems), problems
 
 
-def test_fixed_revision_and_missing_options(tmp_path):
+def test_prod_defined_twice_is_refused(tmp_path):
+    """The defect of issue 9: an Application and the ApplicationSet both deploying prod."""
     def change(doc):
-        doc["spec"]["generators"][0]["matrix"]["generators"][1]["git"]["revision"] = "main"
+        doc["spec"]["source"]["helm"]["valueFiles"] = ["values-prod.yaml"]
+        doc["spec"]["destination"]["namespace"] = "dpp-platform"
+    problems = mutated(tmp_path, change, source=DEV)
+    text = "\n".join(problems)
+    assert "values-prod.yaml: deployed by 2 apps" in text, text
+    assert "values-dev.yaml: deployed by no Application" in text, text
+
+
+def test_two_apps_deploying_one_host_fail(tmp_path):
+    """Two apps, different values files, one host: the ingress admission rejects the second."""
+    def change(doc):
+        doc["spec"]["source"]["helm"]["valuesObject"] = {"global": {"domain": "dpp-platform.dev"}}
+    problems = mutated(tmp_path, change, source=DEV)
+    assert any("host 'dpp-platform.dev' is deployed by" in p and "application-dev.yaml" in p
+               and "(env prod)" in p for p in problems), problems
+
+
+def test_released_chart_comes_from_the_publish_repository(tmp_path):
+    def change(doc):
+        source = doc["spec"]["template"]["spec"]["source"]
+        source["repoURL"] = "ghcr.io/someone/else"
+        source["chart"] = "other"
+    text = "\n".join(mutated(tmp_path, change))
+    assert "spec.source.repoURL: 'ghcr.io/someone/else' is not where `publish` pushes the chart " \
+           "(ghcr.io/repo/dpp-platform/charts)" in text, text
+    assert "spec.source.chart: 'other'" in text, text
+
+
+def test_version_must_be_semver(tmp_path):
+    problems = mutated(tmp_path, lambda d: elements(d)[1].update(version="latest"))
+    assert any("(env prod): spec.source.targetRevision: 'latest' is no SemVer" in p for p in problems), problems
+    for good in ("1.4.0", "v2.0.0-rc.1", ">=0.1.0-0", "~1.4", "^1.2.3", "1.4.*", ">=1.0.0 <2.0.0", "1.x || 2.x"):
+        assert argocd.is_version_or_constraint(good), good
+    for bad in ("latest", "main", "", "1.4.0.1"):
+        assert not argocd.is_version_or_constraint(bad), bad
+
+
+def test_released_chart_runs_its_app_version_images(tmp_path):
+    def change(doc):
+        doc["spec"]["template"]["spec"]["source"]["helm"]["valuesObject"] = {"backend": {"image": {"tag": "main"}}}
+    assert any("backend.image.tag: 'main'" in p for p in mutated(tmp_path, change))
+
+
+def test_missing_options(tmp_path):
+    def change(doc):
         doc["spec"]["goTemplateOptions"] = []
         del doc["spec"]["syncPolicy"]
         doc["spec"]["template"]["spec"]["syncPolicy"]["automated"]["prune"] = False
-    problems = mutated(tmp_path, change)
-    text = "\n".join(problems)
-    assert "git generator revision 'main'" in text
+    text = "\n".join(mutated(tmp_path, change))
     assert "spec.goTemplateOptions: missingkey=error missing" in text
     assert "spec.syncPolicy.preserveResourcesOnDeletion: must be true" in text
     assert "spec.syncPolicy.automated.prune: must be true" in text
@@ -73,7 +118,7 @@ def test_plan_checks_pass():
 
 @pytest.mark.tools
 def test_crd_schema_is_strict(tmp_path):
-    doc = yaml.safe_load((REPO / "infra/argocd/application.yaml").read_text())
+    doc = yaml.safe_load(DEV.read_text())
     doc["spec"]["syncPolicy"]["automated"]["prunee"] = True
     doc["spec"]["source"]["helm"]["valueFiles"] = "values.yaml"
     path = tmp_path / "app.yaml"

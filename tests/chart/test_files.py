@@ -34,7 +34,7 @@ def test_drift_names_the_file(tmp_path):
     (root / "infra/monitoring/grafana/dashboards/new.json").write_text("{}\n")
     (root / "infra/helm/dpp-platform/files/dashboards/old.json").write_text("{}\n")
     problems = chartfiles.drift(root)
-    assert "infra/helm/dpp-platform/files/rules/a.yml: differs from infra/monitoring/alertmanager/rules/a.yml" in problems
+    assert "infra/helm/dpp-platform/files/rules/a.yml: differs from what scripts/sync-chart-files makes of infra/monitoring/alertmanager/rules/a.yml" in problems
     assert any(p.startswith("infra/helm/dpp-platform/files/dashboards/new.json: missing copy") for p in problems)
     assert any(p.startswith("infra/helm/dpp-platform/files/dashboards/old.json: no source") for p in problems)
     result = subprocess.run([sys.executable, "-m", "pipeline.policies.chartfiles", "--check", "--root", str(root)],
@@ -72,10 +72,11 @@ def test_plan_shape():
             assert f"chart/helm-lint-{env}-{kube}" in ids
             assert f"chart/kubeconform-{env}-{kube}" in ids
             assert f"chart/kubeconform-{env}-{kube}-monitoring" in ids
-        for name in ("policies", "netpol", "resources"):
+        for name in ("policies", "netpol", "resources", "scrape", "prometheusrule", "edc-settings",
+                     "app-contract"):
             assert f"chart/{name}-{env}" in ids
     assert {"chart/monitoring-files-sync", "chart/values-docs", "argocd/kubeconform", "argocd/sources"} <= ids
-    assert len(checks) == len(envs) * len(versions) * 3 + len(envs) * 3 + 4
+    assert len(checks) == len(envs) * len(versions) * 3 + len(envs) * 7 + 4
     tree = Tree.from_path(REPO)
     for check in checks:
         for path in check.reads:
@@ -90,4 +91,4 @@ def test_plan_shape():
 def test_plan_from_a_tree_without_monitoring_sources():
     files = [f for f in Tree.from_path(REPO).files if not f.startswith("infra/monitoring/")]
     checks = {c.id: c for c in build(Tree(frozenset(files)))}
-    assert checks["chart/monitoring-files-sync"].reads == (f"{CHART.relative_to(REPO)}/files", "src/pipeline")
+    assert checks["chart/monitoring-files-sync"].reads == (f"{CHART.relative_to(REPO)}/files",)

@@ -81,3 +81,20 @@ def test_keycloak_cluster_edges_need_two_replicas():
     assert result.returncode != 0
     assert "missing edge keycloak -> keycloak:7800/TCP" in result.stderr
     assert "missing edge keycloak -> keycloak:57800/TCP" in result.stderr
+
+
+def test_a_policy_error_names_the_policy_and_its_template_and_dumps_nothing():
+    result = run_check("chart/netpol-dev", "--set", "networkPolicy.dns.namespace=tenant-a")
+    assert result.returncode != 0
+    line = next(x for x in result.stderr.splitlines() if "missing edge backend -> kube-dns:53/UDP" in x)
+    assert "egress of backend limited by" in line and "NetworkPolicy/dpp-platform-dns" in line
+    assert "[infra/helm/dpp-platform/templates/networkpolicy.yaml]" in line
+    extra = next(x for x in result.stderr.splitlines() if "extra edge backend -> lookalike-dns:53/UDP" in x)
+    assert "admitted by NetworkPolicy/dpp-platform-dns" in extra
+    assert result.stdout == ""  # no unlabelled matrix before the useful lines
+
+
+def test_print_labels_the_matrix():
+    result = run_check("chart/netpol-dev", check_args=("--print",))
+    assert result.returncode == 0, output(result)
+    assert result.stdout.startswith("netpol: dev: computed edges (")

@@ -84,3 +84,10 @@ def test_resources_summary_prints_each_workload():
     assert result.returncode == 0, output(result)
     for workload in ("Deployment/dpp-platform-backend", "StatefulSet/dpp-platform-minio", "total"):
         assert workload in result.stdout
+
+
+def test_a_policy_problem_names_the_template_of_the_resource():
+    result = run_check("chart/policies-dev", "--set", "backend.readinessProbe=null")
+    assert result.returncode != 0
+    line = next(x for x in result.stderr.splitlines() if "readinessProbe" in x)
+    assert line.endswith("(infra/helm/dpp-platform/templates/backend/deployment.yaml)"), line

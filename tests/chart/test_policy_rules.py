@@ -29,13 +29,13 @@ def messages(problems):
 
 
 def test_render_passes_every_rule(prod_docs):
-    assert policies.run(prod_docs, "prod") == []
+    assert policies.run(prod_docs, "production") == []
 
 
 def test_labels_reject_chart_label_in_selector(prod_docs):
     docs = copy.deepcopy(prod_docs)
     find(docs, "Deployment", "dpp-platform-backend")["spec"]["selector"]["matchLabels"]["helm.sh/chart"] = "x"
-    out = messages(policies.check_labels(docs, "prod"))
+    out = messages(policies.check_labels(docs, "production"))
     assert any("Deployment/dpp-platform-backend: spec.selector.matchLabels" in m and "helm.sh/chart" in m
                for m in out), out
 
@@ -44,13 +44,13 @@ def test_labels_require_standard_labels(prod_docs):
     docs = copy.deepcopy(prod_docs)
     del find(docs, "Service", "dpp-platform-redis")["metadata"]["labels"]["app.kubernetes.io/managed-by"]
     assert "Service/dpp-platform-redis: metadata.labels.app.kubernetes.io/managed-by: missing [labels]" \
-        in messages(policies.check_labels(docs, "prod"))
+        in messages(policies.check_labels(docs, "production"))
 
 
 def test_hpa_managed_workload_must_omit_replicas(prod_docs):
     docs = copy.deepcopy(prod_docs)
     find(docs, "Deployment", "dpp-platform-backend")["spec"]["replicas"] = 3
-    out = messages(policies.check_hpa_replicas(docs, "prod"))
+    out = messages(policies.check_hpa_replicas(docs, "production"))
     assert any(m.startswith("Deployment/dpp-platform-backend: spec.replicas: must be left out") for m in out), out
 
 
@@ -58,7 +58,7 @@ def test_checksum_annotation_required(prod_docs):
     docs = copy.deepcopy(prod_docs)
     annotations = find(docs, "Deployment", "dpp-platform-keycloak")["spec"]["template"]["metadata"]["annotations"]
     del annotations["checksum/config"]
-    out = messages(policies.check_checksums(docs, "prod"))
+    out = messages(policies.check_checksums(docs, "production"))
     assert any(m.startswith("Deployment/dpp-platform-keycloak: spec.template.metadata.annotations.checksum/config")
                for m in out), out
 
@@ -68,14 +68,14 @@ def test_startup_probe_required_for_keycloak(prod_docs):
     container = find(docs, "Deployment", "dpp-platform-keycloak")["spec"]["template"]["spec"]["containers"][0]
     del container["startupProbe"]
     assert ("Deployment/dpp-platform-keycloak: spec.template.spec.containers[keycloak].startupProbe: missing "
-            "[probes]") in messages(policies.check_probes(docs, "prod"))
+            "[probes]") in messages(policies.check_probes(docs, "production"))
 
 
 def test_keycloak_must_not_run_start_dev(prod_docs):
     docs = copy.deepcopy(prod_docs)
     container = find(docs, "Deployment", "dpp-platform-keycloak")["spec"]["template"]["spec"]["containers"][0]
     container["args"] = ["start-dev"]
-    out = messages(policies.check_keycloak(docs, "prod"))
+    out = messages(policies.check_keycloak(docs, "production"))
     assert any("containers[keycloak].args" in m for m in out), out
 
 
@@ -83,7 +83,7 @@ def test_pdb_over_single_replica_blocks_drain(prod_docs):
     docs = copy.deepcopy(prod_docs)
     hpa = find(docs, "HorizontalPodAutoscaler", "dpp-platform-backend")
     hpa["spec"]["minReplicas"] = 1
-    out = messages(policies.check_pdb(docs, "prod"))
+    out = messages(policies.check_pdb(docs, "production"))
     assert any(m.startswith("PodDisruptionBudget/dpp-platform-backend: spec.selector: covers 1 pod") for m in out), out
 
 
@@ -91,7 +91,7 @@ def test_shared_service_account(prod_docs):
     docs = copy.deepcopy(prod_docs)
     pod = find(docs, "Deployment", "dpp-platform-frontend")["spec"]["template"]["spec"]
     pod["serviceAccountName"] = "dpp-platform-backend"
-    out = messages(policies.check_service_accounts(docs, "prod"))
+    out = messages(policies.check_service_accounts(docs, "production"))
     assert any("is shared by" in m and "Deployment/dpp-platform-frontend" in m for m in out), out
 
 
@@ -99,7 +99,7 @@ def test_hostpath_volume_rejected(prod_docs):
     docs = copy.deepcopy(prod_docs)
     pod = find(docs, "Deployment", "dpp-platform-opa")["spec"]["template"]["spec"]
     pod.setdefault("volumes", []).append({"name": "host", "hostPath": {"path": "/"}})
-    out = messages(policies.check_pod_security(docs, "prod"))
+    out = messages(policies.check_pod_security(docs, "production"))
     assert any("Deployment/dpp-platform-opa: spec.template.spec.volumes[host]" in m for m in out), out
 
 
@@ -116,7 +116,7 @@ def test_metrics_scraped_once(prod_docs):
     """A ServiceMonitor matching the headless Service too would scrape each pod twice."""
     docs = copy.deepcopy(prod_docs)
     del find(docs, "ServiceMonitor", "dpp-platform-minio")["spec"]["selector"]["matchExpressions"]
-    out = messages(policies.check_metrics(docs, "prod"))
+    out = messages(policies.check_metrics(docs, "production"))
     assert any(m.startswith("ServiceMonitor/dpp-platform-minio: spec.selector: port 'api' is scraped twice")
                for m in out), out
 
@@ -127,14 +127,14 @@ def test_minio_metrics_need_public_auth(prod_docs):
     container["env"] = [v for v in container["env"] if v["name"] != "MINIO_PROMETHEUS_AUTH_TYPE"]
     assert any(m.startswith("StatefulSet/dpp-platform-minio: spec.template.spec.containers[minio]"
                             ".env[MINIO_PROMETHEUS_AUTH_TYPE]: must be \"public\"")
-               for m in messages(policies.check_metrics(docs, "prod")))
+               for m in messages(policies.check_metrics(docs, "production")))
 
 
 def test_metrics_port_must_exist(prod_docs):
     docs = copy.deepcopy(prod_docs)
     find(docs, "ServiceMonitor", "dpp-platform-opa")["spec"]["endpoints"][0]["port"] = "http-metrics"
     assert any(m.startswith("ServiceMonitor/dpp-platform-opa: spec.endpoints[0].port: 'http-metrics' is a port of none")
-               for m in messages(policies.check_metrics(docs, "prod")))
+               for m in messages(policies.check_metrics(docs, "production")))
 
 
 def test_edc_planes_get_only_their_own_datasources(prod_docs):

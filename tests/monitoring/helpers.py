@@ -11,7 +11,8 @@ from pipeline.plan import Tree, build
 from pipeline.plan.model import Check
 from tests.conftest import copy_repo
 
-MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "src/pipeline")
+MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "infra/compose",
+                    "src/pipeline")
 RULES = "infra/monitoring/alertmanager/rules"
 DASHBOARDS = "infra/monitoring/grafana/dashboards"
 CONTRACT = "infra/monitoring/metrics-contract.yaml"
@@ -41,3 +42,35 @@ def edit(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, count))
+
+
+def run_check_on_chart(check_id: str, chart: Path):
+    """A chart check of the plan with its `helm template` producer pointed at a copy of the chart
+    (its values files too)."""
+    import subprocess
+
+    from tests.chart.helpers import REPO, native
+    from tests.chart.helpers import plan_check as repo_check
+
+    check = repo_check(check_id)
+    chart_dir = "infra/helm/dpp-platform"
+    producer = [str(chart) + a[len(chart_dir):] if a == chart_dir or a.startswith(chart_dir + "/") else a
+                for a in native(check.stdin_from.argv, check.stdin_from.tool)]
+    made = subprocess.run(producer, cwd=REPO, capture_output=True, text=True, timeout=120)
+    if made.returncode != 0:
+        return made
+    return subprocess.run(native(check.argv, check.tool), cwd=REPO, input=made.stdout,
+                          capture_output=True, text=True, timeout=300)
+
+
+def edited_chart(tmp_path: Path, *edits: tuple[str, str, str]) -> Path:
+    """A copy of the chart with each (file, old, new) edit applied (old must be there)."""
+    import shutil
+
+    from tests.chart.helpers import CHART
+
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    for rel, old, new in edits:
+        edit(chart / rel, old, new)
+    return chart

@@ -26,7 +26,7 @@ def test_the_real_files_pass(root, check_id):
 
 def test_the_real_counts(root):
     _, output = run(root, "monitoring/rules-coverage")
-    assert "11 alerts in 4 rule files" in output
+    assert "18 alerts in 5 rule files" in output
     _, output = run(root, "monitoring/dashboards")
     assert "4 dashboards" in output
 
@@ -37,7 +37,7 @@ EDITS = [
     # rules
     ("alert-without-severity", "monitoring/rules-coverage", f"{RULES}/edc.yml",
      "          severity: critical\n", "          team: edc\n",
-     [f"{RULES}/edc.yml: group 'dpp-edc', alert EdcControlPlaneUnhealthy: no `severity` label"]),
+     [f"{RULES}/edc.yml: group 'dpp-edc-agent', alert EdcControlPlaneDown: no `severity` label"]),
     ("alert-without-runbook-url", "monitoring/rules-coverage", f"{RULES}/audit.yml",
      "          runbook_url: https://runbooks.dpp-platform.example/monitoring/"
      "AuditHashChainVerificationFailed\n", "",
@@ -69,8 +69,18 @@ EDITS = [
      [f"{RULES}/platform.yml: alert HighLatency: threshold 2 is not below the highest finite bucket 1 "
       "of http_request_duration_seconds"]),
     ("contract-job-not-scraped", "monitoring/metrics-contract", PROMETHEUS,
-     '"edc-exporter:9400"', '"edc-exporter:9401"',
-     [f"{PROMETHEUS}: job edc-exporter: targets ['edc-exporter:9401'] lack ['edc-exporter:9400']"]),
+     '"edc-exporter:9560"', '"edc-exporter:9561"',
+     [f"{PROMETHEUS}: job edc-exporter: targets ['edc-exporter:9561'] lack ['edc-exporter:9560']"]),
+    # a contract metric no software produces (the dpp-edc-exporter defect)
+    ("contract-metric-with-no-producer", "monitoring/metrics-contract",
+     "infra/monitoring/query-exporter/config.yaml",
+     "    metrics: [edc_assets]\n", "    metrics: []\n",
+     [f"{CONTRACT}: metric edc_assets (job edc-exporter) has no producer: no query of "
+      "infra/monitoring/query-exporter/config.yaml updates a metric of that name"]),
+    ("contract-labels-differ-from-the-producer", "monitoring/metrics-contract", CONTRACT,
+     "labels: {database: edc, state: COMPLETED}", "labels: {database: edc, state: COMPLETED, type: CONSUMER}",
+     [f"{CONTRACT}: metric edc_transfer_processes (job edc-exporter): labels ['database', 'state', "
+      "'type'], but infra/monitoring/query-exporter/config.yaml produces ['database', 'state']"]),
     # dashboards
     ("dashboard-outside-every-provider", "monitoring/dashboards", f"{DASHBOARDS}/dashboards.yaml",
      "path: /etc/grafana/provisioning/dashboards", "path: /var/lib/grafana/dashboards",
@@ -156,7 +166,7 @@ def test_a_rule_file_no_test_loads_fails(root):
 # --- metrics contract ----------------------------------------------------------------
 
 def test_a_panel_on_a_metric_outside_the_contract_fails(root):
-    edit(root / DASHBOARDS / "edc-connector.json", "sum(edc_assets)", "sum(edc_asset_count)")
+    edit(root / DASHBOARDS / "edc-connector.json", "sum(edc_assets{", "sum(edc_asset_count{")
     status, output = run(root, "monitoring/metrics-contract")
     assert status == FAILED
     assert (f"{DASHBOARDS}/edc-connector.json: panel 4 'Assets', target A: metric edc_asset_count "
@@ -217,6 +227,30 @@ def test_an_old_schema_and_missing_datasource_variable_fail(root):
     assert f"{DASHBOARDS}/edc-connector.json: templating needs exactly one datasource variable" in output
 
 
+def test_a_panel_query_ignoring_the_namespace_variable_fails(root):
+    """One Prometheus serves every environment: a panel without the variable adds them up."""
+    path, board = _dashboard(root, "edc-connector.json")
+    board["panels"][3]["targets"][0]["expr"] = "sum(edc_assets)"
+    board["panels"][4]["targets"][0]["expr"] = 'sum by (state) (edc_contract_negotiations{namespace!~"$namespace"})'
+    path.write_text(json.dumps(board))
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert (f"{DASHBOARDS}/edc-connector.json: panel 4 'Assets', target A: selector edc_assets ignores "
+            'the namespace variable (add namespace=~"$namespace")') in output
+    assert ("panel 5 'Negotiations by state', target A: selector "
+            'edc_contract_negotiations{namespace!~"$namespace"} ignores the namespace variable') in output
+
+
+def test_a_dashboard_without_the_namespace_variable_fails(root):
+    path, board = _dashboard(root, "audit-trail.json")
+    board["templating"]["list"] = [v for v in board["templating"]["list"] if v["name"] != "namespace"]
+    path.write_text(json.dumps(board))
+    status, output = run(root, "monitoring/dashboards")
+    assert status == FAILED
+    assert (f"{DASHBOARDS}/audit-trail.json: templating needs one query variable named `namespace`"
+            in output)
+
+
 # --- compose -------------------------------------------------------------------------
 
 def test_a_mounted_file_that_does_not_exist_fails(root):
@@ -232,12 +266,17 @@ def test_a_mounted_file_that_does_not_exist_fails(root):
 def test_wrong_images_ports_and_password_fail(root):
     compose = root / "docker-compose.prod.yml"
     edit(compose, "image: grafana/grafana:10.4.0", "image: grafana/grafana:latest")
-    edit(compose, 'ports: ["9093:9093"]', 'ports: ["19093:9093"]')
+    edit(compose, 'ports: ["${ALERTMANAGER_BIND:-127.0.0.1}:9093:9093"]', 'ports: ["9093:9093"]')
+    edit(compose, "      - --storage.path=/alertmanager\n", "      - --storage.path=/alertmanager\n")
+    edit(compose, "      - --storage.tsdb.path=/prometheus\n",
+         "      - --storage.tsdb.path=/prometheus\n      - --web.enable-lifecycle\n")
     edit(compose, "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}", "admin")
     status, output = run(root, "compose/docker-compose-prod")
     assert status == FAILED
     assert "service grafana: image 'grafana/grafana:latest' must be pinned" in output
-    assert "service alertmanager: must publish 9093:9093" in output
+    assert ("service alertmanager: must publish 127.0.0.1:9093:9093 (by default; found 9093:9093)"
+            in output)
+    assert "service prometheus: --web.enable-lifecycle opens an unauthenticated write API" in output
     assert "GF_SECURITY_ADMIN_PASSWORD must come from ${GRAFANA_ADMIN_PASSWORD}" in output
 
 

@@ -62,7 +62,7 @@ BAD_INPUTS = {
     "alert-without-severity": (
         lambda root: edit(root / RULES / "edc.yml", "          severity: critical\n", "          team: edc\n"),
         "monitoring/rules-coverage",
-        (f"{RULES}/edc.yml: group 'dpp-edc', alert EdcControlPlaneUnhealthy: no `severity` label",)),
+        (f"{RULES}/edc.yml: group 'dpp-edc-agent', alert EdcControlPlaneDown: no `severity` label",)),
     "rule-on-a-metric-outside-the-contract": (
         lambda root: edit(root / RULES / "platform.yml", "instance:dpp_db_pool_utilisation:ratio > 0.9",
                           "dpp_db_pool_saturation_ratio > 0.9"),
@@ -97,7 +97,7 @@ def test_an_alert_without_severity_fails_pint(root):
     edit(root / RULES / "edc.yml", "          severity: critical\n", "          team: edc\n")
     status, output = run(root, "monitoring/pint")
     assert status == FAILED
-    assert f"{RULES}/edc.yml" in output and "EdcControlPlaneUnhealthy" in output
+    assert f"{RULES}/edc.yml" in output and "EdcControlPlaneDown" in output
     assert "`severity` label is required" in output
 
 

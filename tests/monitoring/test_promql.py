@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.contracts.promql import PromQLTokenError, metric_names, substitute_grafana_variables
+from pipeline.contracts.promql import (PromQLTokenError, add_matcher, label_matcher, metric_names,
+                                      selectors, substitute_grafana_variables)
 
 
 @pytest.mark.parametrize(("expr", "names"), [
@@ -50,3 +51,19 @@ def test_an_unbalanced_brace_is_an_error():
 ])
 def test_grafana_variables_are_substituted(expr, expected):
     assert substitute_grafana_variables(expr) == expected
+
+
+@pytest.mark.parametrize(("expr", "scoped"), [
+    ('absent(up{job="edc"})', 'absent(up{namespace="ns", job="edc"})'),
+    ("sum by (job, namespace) (rate(x_total[5m]))", 'sum by (job, namespace) (rate(x_total{namespace="ns"}[5m]))'),
+    ("a:b:c > 0.05 and d:e:f >= 0.1", 'a:b:c{namespace="ns"} > 0.05 and d:e:f{namespace="ns"} >= 0.1'),
+    ('{__name__="a"}', '{namespace="ns", __name__="a"}'),
+    ("up {}", 'up {namespace="ns"}'),
+    ('x{namespace="other"} + y', 'x{namespace="other"} + y{namespace="ns"}'),  # already scoped: kept
+    ('kube_x{kube_namespace="a"}', 'kube_x{namespace="ns", kube_namespace="a"}'),
+    ("vector(1)", "vector(1)"),
+    ('label_replace(up, "namespace", "$1", "n", "(.*)")', 'label_replace(up{namespace="ns"}, "namespace", "$1", "n", "(.*)")'),
+])
+def test_add_matcher_scopes_every_selector(expr, scoped):
+    assert add_matcher(expr, 'namespace="ns"', "namespace") == scoped
+    assert all(label_matcher(s, "namespace") for s in selectors(scoped))

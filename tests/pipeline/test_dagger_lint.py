@@ -131,5 +131,56 @@ def test_an_engine_error_in_one_check_is_collected_not_fatal(monkeypatch):
     with pytest.raises(Exception) as raised:
         run_lint(only=["workflows"])
     report = str(raised.value)
-    assert "ERROR: workflows/actionlint" in report and "pull access denied" in report
-    assert re.search(r"workflows/yamllint +│ passed", report)
+    assert "ERROR workflows/actionlint" in report and "pull access denied" in report
+    assert re.search(r"lint: 1 of 3 checks failed \(1 distinct error\), 2 passed", report)
+
+
+HELM_LINT_TYPO = """==> Linting infra/helm/dpp-platform
+[INFO] Chart.yaml: icon is recommended
+[ERROR] values.yaml: - at '/global': additional properties 'environmnt' not allowed
+
+[ERROR] templates/: values don't meet the specifications of the schema(s) in the following chart(s):
+dpp-platform:
+- at '/global': additional properties 'environmnt' not allowed
+
+
+Error: 1 chart(s) linted, 1 chart(s) failed
+"""  # helm 3.22.0's own words for a typo in values-dev.yaml
+
+
+def test_the_dagger_report_is_the_shared_one_with_the_overlay_hint(monkeypatch):
+    def exit_code(call):
+        return 1 if call.execs[-1][:2] == ["helm", "lint"] and "values-dev.yaml" in " ".join(
+            call.execs[-1]) else 0
+
+    def contents(call):
+        path = call.arg("file", "path")
+        return (REPO / path).read_text().replace("  environment:", "  environmnt:")
+
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+                      "combinedOutput": HELM_LINT_TYPO, "stdout": "",
+                      "contents": contents}).install(monkeypatch)
+    with pytest.raises(Exception) as raised:
+        run_lint(only=["chart/helm-lint-dev-*"])
+    text = str(raised.value)
+    values = (REPO / "infra/helm/dpp-platform/values-dev.yaml").read_text().splitlines()
+    line = values.index("  environment: development") + 1
+    assert "=== chart: " in text and "same error in " in text
+    assert f"hint: global.environmnt is set in infra/helm/dpp-platform/values-dev.yaml:{line}" in text
+
+
+def test_python_checks_run_the_modules_own_code_never_the_sources(recorder):
+    run_lint(only=["workflows/pins"])
+    [call] = [c for c in recorder.leaves("exitCode") if c.execs[-1][:3] == ["python", "-m",
+                                                                          "pipeline.policies.workflows"]]
+    code = chain_of(call.mounts[f"{executor.MODULE_SRC}/pipeline"])
+    assert [f.name for f in code] == ["currentModule", "source", "directory"]
+    assert code[-1].args["path"] == "src/pipeline"
+    assert call.env()["PYTHONPATH"] == executor.MODULE_SRC
+    assert not any(p.startswith(f"{executor.WORKDIR}/src") for p in call.mounts)
+
+
+def test_a_bare_check_name_selects_and_is_reported(recorder):
+    out = run_lint(only=["pins"])
+    assert out.splitlines()[0] == "--only pins: workflows/pins"
+    assert out.splitlines()[-1] == "lint: 1 check passed"

@@ -33,7 +33,7 @@ def test_directory_arguments_default_to_the_repo(name):
 
 def test_lint_flags_match_the_native_cli():
     names = {p.name for p in FUNCTIONS["lint"].parameters.values()}
-    assert names == {"source", "only", "list"}
+    assert names == {"source", "only", "list", "verbose", "format"}
 
 
 def test_typedefs_register_without_an_engine(monkeypatch):

@@ -17,10 +17,10 @@ def workflows_only_repo(tmp_path: Path) -> Path:
 
 def test_a_clean_tree_passes(tmp_path):
     root = workflows_only_repo(tmp_path)
-    done = run_pipeline("lint", "--source", str(root), "--only", "workflows")
+    done = run_pipeline("lint", "--source", str(root), "--only", "workflows", "--verbose")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "PASSED workflows/yamllint" in done.stdout
-    assert "checks passed" in done.stdout
+    assert "PASSED  workflows/yamllint (" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("lint: all 2 checks passed in ")
 
 
 def test_a_failing_check_prints_the_tools_message_with_its_file(tmp_path):
@@ -31,13 +31,14 @@ def test_a_failing_check_prints_the_tools_message_with_its_file(tmp_path):
     assert done.returncode == 1
     assert ".github/broken.yaml" in done.stdout
     assert "syntax error" in done.stdout  # yamllint's own words
-    assert "1 of 1 checks failed: workflows/yamllint" in done.stdout
+    assert "FAILED workflows/yamllint\n" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("lint: 1 of 1 check failed")
 
 
 def test_one_failure_does_not_stop_the_other_checks(tmp_path):
     root = workflows_only_repo(tmp_path)
     (root / ".github" / "broken.yaml").write_text("key: [unclosed\n")
-    done = run_pipeline("lint", "--source", str(root), "--jobs", "1")
+    done = run_pipeline("lint", "--source", str(root), "--jobs", "1", "--verbose")
     assert done.returncode == 1
     statuses = [line.split()[0] for line in done.stdout.splitlines()
                 if line.startswith(("PASSED", "FAILED", "ERROR"))]
@@ -50,7 +51,7 @@ def test_a_missing_tool_gives_one_line_naming_the_bootstrap(tmp_path):
                         env={"DPP_TOOLS_HOME": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
-    lines = [line for line in done.stdout.splitlines() if "not found" in line]
+    lines = [line.strip() for line in done.stdout.splitlines() if "not found" in line]
     assert lines == [f"yamllint not found: run `scripts/bootstrap` to install yamllint 1.38.0 "
                      f"into {tmp_path / 'empty' / 'bin'}"]
 

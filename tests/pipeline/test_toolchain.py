@@ -29,6 +29,8 @@ VERSION_COMMANDS = {
     "kube-apiserver": (["--version"], "Kubernetes v{v}"),
     "kubectl": (["version", "--client"], "Client Version: v{v}"),
     "etcd": (["--version"], "etcd Version: {v}\n"),
+    "query-exporter": (["--version"], "query-exporter, version {v}"),
+    "compose": (["version"], "Docker Compose version v{v}"),
 }
 
 
@@ -116,3 +118,47 @@ def test_the_kube_wrapper_module_builds_what_toolchain_pins():
         assert f"-X k8s.io/component-base/version.gitVersion=v{pin['version']}" in pin["ldflags"]
     newest = toolchain.kube_versions()[-1]
     assert apiserver["version"].split(".")[:2] == newest.split(".")[:2]
+
+
+def load_bootstrap():
+    """scripts/bootstrap as a module (it has no .py suffix)."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("bootstrap", str(REPO / "scripts" / "bootstrap"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("bootstrap", loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_compose_wrapper_module_pins_the_release():
+    """tools/go/compose: the wrapper `go install` cannot replace (compose's go.mod excludes)."""
+    pin = toolchain.pins()["tools"]["compose"]
+    module = REPO / pin["wrapper"]
+    go_mod = (module / "go.mod").read_text()
+    assert f"require github.com/docker/compose/v2 v{pin['version']}\n" in go_mod
+    for excluded in ("github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc",
+                     "github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2"):
+        assert excluded in go_mod.split("exclude (", 1)[1]
+    assert f"github.com/docker/compose/v2 v{pin['version']} h1:" in (module / "go.sum").read_text()
+    tools_go = (module / "tools.go").read_text()
+    assert tools_go.startswith("//go:build tools\n") and f'import _ "{pin["package"]}"' in tools_go
+    assert pin["ldflags"] == [f"-X github.com/docker/compose/v2/internal.Version=v{pin['version']}"]
+
+
+def test_go_wrapper_builds_in_the_wrapper_module_and_restamps_on_change(monkeypatch, tmp_path):
+    bootstrap = load_bootstrap()
+    ran = []
+    monkeypatch.setattr(bootstrap, "run", lambda argv, **kw: ran.append(argv))
+    pin = {"wrapper": "tools/go/compose", "package": "example.org/x/cmd", "binary": "x",
+           "ldflags": ["-X main.version=v1"]}
+    bootstrap.go_wrapper("x", pin)
+    assert ran == [["go", "build", "-C", str(REPO / "tools/go/compose"), "-trimpath",
+                    "-ldflags=-X main.version=v1", "-o", str(bootstrap.BIN / "x"), "example.org/x/cmd"]]
+    monkeypatch.setattr(bootstrap, "REPO", tmp_path)
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w/go.mod").write_text("module w\n")
+    (tmp_path / "w/go.sum").write_text("")
+    before = bootstrap.wrapper_digest({"wrapper": "w"})
+    (tmp_path / "w/go.sum").write_text("example.org/x v1.0.0 h1:abc=\n")
+    assert bootstrap.wrapper_digest({"wrapper": "w"}) != before

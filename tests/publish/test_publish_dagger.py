@@ -57,7 +57,7 @@ def test_publish_returns_the_pushed_reference(recorder):
 def test_credentials_are_a_mounted_secret_never_argv_or_env(recorder):
     call_publish()
     steps = registry_steps(recorder)
-    assert [s.execs[-1][1] for s in steps] == ["show", "push"]
+    assert [s.execs[-1][1] for s in steps] == ["show", "show", "push"]  # before lint, at push
     for step in steps:
         assert step.image == toolchain.tool("helm").image_ref
         secret = step.mounts[REGISTRY_CONFIG]
@@ -84,10 +84,14 @@ def test_the_credentials_appear_in_no_chain_but_the_secret_itself(recorder):
 
 def test_a_lint_failure_stops_before_any_helm_step(monkeypatch):
     def exit_code(call):
-        return 1 if call.execs and call.execs[-1][0] == "yamllint" else 0
+        return 1 if call.execs and call.execs[-1][0] in ("yamllint", "helm") else 0
+
+    def output(call):
+        return helm_answers(call) if call.execs and call.execs[-1][0] == "helm" \
+            else "broken.yaml:1:1 [error] syntax error"
 
     recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
-                                 "combinedOutput": "broken.yaml:1:1 [error] syntax error",
+                                 "combinedOutput": output, "contents": "",
                                  "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError) as raised:
         call_publish()
@@ -99,10 +103,16 @@ def test_a_lint_failure_stops_before_any_helm_step(monkeypatch):
 
 def test_a_packaging_failure_is_a_clear_error(monkeypatch):
     def exit_code(call):
-        return 1 if call.execs and call.execs[-1][:2] == ["helm", "package"] else 0
+        return 1 if call.execs and call.execs[-1][:2] in (["helm", "package"], ["helm", "show"]) \
+            else 0
+
+    def output(call):
+        if call.execs and call.execs[-1][:2] == ["helm", "show"]:
+            return helm_answers(call)
+        return "Error: validation: chart.metadata.name is required"
 
     Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
-                      "combinedOutput": "Error: validation: chart.metadata.name is required",
+                      "combinedOutput": output,
                       "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError, match="helm package .*chart.metadata.name is required"):
         call_publish()
@@ -121,7 +131,7 @@ def test_the_registry_config_secret_holds_the_credentials(recorder):
 def test_every_registry_step_busts_the_cache(recorder):
     call_publish()
     nonces = [s.env()[NONCE] for s in registry_steps(recorder)]
-    assert len(nonces) == len(set(nonces)) == 2
+    assert len(nonces) == len(set(nonces)) == 3  # show before lint, show and push after
 
 
 def test_the_function_is_never_cached():
@@ -141,3 +151,14 @@ def test_an_existing_version_is_refused_without_pushing(monkeypatch):
     with pytest.raises(PublishError, match="already exists"):
         call_publish()
     assert [s.execs[-1][1] for s in registry_steps(recorder)] == ["show"]
+
+
+def test_an_existing_version_is_refused_before_the_lint_starts(monkeypatch):
+    recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": 0,
+                                 "combinedOutput": "apiVersion: v2\nname: dpp-platform",
+                                 "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
+    with pytest.raises(PublishError, match="already exists in ghcr.io"):
+        call_publish()
+    ran = [c.execs[-1][0] for c in recorder.leaves("exitCode") if c.execs]
+    assert ran == ["helm"], ran  # the one `helm show chart`: no lint check, no package
+    assert not recorder.leaves("glob"), "the lint read the source tree"

@@ -76,9 +76,13 @@ def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, passw
     assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr + theirs.stderr
     version = chart_before.split("\nversion:")[1].split()[0].strip("\"'")
     app_version = chart_before.split("\nappVersion:")[1].split()[0].strip("\"'")
+    # The released chart runs the release's images: their tags follow the appVersion.
+    for app in ("dpp-backend", "dpp-frontend"):
+        assert f'image: "ghcr.io/dpp-platform/{app}:1.4.0"' in theirs.stdout
     normalised = theirs.stdout.replace("dpp-platform-1.4.0", f"dpp-platform-{version}") \
         .replace('version: "1.4.0"', f'version: "{app_version}"') \
-        .replace("version: 1.4.0", f"version: {app_version}")
+        .replace("version: 1.4.0", f"version: {app_version}") \
+        .replace(':1.4.0"', f':{app_version}"')
     assert normalised == ours.stdout
 
 
@@ -183,3 +187,34 @@ def test_the_password_variable_is_taken_before_lint_and_helm_run(registry, passw
     publish(registry, lint=lint)
     assert seen == {"during lint": None}
     assert "REGISTRY_PASSWORD" not in os.environ
+
+
+def never_lint():
+    raise AssertionError("lint started before the cheap registry facts were checked")
+
+
+def test_an_existing_version_is_refused_before_lint_starts(registry, password, monkeypatch):
+    publish(registry)
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)  # publish took it
+    with pytest.raises(PublishError, match="already exists .* immutable"):
+        publish(registry, lint=never_lint)
+
+
+def test_wrong_credentials_and_an_unreachable_registry_fail_before_lint(registry, monkeypatch):
+    monkeypatch.setenv("REGISTRY_PASSWORD", "not-the-password")
+    with pytest.raises(PublishError, match="credentials rejected"):
+        publish(registry, lint=never_lint)
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    with pytest.raises(PublishError, match="unreachable"):
+        publish(registry, host="127.0.0.1:9", lint=never_lint)
+
+
+def test_the_cli_refuses_an_existing_version_without_starting_lint(registry, password, tmp_path):
+    publish(registry)
+    done = run_pipeline("publish", "--source", str(REPO), "--tag", "v1.4.0", "--registry",
+                        registry.host, "--repository", REPOSITORY, "--username",
+                        registry.username, "--registry-password", "env:REGISTRY_PASSWORD",
+                        "--plain-http", env={"REGISTRY_PASSWORD": registry.password})
+    assert done.returncode == 1
+    assert "already exists" in done.stdout
+    assert "lint" not in done.stdout.replace("lint failed", ""), done.stdout

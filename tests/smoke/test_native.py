@@ -74,7 +74,8 @@ def test_the_stack_from_the_repo_files_passes_end_to_end():
     done, elapsed = smoke()
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
-    for name in ("prometheus ready", "alertmanager ready", "targets up", "rules loaded",
+    for name in ("prometheus ready", "alertmanager ready", "targets up", "contract series scraped",
+                 "rules loaded",
                  "prometheus sees alertmanager", "alertmanager receivers",
                  "watchdog end to end", "critical alert routed"):
         assert line(out, name).startswith("PASSED"), line(out, name)
@@ -84,7 +85,9 @@ def test_the_stack_from_the_repo_files_passes_end_to_end():
     assert "received by deadmansswitch" in line(out, "watchdog end to end")
     critical = line(out, "critical alert routed")
     assert "critical (pagerduty" in critical and "webhook (webhook" in critical
-    assert "backend" in line(out, "targets up")
+    assert "backend" in line(out, "targets up") and "edc-exporter" in line(out, "targets up")
+    # the EDC exporter's series (query-exporter's names and labels, metrics-contract.yaml)
+    assert "edc-exporter: 3 series" in line(out, "contract series scraped")
     expect = checks.expectations(REPO, __import__("pipeline.smoke.stack").smoke.stack.load(REPO))
     assert f"{expect.rule_groups} groups, {expect.rules} rules" in line(out, "rules loaded")
     assert_cleaned_up(out)
@@ -122,6 +125,21 @@ def test_a_broken_alertmanager_yml_fails_fast_with_alertmanager_own_error(tmp_pa
     assert failed.startswith("FAILED")
     assert 'undefined receiver \\"nowhere\\" used in route' in failed
     assert elapsed < checks.READY_TIMEOUT / 2, f"not fast: {elapsed:.1f}s"
+    assert_cleaned_up(out)
+
+
+def test_a_bad_flag_value_shows_the_servers_error_line_not_its_usage(tmp_path):
+    """An unset ${PROMETHEUS_RETENTION} without default: Prometheus prints its error line,
+    then its whole --help; the report leads with the error line, the usage text is gone."""
+    root = broken_copy(tmp_path, "docker-compose.prod.yml",
+                       lambda text: text.replace("${PROMETHEUS_RETENTION:-15d}",
+                                                 "${PROMETHEUS_RETENTION}", 1))
+    done, _ = smoke(root)
+    out = done.stdout
+    assert done.returncode == 1, out
+    failed = line(out, "prometheus ready")
+    assert "Error parsing command line arguments: empty duration string" in failed, failed
+    assert "usage: prometheus" not in out and "--log.format" not in out, out
     assert_cleaned_up(out)
 
 

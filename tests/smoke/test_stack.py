@@ -73,7 +73,7 @@ def test_native_argv_keeps_compose_flags_and_adapts_addresses_and_paths(tmp_path
     assert f"--config.file={tmp_path}/etc/prometheus/prometheus.yml" in prom
     assert f"--storage.tsdb.path={tmp_path}/prometheus" in prom
     assert "--web.listen-address=127.0.0.1:4242" in prom
-    assert "--web.enable-lifecycle" in prom  # compose flags without paths are kept
+    assert "--storage.tsdb.retention.time=15d" in prom  # compose flags without paths are kept
     assert "--rules.alert.resend-delay=5s" in prom  # stack.SMOKE_FLAGS
     am = stack.native_argv(specs["alertmanager"], "alertmanager", tmp_path, 4343)
     assert "--web.listen-address=127.0.0.1:4343" in am and "--cluster.listen-address=" in am

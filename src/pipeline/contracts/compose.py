@@ -9,6 +9,9 @@ Fails when
 - prometheus, alertmanager or grafana lack their config mounts, data volume or
   published port (9090, 9093, 3001:3000), or grafana's admin password does
   not come from GRAFANA_ADMIN_PASSWORD;
+- prometheus or alertmanager, which have no authentication of their own, are
+  published on anything but 127.0.0.1 by default (`${PROMETHEUS_BIND:-127.0.0.1}`
+  overrides it), or prometheus enables its lifecycle or admin API;
 - a service has no healthcheck or restart policy, a named volume is not
   declared, or a bind-mounted repo path does not exist (`${VAR:-default}` is
   checked with its default);
@@ -29,20 +32,23 @@ from pipeline.contracts.alertmanager import file_fields
 from pipeline.contracts.common import Report, load_yaml, normpath, static_targets
 
 MONITORING = {
-    "prometheus": {"image": "prom/prometheus:v2.51.0", "port": "9090:9090", "data": "/prometheus",
+    "prometheus": {"image": "prom/prometheus:v2.51.0", "port": "127.0.0.1:9090:9090", "data": "/prometheus",
                    "mounts": {"/etc/prometheus": "infra/monitoring/prometheus",
                               "/etc/alertmanager/rules": "infra/monitoring/alertmanager/rules"}},
-    "alertmanager": {"image": "prom/alertmanager:v0.27.0", "port": "9093:9093", "data": "/alertmanager",
+    "alertmanager": {"image": "prom/alertmanager:v0.27.0", "port": "127.0.0.1:9093:9093",
+                     "data": "/alertmanager",
                      "mounts": {"/etc/alertmanager/alertmanager.yml":
                                 "infra/monitoring/alertmanager/alertmanager.yml"}},
     "grafana": {"image": "grafana/grafana:10.4.0", "port": "3001:3000", "data": "/var/lib/grafana",
                 "mounts": {"/etc/grafana/provisioning": "infra/monitoring/grafana"}},
     "node-exporter": {"image": re.compile(r"^prom/node-exporter:v\d+\.\d+\.\d+$")},
 }
-OURS = ("backend", "frontend", "edc-exporter")  # images we build and push to GHCR
+OURS = ("backend", "frontend")  # images we build and push to GHCR
 PLATFORM = ("backend", "frontend", "postgres", "redis", "edc-controlplane", "edc-dataplane",
             "edc-exporter", "redis-exporter", "postgres-exporter")
 RESTART = {"always", "unless-stopped"}
+# Unauthenticated write APIs of Prometheus (reload/quit, TSDB deletion).
+FORBIDDEN_FLAGS = ("--web.enable-lifecycle", "--web.enable-admin-api")
 HOST_PATHS = {"/", "/proc", "/sys"}  # host paths node-exporter may read
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
@@ -146,8 +152,13 @@ def check_services(path: str, doc: dict, root: Path, report: Report) -> None:
         if (wanted.match(image) is None) if isinstance(wanted, re.Pattern) else image != wanted:
             report.add(path, f"service {name}: image {image!r}, expected "
                              f"{wanted.pattern if isinstance(wanted, re.Pattern) else wanted}")
-        if "port" in spec and spec["port"] not in [str(p) for p in service.get("ports") or []]:
-            report.add(path, f"service {name}: must publish {spec['port']}")
+        published = [interpolate(str(p)) for p in service.get("ports") or []]
+        if "port" in spec and spec["port"] not in published:
+            report.add(path, f"service {name}: must publish {spec['port']} (by default; found "
+                             f"{', '.join(published) or 'none'})")
+        for flag in FORBIDDEN_FLAGS:
+            if any(str(arg).split("=", 1)[0] == flag for arg in service.get("command") or []):
+                report.add(path, f"service {name}: {flag} opens an unauthenticated write API; remove it")
         mounts = {target: interpolate(source) for source, target in _mounts(service)}
         for target, local in spec.get("mounts", {}).items():
             if mounts.get(target) != f"./{local}":

@@ -8,7 +8,9 @@ provisioned (schemaVersion 39, uid of at most 40 URL-safe characters, title,
 panels with type, title, unique id, gridPos inside the 24-column grid and
 targets with refId and expr), when two dashboards share a uid or a title, when
 the `datasource` variable (label "Data source", type prometheus) is missing or
-a panel or target does not use it, when a panel has no unit, when
+a panel or target does not use it, when the `namespace` variable (the environment:
+one Prometheus serves dev, staging and prod) is missing or a vector selector of a
+panel query ignores it (node-level series aside, which carry no namespace), when a panel has no unit, when
 rate/irate/increase use a range other than $__rate_interval, or (with
 --provisioning) when the provisioning directory lacks a Prometheus datasource
 or a file provider whose path holds the dashboards.
@@ -31,7 +33,8 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from pipeline.contracts.common import LoadError, Report, load_json, load_yaml, panels_of
-from pipeline.contracts.promql import substitute_grafana_variables
+from pipeline.contracts.promql import (PromQLTokenError, label_matcher, selectors,
+                                      substitute_grafana_variables)
 
 SCHEMA_VERSION = 39  # what Grafana 10.4 writes; older ones are migrated on load
 UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -47,6 +50,10 @@ UNITS = {
     "decmbytes", "decgbytes", "bps", "Bps", "binBps", "KBs", "MBs", "GBs",
     "ops", "reqps", "rps", "wps", "iops", "opm", "rpm", "wpm", "cps", "cpm",
 }
+NAMESPACE_VARIABLE = "namespace"
+NAMESPACE_REFS = ("$namespace", "${namespace}", "${namespace:regex}")
+# node-exporter describes hosts: its series have no namespace to select.
+CLUSTER_SCOPED_PREFIXES = ("node_",)
 RANGE_FUNCTIONS = re.compile(r"\b(rate|irate|increase)\s*\(")
 RANGE = re.compile(r"\[([^\]]*)\]")
 
@@ -81,6 +88,13 @@ def check_dashboard(path: str, board: object, report: Report) -> None:
             report.add(path, "the datasource variable's label must be `Data source`")
         if variable.get("query") != "prometheus":
             report.add(path, "the datasource variable must list prometheus datasources (query: prometheus)")
+
+    namespaces = [v for v in variables if isinstance(v, dict) and v.get("name") == NAMESPACE_VARIABLE]
+    if len(namespaces) != 1 or namespaces[0].get("type") != "query":
+        report.add(path, "templating needs one query variable named `namespace` (the environment), "
+                         "which every panel query selects on")
+    elif (namespaces[0].get("datasource") or {}).get("uid") not in DATASOURCE_REFS:
+        report.add(path, "the namespace variable must query ${datasource}")
 
     panels = panels_of(board)
     if not panels:
@@ -145,11 +159,31 @@ def check_dashboard(path: str, board: object, report: Report) -> None:
             if not isinstance(expr, str) or not expr.strip():
                 report.add(path, f"{where}, target {ref}: no expr")
                 continue
+            for problem in _namespace_problems(expr):
+                report.add(path, f"{where}, target {ref}: {problem}")
             if RANGE_FUNCTIONS.search(expr):
                 for window in RANGE.findall(expr):
                     if window.strip() != "$__rate_interval":
                         report.add(path, f"{where}, target {ref}: range [{window}] in a rate/irate/"
                                          "increase query; use [$__rate_interval]")
+
+
+def _namespace_problems(expr: str) -> list[str]:
+    """Selectors of a panel query that ignore the namespace variable (mixing environments)."""
+    try:
+        found = selectors(expr)
+    except PromQLTokenError as error:
+        return [f"cannot read the expression: {error}"]
+    problems = []
+    for selector in found:
+        if selector.name and selector.name.startswith(CLUSTER_SCOPED_PREFIXES):
+            continue
+        matcher = label_matcher(selector, NAMESPACE_VARIABLE) or ""
+        if not any(ref in matcher for ref in NAMESPACE_REFS) or "!" in matcher:
+            text = expr[selector.start:(selector.braces or (0, selector.name_end))[1]]
+            problems.append(f"selector {text} ignores the namespace variable (add "
+                            f'namespace=~"$namespace"): it would add up every environment')
+    return problems
 
 
 def check_unique(boards: dict[str, dict], report: Report) -> None:

@@ -15,7 +15,10 @@ Fails when
   threshold at or above its highest finite bucket: histogram_quantile never
   returns more than that bound, so the alert could never fire;
 - (with --prometheus-config) a contract job with targets is not scraped by a
-  job of that name at those targets and path.
+  job of that name at those targets and path;
+- a job's `config` (a query-exporter configuration in this repo) does not produce
+  exactly the job's metrics with their labels (query-exporter adds `database`): a
+  contract metric nothing produces, or a produced metric the contract lacks.
 """
 
 from __future__ import annotations
@@ -162,6 +165,7 @@ def check(contract_path: str, rule_paths: list[str], dashboard_paths: list[str],
                                       "recording rule")
 
     _check_quantile_thresholds(contract, recorded, alerts, report)
+    _check_producers(contract, report)
     if prometheus_config:
         _check_scrape_jobs(contract, prometheus_config, report)
     return (f"{len(contract.metrics)} contract metrics in {len(contract.jobs)} jobs, "
@@ -192,6 +196,33 @@ def _check_quantile_thresholds(contract: Contract, recorded: dict[str, str],
                     report.add(path, f"alert {alert}: threshold {match.group(1)} is not below the highest "
                                      f"finite bucket {highest} of {metric} in {contract.path}; "
                                      "histogram_quantile() never exceeds it, so the alert can never fire")
+
+
+def _check_producers(contract: Contract, report: Report) -> None:
+    """Metrics of a job whose producer is a query-exporter config are the ones it defines."""
+    for job, spec in contract.jobs.items():
+        config_path = spec.get("config")
+        if not config_path:
+            continue
+        ok, config = report.load(config_path, load_yaml)
+        if not ok:
+            continue
+        databases = sorted((config or {}).get("databases") or {})
+        produced = {}
+        for name, metric in ((config or {}).get("metrics") or {}).items():
+            used = any(name in (q or {}).get("metrics", []) for q in ((config or {}).get("queries") or {}).values())
+            if used:
+                produced[name] = {*((metric or {}).get("labels") or []), *(["database"] if databases else [])}
+        wanted = {name: set((m.get("labels") or {})) for name, m in (spec.get("metrics") or {}).items()}
+        for name in sorted(set(wanted) - set(produced)):
+            report.add(contract.path, f"metric {name} (job {job}) has no producer: no query of "
+                                      f"{config_path} updates a metric of that name")
+        for name in sorted(set(produced) - set(wanted)):
+            report.add(contract.path, f"job {job}: {config_path} produces {name}, which the contract lacks")
+        for name in sorted(set(wanted) & set(produced)):
+            if wanted[name] != produced[name]:
+                report.add(contract.path, f"metric {name} (job {job}): labels {sorted(wanted[name])}, but "
+                                          f"{config_path} produces {sorted(produced[name])}")
 
 
 def _check_scrape_jobs(contract: Contract, config_path: str, report: Report) -> None:

@@ -11,6 +11,7 @@ lists after `by`, `without`, `on`, `ignoring`, `group_left`, `group_right`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 KEYWORDS = frozenset({
     # binary and set operators, modifiers
@@ -105,9 +106,21 @@ def _next_non_space(expr: str, i: int) -> int:
     return i
 
 
-def metric_names(expr: str) -> set[str]:
-    """The metric names an expression selects (vector selectors and `__name__` matchers)."""
-    names: set[str] = set()
+@dataclass(frozen=True)
+class Selector:
+    """One vector selector: its metric name (None for `{...}` alone), where the name ends,
+    and the span of its `{...}` matchers (None when it has none)."""
+
+    name: str | None
+    start: int
+    name_end: int
+    braces: tuple[int, int] | None
+    matchers: str = ""
+
+
+def selectors(expr: str) -> list[Selector]:
+    """The vector selectors of an expression, in order (see the module docstring)."""
+    found: list[Selector] = []
     i = 0
     n = len(expr)
     while i < n:
@@ -120,8 +133,10 @@ def metric_names(expr: str) -> set[str]:
         elif c in "\"'`":
             i = _skip_string(expr, i)
         elif c == "{":
+            start = i
             i, inner = _skip_bracketed(expr, i, "{", "}")
-            names.update(m.group(2) for m in _NAME_MATCHER.finditer(inner))
+            named = _NAME_MATCHER.search(inner)
+            found.append(Selector(named.group(2) if named else None, start, start, (start, i), inner))
         elif c == "[":
             i, _ = _skip_bracketed(expr, i, "[", "]")
         elif c == "$" or expr.startswith("[[", i):
@@ -134,7 +149,7 @@ def metric_names(expr: str) -> set[str]:
         elif c.isalpha() or c in "_:":
             match = _IDENT.match(expr, i)
             word = match.group(0)
-            i = match.end()
+            start, i = i, match.end()
             after = _next_non_space(expr, i)
             lowered = word.lower()
             if lowered in LABEL_LIST_KEYWORDS:
@@ -144,11 +159,44 @@ def metric_names(expr: str) -> set[str]:
                 pass
             elif after < n and expr[after] == "(":
                 pass  # a function call: its arguments are tokenized next
+            elif after < n and expr[after] == "{":
+                end, inner = _skip_bracketed(expr, after, "{", "}")
+                found.append(Selector(word, start, i, (after, end), inner))
+                i = end
             else:
-                names.add(word)
+                found.append(Selector(word, start, i, None))
         else:
             i += 1
-    return names
+    return found
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects (vector selectors and `__name__` matchers)."""
+    return {s.name for s in selectors(expr) if s.name}
+
+
+def label_matcher(selector: Selector, label: str) -> str | None:
+    """The text of the selector's matcher on `label` (e.g. `namespace=~"$namespace"`), if any."""
+    match = re.search(rf"(?:^|[,{{\s]){re.escape(label)}\s*(=~|!~|!=|=)\s*(\"(?:[^\"\\\\]|\\\\.)*\"|'[^']*'|`[^`]*`)",
+                      selector.matchers)
+    return f"{label}{match.group(1)}{match.group(2)}" if match else None
+
+
+def add_matcher(expr: str, matcher: str, label: str) -> str:
+    """Every vector selector of `expr` with `matcher` added (those already matching `label`
+    are left as they are): how a rule is scoped to one namespace."""
+    out = expr
+    for selector in reversed(selectors(expr)):
+        if label_matcher(selector, label) is not None:
+            continue
+        if selector.braces is None:
+            out = out[:selector.name_end] + "{" + matcher + "}" + out[selector.name_end:]
+        else:
+            open_, close = selector.braces
+            inner = selector.matchers.strip()
+            joined = f"{matcher}, " if inner else matcher
+            out = out[:open_ + 1] + joined + out[open_ + 1:]
+    return out
 
 
 def expand_recorded(expr: str, recorded: dict[str, str],

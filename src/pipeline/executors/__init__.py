@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pipeline.plan.model import Check
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
+SKIPPED = "skipped"  # not run (--fail-fast stopped the run first)
 
 
 @dataclass(frozen=True)
@@ -21,3 +22,8 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.status == PASSED
+
+
+def plural(count: int, word: str) -> str:
+    """`1 check`, `2 checks`: what every summary line counts in."""
+    return f"{count} {word}{'' if count == 1 else 's'}"

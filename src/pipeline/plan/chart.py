@@ -9,7 +9,14 @@ Kubernetes version of toolchain.toml:
 and per environment, on the newest version with the monitoring API:
   policies-<env>    python policies over the render (src/pipeline/policies/chart.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
-  resources-<env>   requests summed (dev must fit 4 CPU / 8 GiB)
+  resources-<env>   requests summed (a development tier must fit 4 CPU / 8 GiB)
+  prometheusrule-<env>  every selector of the rendered rules scoped to the release namespace,
+                    EDC rule groups only with the EDC
+  scrape-<env>      prometheus.k8s.yml jobs and the ServiceMonitors, discovered and relabelled
+                    over the render: every job keeps a target, every contract component is scraped
+  edc-settings-<env> the EDC settings contract (edc-settings.yaml) over the render
+  app-contract-<env> backend and frontend as infra/app-contract.yaml says
+Environments are the values-*.yaml files; tier-dependent rules read global.environment.
 plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-docs.
 """
 
@@ -25,10 +32,14 @@ NAMESPACE = "dpp-platform"
 CRD_SCHEMAS = "infra/schemas/crds"
 CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
 EDGES = "infra/helm/network-edges.yaml"
+EDC_SETTINGS = f"{CHART}/edc-settings.yaml"
+APP_CONTRACT = "infra/app-contract.yaml"
 MONITORING_API = "monitoring.coreos.com/v1"
-MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards")
-# The local cluster every developer runs the dev profile on.
-BUDGETS = {"dev": ("4", "8Gi")}
+MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards",
+                      "infra/monitoring/query-exporter")
+PROMETHEUS_K8S = "infra/monitoring/prometheus/prometheus.k8s.yml"
+METRICS_CONTRACT = "infra/monitoring/metrics-contract.yaml"
+CLUSTER_OBJECTS = "infra/monitoring/kubernetes/cluster-objects.yaml"
 
 
 def environments(tree: Tree) -> list[str]:
@@ -84,20 +95,45 @@ def checks(tree: Tree) -> list[Check]:
                                  f"{'with' if monitoring else 'without'} {MONITORING_API} "
                                  f"| kubeconform -strict, Kubernetes {kube}")))
         render = template(env, newest, monitoring=True)
+        values = ["--values", f"{CHART}/values.yaml", "--values", values_file(env)]
         out.append(python_check(
-            f"policies-{env}", GROUP, "policies.chart", ["--env", env], [CHART], stdin_from=render,
+            f"policies-{env}", GROUP, "policies.chart", ["--env", env, *values, "--chart", CHART],
+            [CHART],
+            stdin_from=render,
             description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))
         out.append(python_check(
-            f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env], [CHART, EDGES],
+            f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env, "--chart", CHART],
+            [CHART, EDGES],
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
-        budget = BUDGETS.get(env)
         out.append(python_check(
-            f"resources-{env}", GROUP, "policies.resources",
-            ["--env", env, *(["--max-cpu", budget[0], "--max-memory", budget[1]] if budget else [])],
+            f"prometheusrule-{env}", GROUP, "policies.promrules", ["--env", env, "--namespace", NAMESPACE],
             [CHART], stdin_from=render,
-            description=f"resource requests of {env} summed"
-                        + (f" (must fit {budget[0]} CPU / {budget[1]})" if budget else "")))
+            description=f"the {env} PrometheusRule reads only the release namespace; EDC groups only "
+                        "with the EDC"))
+        if tree.is_file(PROMETHEUS_K8S) and tree.is_file(METRICS_CONTRACT):
+            cluster = [CLUSTER_OBJECTS] if tree.is_file(CLUSTER_OBJECTS) else []
+            out.append(python_check(
+                f"scrape-{env}", GROUP, "policies.scrape",
+                ["--env", env, "--namespace", NAMESPACE, "--prometheus-config", PROMETHEUS_K8S,
+                 "--contract", METRICS_CONTRACT, *(["--cluster", *cluster] if cluster else [])],
+                [CHART, PROMETHEUS_K8S, METRICS_CONTRACT, *cluster], stdin_from=render,
+                description=f"scrape jobs of {PROMETHEUS_K8S} and the ServiceMonitors keep the {env} "
+                            "render's targets (Prometheus relabel semantics)"))
+        out.append(python_check(
+            f"edc-settings-{env}", GROUP, "policies.edc", ["--contract", EDC_SETTINGS, "--env", env],
+            [CHART], stdin_from=render,
+            description=f"every EDC 0.7.3 setting of {EDC_SETTINGS} on both planes of the {env} render, "
+                        "URLs at the right Service/Ingress"))
+        if tree.is_file(APP_CONTRACT):
+            out.append(python_check(
+                f"app-contract-{env}", GROUP, "policies.appcontract",
+                ["--contract", APP_CONTRACT, "--env", env], [CHART, APP_CONTRACT], stdin_from=render,
+                description=f"backend and frontend of the {env} render agree with {APP_CONTRACT}"))
+        out.append(python_check(
+            f"resources-{env}", GROUP, "policies.resources", ["--env", env, *values], [CHART],
+            stdin_from=render,
+            description=f"resource requests of {env} summed, within its tier's budget"))
     sources = [path for path in MONITORING_SOURCES if tree.is_dir(path)]
     copies = [path for path in (f"{CHART}/files",) if tree.is_dir(path)]
     out.append(python_check(

@@ -63,10 +63,14 @@ class Service:
 def python_check(name: str, group: str, module: str, args: list[str], reads: list[str],
                  description: str = "", stdin_from: Step | None = None,
                  uses: tuple[str, ...] = (), services: tuple[str, ...] = ()) -> Check:
-    """A pure-Python check: `python -m pipeline.<module> ARGS`, reading its own source too."""
+    """A pure-Python check: `python -m pipeline.<module> ARGS`.
+
+    The module comes from the running pipeline code (each executor provides it), never
+    from the checked tree, so src/pipeline is not among the reads.
+    """
     return Check(name=name, group=group, tool="python",
                  argv=("python", "-m", f"pipeline.{module}", *args),
-                 reads=tuple(dict.fromkeys([*reads, "src/pipeline"])),
+                 reads=tuple(dict.fromkeys(reads)),
                  stdin_from=stdin_from, description=description, uses=uses, services=services)
 
 

@@ -16,6 +16,8 @@ Prometheus config or dashboard gets its checks without touching this module:
 - dashboards               Grafana 10.4 dashboard and provisioning rules (contracts/dashboards.py)
 - dashboards-promql        every panel query parsed by promtool (queries piped in as a rule file)
 - metrics-contract         rules and panels against metrics-contract.yaml (contracts/metrics.py)
+- query-exporter-config    query-exporter --check-only: the EDC exporter's config loads in the
+                           pinned release (metric, query and database definitions)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ ALERTMANAGER_CONFIG = f"{ROOT}/alertmanager/alertmanager.yml"
 GRAFANA = f"{ROOT}/grafana"
 DASHBOARDS = f"{GRAFANA}/dashboards/*.json"
 CONTRACT = f"{ROOT}/metrics-contract.yaml"
+QUERY_EXPORTER_CONFIG = f"{ROOT}/query-exporter/config.yaml"
 PINT_CONFIG = ".pint.hcl"
 
 # `amtool config routes test` cases: (name, labels, receivers the alert must reach, in order).
@@ -130,11 +133,18 @@ def checks(tree: Tree) -> list[Check]:
         found.append(Check(
             name="dashboards-promql", group=GROUP, tool="promtool",
             argv=("promtool", "check", "rules", "--lint=none"),
-            reads=(*dashboards, "src/pipeline"),
+            reads=tuple(dashboards),
             stdin_from=Step("python", ("python", "-m", "pipeline.contracts.dashboards", "--emit-rules",
                                        *dashboards)),
             description="every panel query parses as PromQL (promtool reads the queries as a rule "
                         "file on stdin)"))
+
+    if tree.is_file(QUERY_EXPORTER_CONFIG):
+        found.append(Check(
+            name="query-exporter-config", group=GROUP, tool="query-exporter",
+            argv=("query-exporter", "--check-only", "--config", QUERY_EXPORTER_CONFIG),
+            reads=(QUERY_EXPORTER_CONFIG,),
+            description="query-exporter 5.0.2 loads the EDC exporter's metrics, queries and databases"))
 
     if tree.is_file(CONTRACT):
         configs = tree.glob(PROMETHEUS_CONFIGS)
@@ -143,7 +153,8 @@ def checks(tree: Tree) -> list[Check]:
         found.append(python_check(
             "metrics-contract", GROUP, "contracts.metrics",
             ["--contract", CONTRACT, "--rules", *rules, "--dashboards", *dashboards, *extra],
-            [CONTRACT, *rules, *dashboards, *([compose_config] if extra else [])],
+            [CONTRACT, *rules, *dashboards, *([compose_config] if extra else []),
+             *([QUERY_EXPORTER_CONFIG] if tree.is_file(QUERY_EXPORTER_CONFIG) else [])],
             description="every metric of a rule or panel is in the contract; every contract "
                         "metric is used; quantile alerts below the highest bucket"))
     return found

@@ -1,7 +1,10 @@
 """Policies over a render of the dpp-platform chart (`helm template ... | python -m ...`).
 
     helm template dpp-platform infra/helm/dpp-platform -f values-prod.yaml ... \
-      | python -m pipeline.policies.chart --env prod [--rule NAME ...]
+      | python -m pipeline.policies.chart --env prod --values values.yaml --values values-prod.yaml
+
+The tier (development, staging, production) that some rules depend on is read from the
+values files (global.environment), so a new values-<env>.yaml needs no code change.
 
 One function per rule; each returns Problems naming the resource (kind/name) and
 the field. Rules (see RULES): labels, pod-security, resources, probes,
@@ -17,10 +20,9 @@ import re
 import sys
 from typing import Callable
 
-from pipeline.policies.manifests import (Problem, component, containers, load, of_kind,
-                                         report, rid, workloads)
-
-ENVIRONMENTS = {"dev": "development", "staging": "staging", "prod": "production"}
+from pipeline.policies.tier import TierError, tier
+from pipeline.policies.manifests import (Problem, component, containers, effective_env, load,
+                                         of_kind, report, rid, template_sources, workloads)
 
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
                    "app.kubernetes.io/managed-by", "helm.sh/chart", "app.kubernetes.io/part-of")
@@ -31,7 +33,7 @@ RESTRICTED_VOLUMES = {"configMap", "downwardAPI", "emptyDir", "projected", "secr
 SECRET_WORDS = {"PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS",
                 "APIKEY", "PRIVATEKEY"}
 KEY_QUALIFIERS = {"API", "AUTH", "ACCESS", "SECRET", "PRIVATE", "SIGNING", "ENCRYPTION"}
-NOT_A_SECRET_SUFFIXES = {"ALIAS", "FILE", "NAME", "REF", "PATH", "URL", "ID"}
+NOT_A_SECRET_SUFFIXES = {"ALIAS", "FILE", "NAME", "REF", "PATH", "URL", "ID", "ENDPOINT"}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # The upstream image, as shipped: not built with the chart's build-time options.
 STOCK_KEYCLOAK = "keycloak/keycloak"
@@ -49,6 +51,7 @@ def is_secret_name(name: str) -> bool:
         return True
     return any(w == "KEY" and i > 0 and words[i - 1] in KEY_QUALIFIERS for i, w in enumerate(words))
 
+# A rule gets the rendered documents and the environment's tier (global.environment).
 Rule = Callable[[list[dict], str], list[Problem]]
 
 
@@ -285,7 +288,7 @@ def check_checksums(docs: list[dict], env: str) -> list[Problem]:
 
 def check_image_tags(docs: list[dict], env: str) -> list[Problem]:
     """Outside development, every image is pinned (a tag other than `latest`, or a digest)."""
-    if ENVIRONMENTS.get(env, env) == "development":
+    if env == "development":
         return []
     problems = []
     for doc, template, base in workloads(docs):
@@ -391,7 +394,7 @@ def check_pdb(docs: list[dict], env: str) -> list[Problem]:
 
 def check_topology_spread(docs: list[dict], env: str) -> list[Problem]:
     """In production, every Deployment and StatefulSet spreads its pods (zone and node)."""
-    if ENVIRONMENTS.get(env, env) != "production":
+    if env != "production":
         return []
     problems = []
     for doc in of_kind(docs, "Deployment", "StatefulSet"):
@@ -528,7 +531,7 @@ def check_ingress(docs: list[dict], env: str) -> list[Problem]:
                     problems.append(Problem(
                         "ingress", rid(ingress), f"spec.rules[{rule.get('host')}].http.paths[{i}].path",
                         f"{path.get('path')!r} publishes {', '.join(exposed)} of Service/{service.get('name')}"))
-        if ENVIRONMENTS.get(env, env) != "development":
+        if env != "development":
             tls_hosts = {h for t in spec.get("tls") or [] for h in t.get("hosts") or []}
             for rule in spec.get("rules") or []:
                 if rule.get("host") not in tls_hosts:
@@ -583,18 +586,6 @@ def check_keycloak(docs: list[dict], env: str) -> list[Problem]:
 
 # ----------------------------------------------------------------- metrics
 
-def _effective_env(container: dict, docs: list[dict]) -> dict[str, object]:
-    """A container's environment as the kubelet builds it: envFrom ConfigMaps, then env (env wins)."""
-    out: dict[str, object] = {}
-    configmaps = {cm["metadata"]["name"]: cm.get("data") or {} for cm in of_kind(docs, "ConfigMap")}
-    for source in container.get("envFrom") or []:
-        if "configMapRef" in source:
-            out.update(configmaps.get(source["configMapRef"]["name"], {}))
-    for var in container.get("env") or []:
-        out[var.get("name")] = var.get("value") if "value" in var else var.get("valueFrom")
-    return out
-
-
 def check_metrics(docs: list[dict], env: str) -> list[Problem]:
     """Every ServiceMonitor scrapes what its pods really serve: the Service port exists and
     targets a container port; the EDC's port only exists with its OpenTelemetry agent on, and
@@ -635,9 +626,10 @@ def check_metrics(docs: list[dict], env: str) -> list[Problem]:
                                             f"{rid(service)} port {port.get('name')!r} targets {target!r}, "
                                             "which no container of its pods declares"))
                 for doc, container in serving:
-                    values = _effective_env(container, docs)
+                    values = effective_env(container, docs)
                     where = f"spec.template.spec.containers[{container.get('name')}].env"
-                    if component(doc).startswith("edc-") and str(values.get("OTEL_JAVAAGENT_ENABLED")) != "true":
+                    if component(doc) in ("edc-controlplane", "edc-dataplane") and \
+                            str(values.get("OTEL_JAVAAGENT_ENABLED")) != "true":
                         problems.append(Problem("metrics", rid(doc), f"{where}[OTEL_JAVAAGENT_ENABLED]",
                                                 f"must be \"true\": {rid(monitor)} scrapes the OpenTelemetry "
                                                 "agent's Prometheus exporter, which only runs with the agent"))
@@ -676,19 +668,31 @@ def run(docs: list[dict], env: str, rules: list[str] | None = None) -> list[Prob
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.policies.chart", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True, choices=sorted(ENVIRONMENTS))
+    parser.add_argument("--env", required=True, help="the environment's name (for messages)")
+    parser.add_argument("--values", action="append", required=True, metavar="FILE",
+                        help="the values files of the render, in helm's order (the tier, "
+                             "global.environment, is read from them)")
     parser.add_argument("--rule", action="append", choices=sorted(RULES), help="only these rules")
+    parser.add_argument("--chart", help="the chart directory, to name each resource's template")
     parser.add_argument("file", nargs="?", default="-", help="rendered manifests (default: stdin)")
     args = parser.parse_args(argv)
+    try:
+        level = tier(args.values)
+    except TierError as error:
+        print(f"chart-policies: {args.env}: {error}", file=sys.stderr)
+        return 1
     text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
     docs = load(text)
     if not docs:
         print("chart-policies: no manifests on input", file=sys.stderr)
         return 1
-    problems = run(docs, args.env, args.rule)
+    sources = template_sources(text, args.chart)
+    problems = [f"{p} ({sources[p.resource]})" if p.resource in sources else str(p)
+                for p in run(docs, level, args.rule)]
     rules = args.rule or list(RULES)
     return report("chart-policies", problems,
-                  f"{args.env}: {len(docs)} resources pass {len(rules)} rules ({', '.join(rules)})")
+                  f"{args.env} ({level}): {len(docs)} resources pass {len(rules)} rules "
+                  f"({', '.join(rules)})")
 
 
 if __name__ == "__main__":

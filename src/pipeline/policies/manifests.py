@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Iterator
@@ -27,6 +28,22 @@ class Problem:
 def load(text: str) -> list[dict]:
     """The non-empty documents of a multi-document YAML stream."""
     return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and doc]
+
+
+def template_sources(text: str, chart_dir: str | None = None) -> dict[str, str]:
+    """kind/name -> the chart template it came from, from helm's `# Source:` comments
+    (`<chart>/templates/...`; with `chart_dir`, the repo path of that file)."""
+    out = {}
+    for chunk in re.split(r"^---\s*$", text, flags=re.MULTILINE):
+        source = re.search(r"^# Source: (\S+)", chunk, re.MULTILINE)
+        kind = re.search(r"^kind:\s*(\S+)", chunk, re.MULTILINE)
+        name = re.search(r"^metadata:\s*\n(?:[ \t]+.*\n)*?[ \t]+name:\s*[\"']?([^\"'\s]+)",
+                         chunk, re.MULTILINE)
+        if source and kind and name:
+            path = source[1]
+            out[f"{kind[1]}/{name[1]}"] = f"{chart_dir}/{path.split('/', 1)[1]}" \
+                if chart_dir and "/" in path else path
+    return out
 
 
 def read(path: str) -> list[dict]:
@@ -76,6 +93,19 @@ def containers(pod_spec: dict, base: str) -> Iterator[tuple[dict, str]]:
 def component(doc: dict) -> str:
     """The app.kubernetes.io/component label of a resource ('' if none)."""
     return ((doc.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component", "")
+
+
+def effective_env(container: dict, docs: list[dict]) -> dict[str, object]:
+    """A container's environment as the kubelet builds it: envFrom ConfigMaps, then env (env
+    wins); {name: value, or the valueFrom mapping}."""
+    out: dict[str, object] = {}
+    configmaps = {cm["metadata"]["name"]: cm.get("data") or {} for cm in of_kind(docs, "ConfigMap")}
+    for source in container.get("envFrom") or []:
+        if "configMapRef" in source:
+            out.update(configmaps.get(source["configMapRef"]["name"], {}))
+    for var in container.get("env") or []:
+        out[var.get("name")] = var.get("value") if "value" in var else var.get("valueFrom")
+    return out
 
 
 def report(tool: str, problems: list, ok_message: str) -> int:

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from pipeline.policies.manifests import load, of_kind, report, workloads
+from pipeline.policies.manifests import (load, of_kind, report, rid, template_sources,
+                                         workloads)
 
 
 @dataclass(frozen=True)
@@ -103,26 +104,35 @@ def _port_matches(entries: list | None, server: Endpoint, port: int, protocol: s
     return False
 
 
-def _direction_allows(policies: list[dict], subject: Endpoint, other: Endpoint, server: Endpoint,
-                      port: int, protocol: str, direction: str, namespace: str) -> bool:
-    """Whether `subject`'s policies allow the connection in `direction` (Ingress|Egress)."""
+def _direction(policies: list[dict], subject: Endpoint, other: Endpoint, server: Endpoint,
+               port: int, protocol: str, direction: str, namespace: str
+               ) -> tuple[list[dict], list[dict]]:
+    """(the policies isolating `subject` in `direction` (Ingress|Egress), those of them
+    with a rule admitting the connection)."""
     key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
-    selecting = []
+    selecting, admitting = [], []
     for policy in policies:
         spec = policy.get("spec") or {}
         types = spec.get("policyTypes") or (["Ingress"] + (["Egress"] if "egress" in spec else []))
         if direction in types and _selector_matches(spec.get("podSelector"), subject.label_dict):
-            selecting.append(spec)
-    if not selecting:
-        return True  # not isolated in this direction
-    for spec in selecting:
-        for rule in spec.get(key) or []:
+            selecting.append(policy)
+    for policy in selecting:
+        for rule in (policy.get("spec") or {}).get(key) or []:
             peers = rule.get(peers_key)
             if peers and not any(_peer_matches(p, other, namespace) for p in peers):
                 continue
             if _port_matches(rule.get("ports"), server, port, protocol):
-                return True
-    return False
+                admitting.append(policy)
+                break
+    return selecting, admitting
+
+
+def _direction_allows(policies: list[dict], subject: Endpoint, other: Endpoint, server: Endpoint,
+                      port: int, protocol: str, direction: str, namespace: str) -> bool:
+    """Whether `subject`'s policies allow the connection in `direction` (Ingress|Egress)."""
+    selecting, admitting = _direction(policies, subject, other, server, port, protocol,
+                                      direction, namespace)
+    return not selecting or bool(admitting)  # not isolated in this direction, or admitted
 
 
 def allowed(policies: list[dict], client: Endpoint, server: Endpoint, port: int, protocol: str,
@@ -134,6 +144,29 @@ def allowed(policies: list[dict], client: Endpoint, server: Endpoint, port: int,
                                                 "Ingress", namespace):
         return False
     return True
+
+
+def why(policies: list[dict], client: Endpoint, server: Endpoint, port: int, protocol: str,
+        namespace: str, sources: dict[str, str]) -> str:
+    """Which NetworkPolicies (and their templates) decide this connection, each side."""
+    def named(found: list[dict]) -> str:
+        files = sorted({sources[rid(p)] for p in found if rid(p) in sources})
+        return ", ".join(rid(p) for p in found) + (f" [{', '.join(files)}]" if files else "")
+
+    sides = []
+    for subject, other, direction, side in ((client, server, "Egress", "egress of"),
+                                            (server, client, "Ingress", "ingress to")):
+        if not subject.release:
+            continue
+        selecting, admitting = _direction(policies, subject, other, server, port, protocol,
+                                          direction, namespace)
+        if admitting:
+            sides.append(f"{side} {subject.name} admitted by {named(admitting)}")
+        elif selecting:
+            sides.append(f"{side} {subject.name} limited by {named(selecting)}, no rule admits it")
+        else:
+            sides.append(f"{side} {subject.name} not limited by any NetworkPolicy")
+    return "; ".join(sides)
 
 
 def _parse_port(text: str) -> tuple[int, str]:
@@ -201,10 +234,17 @@ def _flatten(items: list) -> list[str]:
     return out
 
 
+class UnknownEnvironment(ValueError):
+    """A values-<env>.yaml without its entry in the edges file."""
+
+
 def intended(spec: dict, env: str) -> tuple[set[str], list[str]]:
     environments = spec.get("environments") or {}
     if env not in environments:
-        raise SystemExit(f"netpol: environment {env!r} not in the edges file ({sorted(environments)})")
+        raise UnknownEnvironment(
+            f"environment {env!r} is not in the edges file (it declares "
+            f"{', '.join(sorted(environments))}): add environments.{env} with its components "
+            f"and edges")
     entry = environments[env]
     components = list(entry.get("components") or [])
     edges = set()
@@ -221,18 +261,39 @@ def intended(spec: dict, env: str) -> tuple[set[str], list[str]]:
     return edges, components
 
 
-def compare(docs: list[dict], spec: dict, env: str) -> tuple[list[str], set[str]]:
+def _endpoints(edge: str, endpoints: dict[str, Endpoint]) -> tuple | None:
+    client, _, target = edge.partition(" -> ")
+    server, _, port = target.partition(":")
+    if client not in endpoints or server not in endpoints:
+        return None
+    return (endpoints[client], endpoints[server], *_parse_port(port))
+
+
+def compare(docs: list[dict], spec: dict, env: str, edges_file: str = "the edges file",
+            sources: dict[str, str] | None = None) -> tuple[list[str], set[str]]:
+    """Missing and extra edges, each naming the NetworkPolicies that decide it (and their
+    templates, from `sources`): the file to edit is a policy unless the edge is wrong."""
     computed, release = matrix(docs, spec)
     wanted, components = intended(spec, env)
+    namespace = spec.get("namespace", "default")
+    policies = of_kind(docs, "NetworkPolicy")
+    endpoints = {**release, **external_endpoints(spec)}
     problems = []
     rendered = sorted(release)
     if sorted(components) != rendered:
-        problems.append(f"components: rendered {rendered}, the edges file declares {sorted(components)} "
-                        f"for {env}")
+        problems.append(f"components: rendered {rendered}, {edges_file} declares "
+                        f"{sorted(components)} for {env}")
+
+    def decided(edge: str) -> str:
+        found = _endpoints(edge, endpoints)
+        return why(policies, *found, namespace, sources or {}) if found else "unknown endpoint"
+
     for edge in sorted(wanted - computed):
-        problems.append(f"missing edge {edge}: intended, but the NetworkPolicies do not allow it")
+        problems.append(f"missing edge {edge}: intended in {edges_file}, but the NetworkPolicies "
+                        f"do not allow it ({decided(edge)})")
     for edge in sorted(computed - wanted):
-        problems.append(f"extra edge {edge}: the NetworkPolicies allow it, but it is not intended")
+        problems.append(f"extra edge {edge}: the NetworkPolicies allow it ({decided(edge)}), "
+                        f"but {edges_file} does not intend it")
     return problems, computed
 
 
@@ -241,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", required=True, help="intended edges (YAML)")
     parser.add_argument("--env", required=True)
+    parser.add_argument("--chart", help="the chart directory, to name templates by repo path")
     parser.add_argument("--print", action="store_true", help="print the computed matrix")
     parser.add_argument("file", nargs="?", default="-")
     args = parser.parse_args(argv)
@@ -251,13 +313,17 @@ def main(argv: list[str] | None = None) -> int:
     if not of_kind(docs, "NetworkPolicy"):
         print(f"netpol: {args.env}: the render has no NetworkPolicy", file=sys.stderr)
         return 1
-    problems, computed = compare(docs, spec, args.env)
-    if args.print or problems:
+    try:
+        problems, computed = compare(docs, spec, args.env, args.edges,
+                                     template_sources(text, args.chart))
+    except UnknownEnvironment as error:
+        return report("netpol", [f"{args.env}: {args.edges}: {error}"], "")
+    if args.print:
+        print(f"netpol: {args.env}: computed edges ({len(computed)}):")
         for edge in sorted(computed):
             print(f"  {edge}")
-    return report("netpol", [f"{args.env}: {p} ({args.edges})" for p in problems],
+    return report("netpol", [f"{args.env}: {p}" for p in problems],
                   f"{args.env}: {len(computed)} allowed connections, exactly the intended edges")
-
 
 if __name__ == "__main__":
     sys.exit(main())

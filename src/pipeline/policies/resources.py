@@ -15,6 +15,7 @@ import argparse
 import re
 import sys
 
+from pipeline.policies.tier import TierError, tier
 from pipeline.policies.manifests import load, of_kind, rid, workloads
 
 _UNITS = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
@@ -59,14 +60,28 @@ def summary(docs: list[dict]) -> list[tuple[str, int, float, float]]:
     return rows
 
 
+# The local cluster every developer runs a development-tier environment on.
+TIER_BUDGETS = {"development": ("4", "8Gi")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.policies.resources", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", required=True)
-    parser.add_argument("--max-cpu", help="budget in cores, e.g. 4")
-    parser.add_argument("--max-memory", help="budget as a quantity, e.g. 8Gi")
+    parser.add_argument("--env", required=True, help="the environment's name (for messages)")
+    parser.add_argument("--values", action="append", metavar="FILE",
+                        help="the values files of the render: their tier (global.environment) "
+                             "picks the budget of TIER_BUDGETS")
+    parser.add_argument("--max-cpu", help="budget in cores, e.g. 4 (default: the tier's)")
+    parser.add_argument("--max-memory", help="budget as a quantity, e.g. 8Gi (default: the tier's)")
     parser.add_argument("file", nargs="?", default="-")
     args = parser.parse_args(argv)
+    if args.values:
+        try:
+            budget = TIER_BUDGETS.get(tier(args.values), (None, None))
+        except TierError as error:
+            print(f"resources: {args.env}: {error}", file=sys.stderr)
+            return 1
+        args.max_cpu, args.max_memory = args.max_cpu or budget[0], args.max_memory or budget[1]
     text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
     rows = summary(load(text))
     if not rows:

@@ -177,16 +177,22 @@ async def attempt(run, argv: list[str], target: Target, step: str) -> tuple[int,
     return code, output
 
 
-async def release(run, target: Target, package: str, config: str) -> str:
-    """Refuse an existing version, push once, return the pushed reference with its digest.
-
-    `run(argv) -> (exit code, output)` runs helm where the package and config are.
-    """
+async def preflight(run, target: Target, config: str) -> None:
+    """The cheap facts, asked before any lint or packaging: the registry answers, accepts
+    the credentials, and does not hold this version yet (one `helm show chart`)."""
     code, output = await attempt(run, exists_argv(target, config), target, "check")
     if code == 0:
         raise refuse_existing(target)
     if classify(output, target) != "absent":
         raise registry_failure(target, "check", output, 1)
+
+
+async def release(run, target: Target, package: str, config: str) -> str:
+    """Refuse an existing version, push once, return the pushed reference with its digest.
+
+    `run(argv) -> (exit code, output)` runs helm where the package and config are.
+    """
+    await preflight(run, target, config)
     code, output = await attempt(run, push_argv(target, package, config), target, "push")
     if code != 0:
         raise registry_failure(target, "push", output, 1)

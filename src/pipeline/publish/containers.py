@@ -15,8 +15,8 @@ from dagger import ReturnType, dag
 
 from pipeline.executors.dagger import WORKDIR, tool_container
 from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_repository,
-                              package_argv,
-                              package_file, registry_config, release, version_from_tag)
+                              package_argv, package_file, preflight, registry_config, release,
+                              version_from_tag)
 
 PACKAGE_DIR = "/out"
 NONCE = "DPP_PUBLISH_NONCE"
@@ -34,21 +34,25 @@ async def publish(source: dagger.Directory, tag: str, registry: str, repository:
     """`lint()` returns None when every check passed, else the failed checks."""
     version = version_from_tag(tag)
     repository = check_repository(repository)
+    target = Target(registry, repository, version)
+    config = dag.set_secret(f"helm-registry-config-{registry}",
+                            registry_config(registry, username, await password.plaintext()))
+    helm = helm_with_chart(source, config)
+
+    def runner(ctr: dagger.Container):
+        async def run(argv: list[str]) -> tuple[int, str]:
+            step = (ctr.with_env_variable(NONCE, str(time.time_ns()))
+                    .with_exec(argv, expect=ReturnType.ANY))
+            return await step.exit_code(), await step.combined_output()
+        return run
+
+    await preflight(runner(helm), target, REGISTRY_CONFIG)  # before the lint: cheap facts first
     failed = await lint()
     if failed is not None:
         raise PublishError(f"lint failed: nothing was packaged or pushed\n{failed}")
-    config = dag.set_secret(f"helm-registry-config-{registry}",
-                            registry_config(registry, username, await password.plaintext()))
-    packaged = helm_with_chart(source, config).with_exec(package_argv(version, PACKAGE_DIR),
-                                                         expect=ReturnType.ANY)
+    packaged = helm.with_exec(package_argv(version, PACKAGE_DIR), expect=ReturnType.ANY)
     if await packaged.exit_code() != 0:
         raise PublishError(f"helm package {CHART_DIR} {version}: "
                            f"{await packaged.combined_output()}")
-    target = Target(registry, repository, version)
-
-    async def run(argv: list[str]) -> tuple[int, str]:
-        step = (packaged.with_env_variable(NONCE, str(time.time_ns()))
-                .with_exec(argv, expect=ReturnType.ANY))
-        return await step.exit_code(), await step.combined_output()
-
-    return await release(run, target, package_file(version, PACKAGE_DIR), REGISTRY_CONFIG)
+    return await release(runner(packaged), target, package_file(version, PACKAGE_DIR),
+                         REGISTRY_CONFIG)

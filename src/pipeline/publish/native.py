@@ -12,7 +12,7 @@ import anyio
 
 from pipeline.executors.native import environment
 from pipeline.publish import (check_repository, CHART_NAME, PublishError, Target, package_argv, package_file,
-                              registry_config, release, version_from_tag)
+                              preflight, registry_config, release, version_from_tag)
 
 STEP_TIMEOUT_SECONDS = 60
 
@@ -56,12 +56,11 @@ def helm_runner(cwd: Path):
 
 def publish(source: Path, tag: str, registry: str, repository: str, username: str,
             registry_password: str, plain_http: bool, lint: Callable[[], bool]) -> str:
-    """Validate the tag, lint, package with the tag's version, push once; return the reference."""
+    """Validate the tag, ask the registry the cheap facts (reachable, credentials, version
+    new), lint, package with the tag's version, push once; return the reference."""
     version = version_from_tag(tag)
     repository = check_repository(repository)
     password = take_secret(registry_password)
-    if not lint():
-        raise PublishError("lint failed: nothing was packaged or pushed")
     target = Target(registry, repository, version, plain_http)
     run = helm_runner(source)
     with tempfile.TemporaryDirectory(prefix="dpp-publish-") as private:
@@ -69,6 +68,9 @@ def publish(source: Path, tag: str, registry: str, repository: str, username: st
         config.touch(mode=0o600)
         config.write_text(registry_config(registry, username, password))
         out = str(Path(private) / "package")
+        anyio.run(preflight, run, target, str(config))
+        if not lint():
+            raise PublishError("lint failed: nothing was packaged or pushed")
 
         async def steps() -> str:
             code, output = await run(package_argv(version, out))

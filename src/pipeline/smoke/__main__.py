@@ -12,22 +12,25 @@ from pathlib import Path
 
 from rich.console import Console
 
-REPO = Path(__file__).resolve().parents[3]
+from pipeline.workspace import DEFAULT_SOURCE_HELP, default_source, module_code
+
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", type=Path, default=REPO,
+    parser.add_argument("--source", type=Path, default=None,
                         help="the repository whose compose stack to smoke-test "
-                             "(default: this checkout)")
+                             f"(default: {DEFAULT_SOURCE_HELP})")
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
     from pipeline.smoke import native
 
-    source = args.source.resolve()
+    source = (args.source or default_source()).resolve()
     if not source.is_dir():
         console.print(f"smoke: --source {source}: not a directory", markup=False)
         return 2
+    console.print(f"smoke: {source} (pipeline code {module_code()})", markup=False,
+                  highlight=False, soft_wrap=True)
     return native.run(source, console)
 
 

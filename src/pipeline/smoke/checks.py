@@ -35,10 +35,14 @@ from typing import Any
 
 import yaml
 
+from pipeline.executors import plural
 from pipeline.smoke import stack
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 MONITORING_DIR = "infra/monitoring"
+KUBERNETES_CONFIG = "infra/monitoring/prometheus/prometheus.k8s.yml"
+CONTRACT = "infra/monitoring/metrics-contract.yaml"
+SERIES_SUFFIX = {"histogram": "_count", "summary": "_count"}  # one series name per metric
 READY_TIMEOUT = 60.0  # seconds for a server to answer /-/ready
 MARGIN = 30.0  # seconds added to every timing-derived deadline
 POLL = 0.5
@@ -68,8 +72,9 @@ def verdict(lines: list[Line]) -> str:
     skipped = sum(line.status == SKIPPED for line in lines)
     passed = sum(line.status == PASSED for line in lines)
     if failed:
-        return f"smoke: {len(failed)} of {len(lines)} checks failed: {', '.join(failed)}"
-    return f"smoke: all {passed} checks passed" + (f", {skipped} skipped" if skipped else "")
+        return f"smoke: {len(failed)} of {plural(len(lines), 'check')} failed: {', '.join(failed)}"
+    return (f"smoke: all {passed} checks passed" if passed != 1 else "smoke: 1 check passed") \
+        + (f", {skipped} skipped" if skipped else "")
 
 
 def render_text(lines: list[Line]) -> str:
@@ -168,10 +173,25 @@ def routes_for(am: dict, labels: dict[str, str]) -> list[tuple[str, float]]:
     return walk(top, top.get("receiver", ""), seconds(top.get("group_wait"), 30.0))
 
 
-def rule_files(root: Path) -> list[Path]:
-    """Every Prometheus rule file under infra/monitoring (promtool test files excluded)."""
+def _listed_rule_files(root: Path, config: str) -> set[Path]:
+    """The rule files a Prometheus config lists (resolved against its directory)."""
+    base = (root / config).parent
+    listed = _yaml(root, config).get("rule_files") or []
+    return {(base / str(entry)).resolve() for entry in listed if isinstance(entry, str)}
+
+
+def rule_files(root: Path, compose_config: str = "") -> list[Path]:
+    """Every Prometheus rule file under infra/monitoring (promtool test files excluded) that
+    the compose stack must load: all but those only the Kubernetes config lists (e.g.
+    kube-state-metrics rules, which have no series in compose)."""
+    kubernetes_only: set[Path] = set()
+    if compose_config:
+        kubernetes_only = (_listed_rule_files(root, KUBERNETES_CONFIG)
+                           - _listed_rule_files(root, compose_config))
     found = []
     for path in sorted((root / MONITORING_DIR).rglob("*.y*ml")):
+        if path.resolve() in kubernetes_only:
+            continue
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError:
@@ -198,6 +218,8 @@ class Expectations:
     critical_labels: dict[str, str]
     critical_routes: list[tuple[str, float]]
     jobs: dict[str, list[str]]  # scrape job -> compose targets
+    # job -> series names the fake target serves for it (the contract's metrics of that job)
+    served: dict[str, list[str]] = field(default_factory=dict)
     dashboards: list[str] = field(default_factory=list)
     datasource_uid: str = ""
     grafana_user: str = "admin"
@@ -231,13 +253,21 @@ def _safe(compute: Callable[[], Any], default: Any) -> Any:
         return default
 
 
+def served_series(root: Path, jobs: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The contract's series of each scrape job the fake target answers for."""
+    contract = (_yaml(root, CONTRACT).get("jobs") or {})
+    return {job: sorted(name + SERIES_SUFFIX.get(str((m or {}).get("type")), "")
+                        for name, m in ((contract.get(job) or {}).get("metrics") or {}).items())
+            for job in stack.FAKE_TARGET_JOBS if jobs.get(job) and job in contract}
+
+
 def expectations(root: Path, specs: dict[str, stack.ServiceSpec]) -> Expectations:
     prom = _yaml(root, stack.config_source(specs["prometheus"]))
     am = _yaml(root, stack.config_source(specs["alertmanager"]))
     glob = prom.get("global") or {}
     evaluation = seconds(glob.get("evaluation_interval"), 60.0)
     external = {str(k): str(v) for k, v in (glob.get("external_labels") or {}).items()}
-    files = rule_files(root)
+    files = rule_files(root, stack.config_source(specs["prometheus"]))
     groups = [g for f in files for g in _yaml(root, f.relative_to(root).as_posix())["groups"]]
     watchdog, watchdog_interval = {}, evaluation
     for group in groups:
@@ -259,6 +289,7 @@ def expectations(root: Path, specs: dict[str, stack.ServiceSpec]) -> Expectation
         watchdog_interval=watchdog_interval,
         critical_labels=critical, critical_routes=_safe(lambda: routes_for(am, critical), []),
         jobs=_safe(lambda: stack.scrape_targets(prom), {}))
+    found.served = _safe(lambda: served_series(root, found.jobs), {})
     if "grafana" in specs:
         grafana_expectations(root, specs["grafana"], found)
     return found
@@ -412,6 +443,34 @@ async def targets_up(ctx: Context) -> Line:
         return ctx.line("targets up", FAILED, detail + note, began, prom)
     return ctx.line("targets up", PASSED, f"{len(reachable)} up ({', '.join(sorted(reachable))})"
                     + note, began)
+
+
+async def contract_series(ctx: Context) -> Line:
+    """Prometheus holds every contract series of the jobs the fake target answers for (the
+    backend's and the EDC exporter's): the names and the job the rules and panels select."""
+    began = time.monotonic()
+    prom = ctx.prometheus
+    reachable = {job: names for job, names in ctx.expect.served.items()
+                 if all(t.rsplit(":", 1)[0] in ctx.running for t in ctx.expect.jobs.get(job) or [])}
+    missing: dict[str, list[str]] = {}
+
+    async def probe() -> bool:
+        missing.clear()
+        for job, names in reachable.items():
+            query = urllib.parse.quote(f'group by (__name__) ({{job="{job}"}})')
+            data = await request(f"{prom.url}/api/v1/query?query={query}")
+            have = {r["metric"].get("__name__") for r in data["data"]["result"]}
+            if set(names) - have:
+                missing[job] = sorted(set(names) - have)
+        return not missing
+
+    _, why = await poll(probe, ctx.expect.scrape_interval * 2 + MARGIN, prom.exited)
+    if why or not reachable:
+        detail = "; ".join(f"job {job} lacks {', '.join(names)}" for job, names in missing.items())
+        return ctx.line("contract series scraped", FAILED,
+                        detail or why or "no fake-target job in the smoke stack", began, prom)
+    return ctx.line("contract series scraped", PASSED, ", ".join(
+        f"{job}: {len(names)} series" for job, names in sorted(reachable.items())), began)
 
 
 async def rules_loaded(ctx: Context) -> Line:
@@ -611,7 +670,8 @@ async def grafana_checks(ctx: Context) -> list[Line]:
     return lines
 
 
-ORDER = ("prometheus ready", "alertmanager ready", "targets up", "rules loaded",
+ORDER = ("prometheus ready", "alertmanager ready", "targets up", "contract series scraped",
+         "rules loaded",
          "prometheus sees alertmanager", "alertmanager receivers", "watchdog end to end",
          "critical alert routed", "grafana healthy", "grafana datasource healthy",
          "grafana dashboards provisioned")
@@ -634,6 +694,7 @@ async def run_checks(ctx: Context) -> list[Line]:
             ("alertmanager receivers", alertmanager_receivers, [am_ok]),
             ("critical alert routed", critical_alert, [am_ok]),
             ("targets up", targets_up, [prom_ok]), ("rules loaded", rules_loaded, [prom_ok]),
+            ("contract series scraped", contract_series, [prom_ok]),
             ("prometheus sees alertmanager", prometheus_sees_alertmanager, [prom_ok, am_ok]),
             ("watchdog end to end", watchdog, [prom_ok, am_ok])):
         if all(needs):

@@ -39,10 +39,9 @@ class SmokeFailed(Exception):
 
 
 def python_container(source: dagger.Directory) -> dagger.Container:
-    """The pinned python image with PyYAML and the package, the compose file and
-    infra/monitoring mounted at their repo paths under /repo."""
+    """The pinned python image with PyYAML and the module's own package (tool_container),
+    the compose file and infra/monitoring mounted at their repo paths under /repo."""
     return (tool_container("python")
-            .with_mounted_directory(f"{WORKDIR}/src/pipeline", source.directory("src/pipeline"))
             .with_mounted_directory(f"{WORKDIR}/infra/monitoring",
                                     source.directory("infra/monitoring"))
             .with_mounted_file(f"{WORKDIR}/{stack.COMPOSE_FILE}",
@@ -113,8 +112,7 @@ async def run(source: dagger.Directory) -> str:
     prom_spec, am_spec = specs["prometheus"], specs["alertmanager"]
 
     prom_doc = yaml.safe_load(await source.file(stack.config_source(prom_spec)).contents())
-    backend = stack.backend_address(prom_doc)
-    backend_host, backend_port = backend.rsplit(":", 1)
+    served = stack.fake_target_addresses(prom_doc)  # job -> host:port
     am_path = stack.config_source(am_spec)
     am_text = await source.file(am_path).contents()
     am_doc = yaml.safe_load(am_text)
@@ -123,9 +121,10 @@ async def run(source: dagger.Directory) -> str:
     overrides = {"alertmanager": {**secret_files, am_spec.flag("config.file"):
                                   stack.rewrite_text(am_text, am_doc, am_new)}}
 
-    helpers = {backend_host: helper_service(source, int(backend_port), "target", "--contract",
-                                            f"{WORKDIR}/{CONTRACT}"),
-               SINK_HOST: helper_service(source, SINK_PORT, "sink")}
+    helpers = {address.rsplit(":", 1)[0]: helper_service(source, int(address.rsplit(":", 1)[1]),
+                                                         "target", "--contract", f"{WORKDIR}/{CONTRACT}")
+               for address in served.values()}
+    helpers[SINK_HOST] = helper_service(source, SINK_PORT, "sink")
     services: dict[str, dagger.Service] = {}
     order = [n for n in START_ORDER if n in specs] + [n for n in specs if n not in START_ORDER]
     for name in order:
@@ -142,7 +141,7 @@ async def run(source: dagger.Directory) -> str:
     runner = python_container(source)
     for alias, svc in {**helpers, **services}.items():
         runner = runner.with_service_binding(alias, svc)
-    running = ["localhost", "127.0.0.1", backend_host, *specs]
+    running = ["localhost", "127.0.0.1", *(a.rsplit(":", 1)[0] for a in served.values()), *specs]
     runner = (runner.with_env_variable("SMOKE_RUN", str(time.time()))  # never cached
               .with_exec(["python", "-m", "pipeline.smoke.checks", "--source", WORKDIR,
                           "--prometheus", url("prometheus"),

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import re
 import signal
 import socket
 import subprocess
@@ -63,7 +64,9 @@ class Process:
             return []
 
     def logs(self, count: int) -> str:
-        return "\n".join(self.lines()[-count:])
+        """The last `count` lines the server wrote, its usage text left out, so the error
+        it printed before `usage:` (a bad flag, an empty duration) stays in view."""
+        return "\n".join(without_usage(self.lines())[-count:])
 
     def exited(self) -> str:
         """"" while running; else the exit code and the server's own error line."""
@@ -76,13 +79,28 @@ class Process:
         return f"{self.name} exited with code {code}: {line}"
 
 
+ERROR_MARKS = re.compile(r"level=(error|fatal|ERROR|FATAL)|panic:|\b(Error|error|ERROR)[: ]"
+                         r"|^(fatal|FATAL)\b")
+USAGE = re.compile(r"^usage:\s", re.IGNORECASE)
+
+
+def without_usage(lines: list[str]) -> list[str]:
+    """The lines before a usage text (`usage: prometheus [<flags>]` and the whole --help a
+    server prints after a bad flag), when something precedes it; else all lines."""
+    start = next((i for i, line in enumerate(lines) if USAGE.match(line.strip())), None)
+    before = lines[:start] if start is not None else lines
+    return before if any(line.strip() for line in before) else lines
+
+
 def error_line(lines: list[str]) -> str:
-    """The line a server died with: its last level=error/fatal line, else its last line."""
-    for line in reversed(lines):
-        if any(mark in line for mark in ("level=error", "level=fatal", "level=ERROR",
-                                         "panic:", "Error:", "error:")):
+    """The line a server died with: its last error/fatal line outside its usage text, else
+    its last line (Prometheus: "Error parsing command line arguments: empty duration
+    string", then 170 lines of --help)."""
+    kept = without_usage(lines)
+    for line in reversed(kept):
+        if ERROR_MARKS.search(line):
             return line.strip()
-    return next((line.strip() for line in reversed(lines) if line.strip()), "(no output)")
+    return next((line.strip() for line in reversed(kept) if line.strip()), "(no output)")
 
 
 def free_port() -> int:
@@ -207,10 +225,11 @@ class Stack:
                      for host in ("localhost", "127.0.0.1", "prometheus")}
         addresses[f"alertmanager:{am_spec.listen_port}"] = local["alertmanager"]
         prom_doc = load_config(self.source / stack.config_source(prom_spec))
-        backend = ""
+        served: dict[str, str] = {}
         with contextlib.suppress(stack.StackError, AttributeError, TypeError):
-            backend = stack.backend_address(prom_doc)
-            addresses[backend] = local["target"]
+            served = stack.fake_target_addresses(prom_doc)
+            for address in served.values():
+                addresses[address] = local["target"]
 
         # helpers first: the servers find them on their first scrape / notification
         env = python_env(self.source)
@@ -265,14 +284,14 @@ class Stack:
             return checks.Endpoint(name, f"http://{local[name]}{spec.route_prefix}",
                                    exited=procs[name].exited, logs=procs[name].logs)
 
-        host = backend.rsplit(":", 1)[0] if backend else "backend"
+        hosts = {address.rsplit(":", 1)[0] for address in served.values()} or {"backend"}
         return checks.Context(
             prometheus=endpoint("prometheus", prom_spec),
             alertmanager=endpoint("alertmanager", am_spec),
             grafana=checks.Endpoint("grafana", None, absent="natively: no Grafana server can "
                                     "be installed here (runs in `dagger call smoke`)"),
             sink=sink_url, expect=checks.expectations(self.source, specs),
-            running={"localhost", "127.0.0.1", "prometheus", "alertmanager", host})
+            running={"localhost", "127.0.0.1", "prometheus", "alertmanager", *hosts})
 
     async def start_helpers(self, ports: dict[str, int]) -> None:
         procs = {p.name: p for p in self.processes}

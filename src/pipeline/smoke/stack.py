@@ -481,6 +481,21 @@ def alertmanager_targets(prom: dict) -> list[str]:
             for sc in am.get("static_configs") or [] for t in sc.get("targets") or []]
 
 
+# Scrape jobs the fake metrics target answers for (it serves every contract metric): the
+# backend and the EDC exporter (query-exporter), whose series the rules and dashboards read.
+FAKE_TARGET_JOBS = ("backend", "edc-exporter")
+
+
+def fake_target_addresses(prom: dict) -> dict[str, str]:
+    """job -> the compose address the fake target takes for it (the backend's is required)."""
+    found = {"backend": backend_address(prom)}
+    for job in FAKE_TARGET_JOBS[1:]:
+        targets = scrape_targets(prom).get(job)
+        if targets:
+            found[job] = targets[0]
+    return found
+
+
 def backend_address(prom: dict, job: str = "backend") -> str:
     """Where the compose Prometheus scrapes the backend: the fake target's address."""
     targets = scrape_targets(prom).get(job)

@@ -330,6 +330,10 @@ ctx: root, value, path (the value's name), existing (the existingSecret's name)
 {{- define "dpp-platform.keycloak.url" -}}
 {{- if .Values.keycloak.enabled }}http://{{ include "dpp-platform.componentName" (dict "root" . "component" "keycloak") }}:8080{{ else }}{{ required "keycloak.enabled=false: set keycloak.external.url" .Values.keycloak.external.url }}{{ end }}
 {{- end }}
+{{/* Keycloak's public base URL (the OIDC issuer's): auth.<domain>, or the external Keycloak's URL. */}}
+{{- define "dpp-platform.keycloak.publicUrl" -}}
+{{- if .Values.keycloak.enabled }}https://{{ include "dpp-platform.keycloak.hostname" . }}{{ else }}{{ required "keycloak.enabled=false: set keycloak.external.url" .Values.keycloak.external.url | trimSuffix "/" }}{{ end }}
+{{- end }}
 {{- define "dpp-platform.opa.url" -}}
 {{- if .Values.opa.enabled }}http://{{ include "dpp-platform.componentName" (dict "root" . "component" "opa") }}:8181{{ else }}{{ required "opa.enabled=false: set opa.external.url" .Values.opa.external.url }}{{ end }}
 {{- end }}

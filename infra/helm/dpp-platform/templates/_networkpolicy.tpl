@@ -9,6 +9,9 @@
 - edc-controlplane
 - edc-dataplane
 {{- end }}
+{{- if include "dpp-platform.edc.exporter.enabled" . }}
+- edc-exporter
+{{- end }}
 {{- if .Values.tests.enabled }}
 - test
 {{- end }}
@@ -16,7 +19,8 @@
 
 {{/*
 The platform's edges: from, to (a component, or the external peers ingress,
-monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
+monitoring, vault, external-postgresql, external-redis, external-keycloak, external-opa,
+external-minio), port, protocol (TCP). The EDC planes' dataspace egress is edc.egress (np.edcEgress).
 */}}
 {{- define "dpp-platform.np.edges" -}}
 {{- $v := .Values }}
@@ -36,12 +40,18 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 {{- end }}
 {{- if $v.keycloak.enabled }}
 - {from: backend, to: keycloak, port: 8080}
+{{- else }}
+- {from: backend, to: external-keycloak, port: {{ $v.keycloak.external.port }}}
 {{- end }}
 {{- if $v.opa.enabled }}
 - {from: backend, to: opa, port: 8181}
+{{- else }}
+- {from: backend, to: external-opa, port: {{ $v.opa.external.port }}}
 {{- end }}
 {{- if $v.minio.enabled }}
 - {from: backend, to: minio, port: 9000}
+{{- else }}
+- {from: backend, to: external-minio, port: {{ $v.minio.external.port }}}
 {{- end }}
 {{- if $v.edc.enabled }}
 - {from: backend, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.management.port }}}
@@ -84,6 +94,17 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 {{- end }}
 - {from: edc-controlplane, to: edc-dataplane, port: {{ $v.edc.dataplane.endpoints.control.port }}}
 - {from: edc-dataplane, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.control.port }}}
+{{- if $v.ingress.enabled }}
+{{- /* Other connectors: the DSP endpoint and the data plane public API (edc.hostname). */}}
+- {from: ingress, to: edc-controlplane, port: {{ $v.edc.controlplane.endpoints.protocol.port }}}
+- {from: ingress, to: edc-dataplane, port: {{ $v.edc.dataplane.endpoints.public.port }}}
+{{- end }}
+{{- end }}
+{{- if include "dpp-platform.edc.exporter.enabled" . }}
+- {from: edc-exporter, to: {{ $db }}, port: {{ $dbPort }}}
+{{- if $monitoring }}
+- {from: monitoring, to: edc-exporter, port: {{ $v.edc.exporter.port }}}
+{{- end }}
 {{- end }}
 {{- if $v.tests.enabled }}
 {{- if $v.frontend.enabled }}
@@ -112,6 +133,9 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
   podSelector:
     matchLabels:
       {{- toYaml $v.networkPolicy.monitoring.podLabels | nindent 6 }}
+{{- else if and (eq .peer "vault") $v.edc.vault.cidr }}
+- ipBlock:
+    cidr: {{ $v.edc.vault.cidr }}
 {{- else if eq .peer "vault" }}
 - namespaceSelector:
     matchLabels:
@@ -125,9 +149,35 @@ monitoring, vault, external-postgresql, external-redis), port, protocol (TCP).
 {{- else if eq .peer "external-redis" }}
 - ipBlock:
     cidr: {{ required "redis.enabled=false with networkPolicy.enabled: set redis.external.cidr" $v.redis.external.cidr }}
+{{- else if has .peer (list "external-keycloak" "external-opa" "external-minio") }}
+{{- $name := trimPrefix "external-" .peer }}
+- ipBlock:
+    cidr: {{ required (printf "%s.enabled=false with networkPolicy.enabled: set %s.external.cidr (and port): the backend's egress to it" $name $name) (index $v $name).external.cidr }}
 {{- else }}
 - podSelector:
     matchLabels:
       {{- include "dpp-platform.selectorLabels" (dict "root" .root "component" .peer) | nindent 6 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Egress of both EDC planes to their dataspace (BDRS, DIM, STS, did:web, partner connectors):
+one rule per edc.egress entry, as a YAML list. Required in production.
+*/}}
+{{- define "dpp-platform.np.edcEgress" -}}
+{{- if and (include "dpp-platform.isProduction" .) (not .Values.edc.egress) }}
+{{- fail "global.environment=production with edc.enabled: set edc.egress (name, cidr, port of BDRS, DIM, STS, did:web hosts and partner connectors); without it the connector reaches none of them" }}
+{{- end }}
+{{- range .Values.edc.egress }}
+- to:
+    - ipBlock:
+        cidr: {{ .cidr }}
+        {{- with .except }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+  ports:
+    - port: {{ .port }}
+      protocol: TCP
 {{- end }}
 {{- end }}

@@ -11,7 +11,7 @@ REDIS_HOST: {{ include "dpp-platform.redis.host" . | quote }}
 REDIS_PORT: {{ include "dpp-platform.redis.port" . | quote }}
 S3_ENDPOINT: {{ include "dpp-platform.minio.endpoint" . | quote }}
 S3_BUCKET: {{ .Values.minio.bucket | quote }}
-OIDC_ISSUER_URL: {{ printf "https://%s/realms/%s" (include "dpp-platform.keycloak.hostname" .) .Values.backend.oidc.realm | quote }}
+OIDC_ISSUER_URL: {{ printf "%s/realms/%s" (include "dpp-platform.keycloak.publicUrl" .) .Values.backend.oidc.realm | quote }}
 OIDC_INTERNAL_URL: {{ printf "%s/realms/%s" (include "dpp-platform.keycloak.url" .) .Values.backend.oidc.realm | quote }}
 OIDC_CLIENT_ID: {{ .Values.backend.oidc.clientId | quote }}
 OPA_URL: {{ include "dpp-platform.opa.url" . | quote }}

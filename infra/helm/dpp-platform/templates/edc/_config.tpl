@@ -1,8 +1,17 @@
 {{/* The connector's shared, non-secret configuration (ConfigMap data). */}}
 {{- define "dpp-platform.edc.config" -}}
-EDC_PARTICIPANT_ID: {{ .Values.edc.participantId | quote }}
-EDC_IAM_ISSUER_ID: {{ .Values.edc.issuerId | quote }}
-EDC_VAULT_HASHICORP_URL: {{ .Values.edc.vault.url | quote }}
+{{- $edc := .Values.edc }}
+EDC_PARTICIPANT_ID: {{ include "dpp-platform.edc.required" (dict "value" $edc.participantId "path" "edc.participantId" "env" "EDC_PARTICIPANT_ID") }}
+EDC_IAM_ISSUER_ID: {{ include "dpp-platform.edc.required" (dict "value" $edc.issuerId "path" "edc.issuerId" "env" "EDC_IAM_ISSUER_ID") }}
+EDC_HOSTNAME: {{ include "dpp-platform.edc.host" . | quote }}
+EDC_VAULT_HASHICORP_URL: {{ include "dpp-platform.edc.required" (dict "value" $edc.vault.url "path" "edc.vault.url" "env" "EDC_VAULT_HASHICORP_URL") }}
+TX_EDC_IAM_STS_DIM_URL: {{ include "dpp-platform.edc.required" (dict "value" $edc.iatp.dimUrl "path" "edc.iatp.dimUrl" "env" "TX_EDC_IAM_STS_DIM_URL") }}
+EDC_IAM_STS_OAUTH_TOKEN_URL: {{ include "dpp-platform.edc.required" (dict "value" $edc.iatp.sts.tokenUrl "path" "edc.iatp.sts.tokenUrl" "env" "EDC_IAM_STS_OAUTH_TOKEN_URL") }}
+EDC_IAM_STS_OAUTH_CLIENT_ID: {{ include "dpp-platform.edc.required" (dict "value" $edc.iatp.sts.clientId "path" "edc.iatp.sts.clientId" "env" "EDC_IAM_STS_OAUTH_CLIENT_ID") }}
+EDC_IAM_STS_OAUTH_CLIENT_SECRET_ALIAS: {{ include "dpp-platform.edc.required" (dict "value" $edc.iatp.sts.clientSecretAlias "path" "edc.iatp.sts.clientSecretAlias" "env" "EDC_IAM_STS_OAUTH_CLIENT_SECRET_ALIAS") }}
+{{- range $i, $issuer := $edc.iatp.trustedIssuers }}
+EDC_IAM_TRUSTED-ISSUER_{{ $i }}-ISSUER_ID: {{ $issuer | quote }}
+{{- end }}
 {{- if .Values.edc.metrics.enabled }}
 # The image starts the OpenTelemetry Java agent; its Prometheus exporter serves JVM,
 # Jetty and Jersey metrics on /metrics only when the agent is enabled.
@@ -51,7 +60,9 @@ for every edc.datasource.* it is given. ctx: root, stores
 {{- $url := printf "jdbc:postgresql://%s:%s/%s" (include "dpp-platform.db.host" .root) (include "dpp-platform.db.port" .root) .root.Values.edc.database.name }}
 {{- $user := include "dpp-platform.db.user" .root }}
 {{- range $store := .stores }}
-{{- $key := $store | upper | replace "-" "" }}
+{{- /* Upper case only: the runtime maps env to keys by `_` -> `.`, so hyphens must stay
+       (EDC_DATASOURCE_POLICY-MONITOR_URL -> edc.datasource.policy-monitor.url). */}}
+{{- $key := $store | upper }}
 - name: EDC_DATASOURCE_{{ $key }}_NAME
   value: {{ $store | quote }}
 - name: EDC_DATASOURCE_{{ $key }}_URL
@@ -59,5 +70,56 @@ for every edc.datasource.* it is given. ctx: root, stores
 - name: EDC_DATASOURCE_{{ $key }}_USER
   value: {{ $user | quote }}
 {{ include "dpp-platform.db.passwordEnv" (dict "root" $.root "name" (printf "EDC_DATASOURCE_%s_PASSWORD" $key)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A setting the EDC 0.7.3 runtimes cannot run without (infra/helm/dpp-platform/edc-settings.yaml),
+quoted; fails the render naming the value and the env var. ctx: value, path, env
+*/}}
+{{- define "dpp-platform.edc.required" -}}
+{{- required (printf "edc.enabled: set %s (%s): the Tractus-X EDC 0.7.3 runtime needs it, see edc-settings.yaml" .path .env) .value | quote }}
+{{- end }}
+
+{{/* The connector's public host (DSP and data plane public API): edc.hostname, else edc.<global.domain>. */}}
+{{- define "dpp-platform.edc.host" -}}
+{{- default (printf "edc.%s" .Values.global.domain) .Values.edc.hostname }}
+{{- end }}
+
+{{/* The public URL of a plane's endpoint, through the ingress. ctx: root, plane, endpoint */}}
+{{- define "dpp-platform.edc.publicUrl" -}}
+{{- $endpoint := index (index .root.Values.edc .plane).endpoints .endpoint }}
+{{- printf "%s://%s%s" (ternary "https" "http" .root.Values.ingress.tls.enabled) (include "dpp-platform.edc.host" .root) $endpoint.path }}
+{{- end }}
+
+{{/* The in-cluster URL of a plane's endpoint, through its Service. ctx: root, plane, endpoint */}}
+{{- define "dpp-platform.edc.serviceUrl" -}}
+{{- $endpoint := index (index .root.Values.edc .plane).endpoints .endpoint }}
+{{- printf "http://%s:%v%s" (include "dpp-platform.componentName" (dict "root" .root "component" (printf "edc-%s" .plane))) $endpoint.port $endpoint.path }}
+{{- end }}
+
+{{/* The addressing and plane-only settings of one plane (edc-settings.yaml). ctx: root, plane */}}
+{{- define "dpp-platform.edc.planeEnv" -}}
+{{- $root := .root }}
+{{- $edc := $root.Values.edc }}
+- name: EDC_CONTROL_ENDPOINT
+  value: {{ include "dpp-platform.edc.serviceUrl" (dict "root" $root "plane" .plane "endpoint" "control") | quote }}
+{{- if eq .plane "controlplane" }}
+- name: EDC_DSP_CALLBACK_ADDRESS
+  value: {{ include "dpp-platform.edc.publicUrl" (dict "root" $root "plane" "controlplane" "endpoint" "protocol") | quote }}
+- name: TX_EDC_IAM_IATP_BDRS_SERVER_URL
+  value: {{ include "dpp-platform.edc.required" (dict "value" $edc.bdrs.serverUrl "path" "edc.bdrs.serverUrl" "env" "TX_EDC_IAM_IATP_BDRS_SERVER_URL") }}
+{{- else }}
+- name: EDC_DPF_SELECTOR_URL
+  value: {{ printf "%s/v1/dataplanes" (include "dpp-platform.edc.serviceUrl" (dict "root" $root "plane" "controlplane" "endpoint" "control")) | quote }}
+{{- $public := include "dpp-platform.edc.publicUrl" (dict "root" $root "plane" "dataplane" "endpoint" "public") }}
+- name: EDC_DATAPLANE_API_PUBLIC_BASEURL
+  value: {{ $public | quote }}
+- name: TX_EDC_DATAPLANE_TOKEN_REFRESH_ENDPOINT
+  value: {{ printf "%s/token" $public | quote }}
+- name: EDC_TRANSFER_PROXY_TOKEN_SIGNER_PRIVATEKEY_ALIAS
+  value: {{ include "dpp-platform.edc.required" (dict "value" $edc.dataplane.token.signerPrivateKeyAlias "path" "edc.dataplane.token.signerPrivateKeyAlias" "env" "EDC_TRANSFER_PROXY_TOKEN_SIGNER_PRIVATEKEY_ALIAS") }}
+- name: EDC_TRANSFER_PROXY_TOKEN_VERIFIER_PUBLICKEY_ALIAS
+  value: {{ include "dpp-platform.edc.required" (dict "value" $edc.dataplane.token.verifierPublicKeyAlias "path" "edc.dataplane.token.verifierPublicKeyAlias" "env" "EDC_TRANSFER_PROXY_TOKEN_VERIFIER_PUBLICKEY_ALIAS") }}
 {{- end }}
 {{- end }}

@@ -45,11 +45,7 @@ spec:
                 name: {{ include "dpp-platform.componentName" (dict "root" $root "component" "edc") }}
           env:
             {{- include "dpp-platform.edc.endpointEnv" $values.endpoints | trim | nindent 12 }}
-            {{- if eq .plane "dataplane" }}
-            {{- $cp := $root.Values.edc.controlplane.endpoints.control }}
-            - name: EDC_DPF_SELECTOR_URL
-              value: {{ printf "http://%s:%v%s/v1/dataplanes" (include "dpp-platform.componentName" (dict "root" $root "component" "edc-controlplane")) $cp.port $cp.path | quote }}
-            {{- end }}
+            {{- include "dpp-platform.edc.planeEnv" (dict "root" $root "plane" .plane) | trim | nindent 12 }}
             {{- include "dpp-platform.edc.secretEnv" (dict "root" $root) | trim | nindent 12 }}
             {{- include "dpp-platform.edc.datasourceEnv" (dict "root" $root "stores" $values.datasources) | trim | nindent 12 }}
             {{- with $values.extraEnv }}
