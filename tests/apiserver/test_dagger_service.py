@@ -103,8 +103,7 @@ def test_a_service_that_cannot_start_fails_only_its_checks_and_is_still_stopped(
     with pytest.raises(Exception) as raised:
         lint("apiserver", "workflows/yamllint")
     report = str(raised.value)
-    for check in APISERVER_CHECKS:
-        assert f"ERROR: {check.id}" in report
     assert "service kube-apiserver did not start: pull access denied" in report
-    assert re.search(r"workflows/yamllint +│ passed", report)
+    assert re.search(rf"lint: {len(APISERVER_CHECKS)} of {len(APISERVER_CHECKS) + 1} checks failed "
+                     r"\(1 distinct error\), 1 passed", report), report
     assert [c.image for c in recorder.leaves("stop")] == [toolchain.tool("etcd").image_ref]

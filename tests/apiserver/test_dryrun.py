@@ -44,8 +44,8 @@ def test_every_environment_and_infra_argocd_has_a_check():
 def test_the_dev_deployment_passes_with_its_pods_dry_run(tmp_path, kube_apiserver):
     result = run_check("chart-dev", tree(tmp_path, "chart-dev"), kube_apiserver)
     assert result.ok, result.output
-    assert "infra/argocd/applicationset.yaml: ApplicationSet dpp-platform (env=dev, branch=develop)" \
-           " -> namespace dpp-platform-dev" in result.output
+    assert "infra/argocd/application-dev.yaml: Application/dpp-platform-dev -> namespace " \
+           "dpp-platform-dev" in result.output
     pods = int(result.output.split(" pod(s)")[0].rsplit(" ", 1)[1])
     assert pods >= 5, result.output  # every workload's pod template, StatefulSets included
 
@@ -116,7 +116,7 @@ spec:
 
 def test_an_argocd_manifest_is_checked_against_the_argoproj_crds(tmp_path, kube_apiserver):
     root = tree(tmp_path, "argocd")
-    path = root / "infra/argocd/application.yaml"
+    path = root / "infra/argocd/application-dev.yaml"
     path.write_text(path.read_text().replace("selfHeal: true", "selfHeal: true\n      prunee: true"))
     result = run_check("argocd", root, kube_apiserver)
     assert not result.ok
@@ -125,12 +125,17 @@ def test_an_argocd_manifest_is_checked_against_the_argoproj_crds(tmp_path, kube_
     assert "dpp-platform" in result.output
 
 
-def test_applicationsets_expand_as_argocd_deploys_them():
+def test_each_environment_is_found_where_argocd_deploys_it():
+    """dev from git (the chart's path), staging and prod as the released package (its name)."""
     apps = dryrun.applications(sorted((REPO / "infra/argocd").glob("*.yaml")))
-    deployed = {spec["destination"]["namespace"]: spec["source"]["helm"]["valueFiles"]
-                for _, spec in apps}
-    assert deployed["dpp-platform-dev"] == ["values.yaml", "values-dev.yaml"]
-    assert deployed["dpp-platform"] == ["values.yaml", "values-prod.yaml"]
+    chart = "infra/helm/dpp-platform"
+    deployed = {env: sorted(spec["destination"]["namespace"] for _, spec in apps
+                            if dryrun.deploys(spec, chart, f"values-{env}.yaml"))
+                for env in ("dev", "staging", "prod")}
+    assert deployed == {"dev": ["dpp-platform-dev"], "staging": ["dpp-platform-staging"],
+                        "prod": ["dpp-platform-prod"]}
+    other = {"source": {"chart": "another-chart", "helm": {"valueFiles": ["values-prod.yaml"]}}}
+    assert not dryrun.deploys(other, chart, "values-prod.yaml")
 
 
 def test_a_statefulset_pod_gets_a_volume_per_claim_template():

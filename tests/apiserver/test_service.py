@@ -59,7 +59,7 @@ def test_a_service_placeholder_only_in_checks_that_declare_the_service():
 
 def test_a_failing_run_stops_the_server_and_removes_its_files(tmp_path):
     root = copy_repo(tmp_path / "repo", *ARGOCD_READS)
-    app = root / "infra/argocd/application.yaml"
+    app = root / "infra/argocd/application-dev.yaml"
     app.write_text(app.read_text().replace("selfHeal: true", "selfHeal: true\n      prunee: true"))
     env = lint_env(tmp_path)
     done = run_pipeline("lint", "--source", str(root), "--only", "apiserver/argocd", env=env)

@@ -3,9 +3,10 @@
     python -m pipeline.kubeapi.dryrun --kubeconfig FILE --crds DIR [--chart CHART --env ENV] ARGOCD...
 
 With --chart: every ArgoCD Application in the ARGOCD manifests (ApplicationSets
-expanded as goTemplate would) that deploys CHART/values-ENV.yaml is rendered as
-ArgoCD renders it (`helm template` with its release, namespace and valueFiles, the
-server's version and API versions). Without: the ARGOCD manifests themselves.
+expanded as goTemplate would) that deploys CHART with values-ENV.yaml, from git (its
+path) or as the released package (its chart name), is rendered as ArgoCD renders it
+(`helm template` with its release, namespace and valueFiles, the server's version and
+API versions). Without: the ARGOCD manifests themselves.
 
 For each deployment, on the server:
  1. the CRDs of DIR are installed (server-side apply, once per server) and waited for
@@ -41,7 +42,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.kubeapi import server
-from pipeline.policies.argocd import _generators, substitute
+from pipeline.policies.argocd import apps_of
 from pipeline.policies.manifests import pod_template, report
 
 TOOL = "apiserver"
@@ -201,29 +202,18 @@ def _retried(kubectl: Kubectl, *args: str, stdin: str | None = None) -> tuple[in
 # --- what to deploy -----------------------------------------------------------------------
 
 def applications(manifests: list[Path]) -> list[tuple[str, dict]]:
-    """(label, spec) of every Application, ApplicationSets expanded (list x git generators)."""
-    found, problems = [], []
-    for path in manifests:
-        for doc in load(path.read_text(encoding="utf-8")):
-            name = (doc.get("metadata") or {}).get("name")
-            if doc.get("kind") == "Application":
-                found.append((f"{path}: Application {name}", doc.get("spec") or {}))
-            elif doc.get("kind") == "ApplicationSet":
-                spec = doc.get("spec") or {}
-                generators = _generators(spec.get("generators") or [])
-                elements = [e for g in generators if "list" in g
-                            for e in g["list"].get("elements") or []]
-                directories = [d for g in generators if "git" in g
-                               for d in g["git"].get("directories") or []] or [{}]
-                for element in elements:
-                    for directory in directories:
-                        params = {**element, "path": {"path": directory.get("path", "")}}
-                        label = f"{path}: ApplicationSet {name} ({', '.join(f'{k}={v}' for k, v in element.items())})"
-                        app = substitute(spec.get("template") or {}, params, label, problems)
-                        found.append((label, app.get("spec") or {}))
-    if problems:
-        raise SystemExit("\n".join(problems))
-    return found
+    """(label, spec) of every Application, ApplicationSets expanded as goTemplate would
+    (policies/argocd.py's expansion; its policy findings are argocd/sources' to report)."""
+    return [(app.where, app.spec) for path in manifests for app in apps_of(path, [])]
+
+
+def deploys(spec: dict, chart: str, values: str) -> bool:
+    """Whether an Application deploys `chart` with `values`: from git (its path) or as the
+    released package of the chart (its name, `publish` pushes exactly this chart)."""
+    source = spec.get("source") or {}
+    name = (yaml.safe_load(Path(chart, "Chart.yaml").read_text(encoding="utf-8")) or {}).get("name")
+    return (source.get("path") == chart or (source.get("chart") and source.get("chart") == name)) \
+        and values in ((source.get("helm") or {}).get("valueFiles") or [])
 
 
 def helm_argv(spec: dict, chart: str, kube_version: str, api_versions: list[str],
@@ -254,9 +244,7 @@ def helm_argv(spec: dict, chart: str, kube_version: str, api_versions: list[str]
 def chart_targets(kubectl: Kubectl, chart: str, env: str, manifests: list[Path],
                   kube_version: str, work: Path) -> tuple[list[Target], list[str]]:
     values = f"values-{env}.yaml"
-    apps = [(label, spec) for label, spec in applications(manifests)
-            if (spec.get("source") or {}).get("path") == chart
-            and values in ((spec["source"].get("helm") or {}).get("valueFiles") or [])]
+    apps = [(label, spec) for label, spec in applications(manifests) if deploys(spec, chart, values)]
     if not apps:
         return [], [f"{chart}/{values}: no ArgoCD Application in {', '.join(map(str, manifests))} "
                     "deploys it"]
