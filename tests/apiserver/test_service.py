@@ -79,8 +79,8 @@ def test_ctrl_c_stops_the_server_and_removes_its_files(tmp_path):
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        # The kubeconfig is written once the server answers /readyz.
-        while not list(tmp.glob("dpp-kube-apiserver-*/credentials/kubeconfig")):
+        # Interrupted mid-check: the server is up and the check has made its scratch dir.
+        while not list(tmp.glob("dpp-kube-apiserver-*/credentials/dpp-dryrun-*")):
             assert lint.poll() is None and time.monotonic() < deadline, lint.stdout.read()
             time.sleep(0.2)
         os.killpg(lint.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group

@@ -30,6 +30,7 @@ import argparse
 import copy
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -343,6 +344,14 @@ def dry_run(kubectl: Kubectl, target: Target) -> list[str]:
     return problems
 
 
+def scratch_parent(kubeconfig: Path) -> str | None:
+    """Where this check's scratch files (kubectl's discovery cache) go: next to the
+    kubeconfig when writable. Natively that is the service's own temporary directory,
+    which the executor removes however the run ends, even when this process is killed
+    mid-way (Ctrl-C); otherwise the system's."""
+    return str(kubeconfig.parent) if os.access(kubeconfig.parent, os.W_OK) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.kubeapi.dryrun", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -359,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     except server.NotReady as error:
         print(f"{TOOL}: the API server is not ready: {error}", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="dpp-dryrun-") as work:
+    with tempfile.TemporaryDirectory(prefix="dpp-dryrun-", dir=scratch_parent(args.kubeconfig)) \
+            as work:
         kubectl = Kubectl(args.kubeconfig, Path(work) / "cache")
         problems = install_crds(kubectl, args.crds)
         targets: list[Target] = []
