@@ -17,6 +17,7 @@ from pipeline import plan
 from pipeline.executors import Result, native, report
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import native as publish_native
+from pipeline.publish.provenance import Origin
 from pipeline.smoke import __main__ as smoke_cli
 from pipeline.workspace import DEFAULT_SOURCE_HELP, default_source, header
 
@@ -156,7 +157,31 @@ def add_publish_flags(parser: argparse.ArgumentParser) -> None:
                         help="where to read the registry password or token")
     parser.add_argument("--plain-http", action="store_true",
                         help="talk plain HTTP to the registry (a local test registry only)")
+    add_signing_flags(parser)
     add_jobs_flag(parser, "lint checks")
+
+
+# Secrets of the signing step, read like --registry-password (never on the command line).
+SIGNING_SECRETS = (("--signing-key", "the cosign private key (key-pair signing)"),
+                   ("--signing-password", "the cosign key's password (default: none)"),
+                   ("--oidc-request-url", "ACTIONS_ID_TOKEN_REQUEST_URL (keyless)"),
+                   ("--oidc-request-token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN (keyless)"))
+
+
+def add_signing_flags(parser: argparse.ArgumentParser) -> None:
+    """cosign signing (key pair or keyless) and provenance, as `dagger call publish` takes."""
+    for flag, what in SIGNING_SECRETS:
+        parser.add_argument(flag, default="", metavar="env:NAME|file:PATH",
+                            help=f"where to read {what}")
+    parser.add_argument("--verify-key", default="", metavar="PATH",
+                        help="cosign public key the signature is verified against")
+    parser.add_argument("--certificate-identity", default="", metavar="URL",
+                        help="keyless (GitHub Actions): the workflow identity to verify")
+    parser.add_argument("--source-url", help="provenance: the repository's https URL "
+                        "(default: the git `origin` remote)")
+    parser.add_argument("--revision", help="provenance: the commit id (default: git HEAD)")
+    parser.add_argument("--created", help="provenance: the commit's date, RFC 3339 "
+                        "(default: HEAD's committer date)")
 
 
 def publish(args: argparse.Namespace, console: Console) -> int:
@@ -172,7 +197,11 @@ def publish(args: argparse.Namespace, console: Console) -> int:
     try:
         reference = publish_native.publish(
             source, args.tag, args.registry, args.repository, args.username,
-            args.registry_password, args.plain_http, lint_passes)
+            args.registry_password, args.plain_http, lint_passes,
+            publish_native.SigningInputs(args.signing_key, args.signing_password,
+                                         args.verify_key, args.certificate_identity,
+                                         args.oidc_request_url, args.oidc_request_token),
+            Origin(args.source_url, args.revision, args.created))
     except PublishError as error:
         console.print(f"publish: {error}", markup=False, soft_wrap=True)
         return EXIT_FAILED
@@ -184,7 +213,8 @@ COMMANDS = {
     "lint": (lint, add_lint_flags, "validate the chart, ArgoCD apps, monitoring and workflows "
              "(the same plan `dagger call lint` runs)"),
     "publish": (publish, add_publish_flags, "check the tag, the registry and the credentials, "
-                "lint, then package the chart with the tag's version and push it once"),
+                "lint, then package the chart with the tag's version, push it once, sign it with "
+                "cosign and verify the signature"),
     "smoke": (smoke_cli.main, smoke_cli.add_flags, "start the compose monitoring stack (Prometheus, "
               "Alertmanager) on 127.0.0.1 and prove the alert path end to end"),
 }

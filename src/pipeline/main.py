@@ -17,6 +17,7 @@ from pipeline.executors import hints, report
 from pipeline.plan.model import IGNORED_DIRS
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
 from pipeline.publish import containers as publish_containers
+from pipeline.publish.provenance import Origin
 from pipeline.smoke import containers as smoke_containers
 
 # What never reaches a check: VCS data, caches, virtualenvs, the generated SDK.
@@ -87,10 +88,28 @@ class Pipeline:
         repository: Annotated[str, Doc("Repository path in the registry, e.g. "
                                        "<owner>/<repo>/charts")] = DEFAULT_REPOSITORY,
         username: Annotated[str, Doc("Registry user name")] = DEFAULT_USERNAME,
+        source_url: Annotated[str, Doc("Provenance: the repository's https URL, e.g. "
+                                       "https://github.com/acme/dpp-platform")] = "",
+        revision: Annotated[str, Doc("Provenance: the full commit id released")] = "",
+        created: Annotated[str, Doc("Provenance: the commit's date, RFC 3339 "
+                                    "(git log -1 --format=%cI)")] = "",
+        signing_key: Annotated[dagger.Secret | None, Doc(
+            "cosign private key (key-pair signing, local); omit for keyless")] = None,
+        signing_password: Annotated[dagger.Secret | None, Doc(
+            "Password of the cosign private key")] = None,
+        verify_key: Annotated[dagger.File | None, Doc(
+            "cosign public key the signature is verified against (with --signing-key)")] = None,
+        certificate_identity: Annotated[str, Doc(
+            "Keyless: the workflow identity the certificate must name, e.g. https://github.com/"
+            "OWNER/REPO/.github/workflows/deploy.yml@refs/tags/v1.4.0")] = "",
+        oidc_request_url: Annotated[dagger.Secret | None, Doc(
+            "Keyless: env:ACTIONS_ID_TOKEN_REQUEST_URL (GitHub Actions)")] = None,
+        oidc_request_token: Annotated[dagger.Secret | None, Doc(
+            "Keyless: env:ACTIONS_ID_TOKEN_REQUEST_TOKEN (GitHub Actions)")] = None,
     ) -> str:
-        """Lint, package the chart with the tag's version and push it once to
-        oci://<registry>/<repository>; return the pushed reference with its digest.
-        Never cached; an existing version is refused."""
+        """Lint, package the chart with the tag's version and provenance annotations, push
+        it once to oci://<registry>/<repository>, sign its digest with cosign and verify the
+        signature; return the signed reference. Never cached; an existing version is refused."""
         async def lint_failures() -> str | None:
             try:
                 await self.lint(source)
@@ -98,10 +117,15 @@ class Pipeline:
                 return str(failed)
             return None
 
-        reference = await publish_containers.publish(
-            source, tag, registry, repository, username, registry_password, lint_failures)
-        print(f"published {reference}")
-        return reference + "\n"
+        signing = publish_containers.SigningSecrets(
+            signing_key, signing_password, verify_key, certificate_identity,
+            oidc_request_url, oidc_request_token)
+        origin = Origin(source_url or None, revision or None, created or None)
+        line = await publish_containers.publish(
+            source, tag, registry, repository, username, registry_password, lint_failures,
+            signing, origin)
+        print(f"published {line}")
+        return line + "\n"
 
     @function(cache="never")
     async def smoke(self, source: Source) -> str:

@@ -72,11 +72,11 @@ def test_plan_shape():
             assert f"chart/helm-lint-{env}-{kube}" in ids
             assert f"chart/kubeconform-{env}-{kube}" in ids
             assert f"chart/kubeconform-{env}-{kube}-monitoring" in ids
-        for name in ("policies", "netpol", "resources", "scrape", "prometheusrule", "edc-settings",
-                     "app-contract"):
+        for name in ("policies", "hardening", "netpol", "resources", "scrape", "prometheusrule",
+                     "edc-settings", "app-contract"):
             assert f"chart/{name}-{env}" in ids
     assert {"chart/monitoring-files-sync", "chart/values-docs", "argocd/kubeconform", "argocd/sources"} <= ids
-    assert len(checks) == len(envs) * len(versions) * 3 + len(envs) * 7 + 4
+    assert len(checks) == len(envs) * len(versions) * 3 + len(envs) * 8 + 4
     tree = Tree.from_path(REPO)
     for check in checks:
         for path in check.reads:

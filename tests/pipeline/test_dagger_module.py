@@ -77,9 +77,15 @@ def test_the_uploaded_module_source_is_only_what_the_runtime_needs():
 def test_publish_and_smoke_signatures():
     publish = {p.name: p for p in FUNCTIONS["publish"].parameters.values()}
     assert set(publish) == {"tag", "registry_password", "source", "registry", "repository",
-                            "username"}
+                            "username", "source_url", "revision", "created", "signing_key",
+                            "signing_password", "verify_key", "certificate_identity",
+                            "oidc_request_url", "oidc_request_token"}
     assert not publish["tag"].is_optional and not publish["registry_password"].is_optional
     assert "Secret" in str(publish["registry_password"].resolved_type)
+    # Every credential is a Secret: never a string that lands in argv, logs or the cache.
+    for name in ("signing_key", "signing_password", "oidc_request_url", "oidc_request_token"):
+        assert "Secret" in str(publish[name].resolved_type) and publish[name].is_optional, name
+    assert "File" in str(publish["verify_key"].resolved_type)
     assert publish["registry"].default_value == '"ghcr.io"'  # JSON, as registered
     assert FUNCTIONS["publish"].cache_policy == "never"
     assert FUNCTIONS["smoke"].cache_policy == "never"

@@ -25,6 +25,7 @@ VERSION_COMMANDS = {
     "actionlint": (["-version"], "v{v}"),
     "yamllint": (["--version"], "yamllint {v}"),
     "registry": (["--version"], "v{v}"),
+    "cosign": (["version"], "v{v}"),
     "shellcheck": (["--version"], "version: {upstream}"),
     "kube-apiserver": (["--version"], "Kubernetes v{v}"),
     "kubectl": (["version", "--client"], "Client Version: v{v}"),

@@ -53,3 +53,12 @@ def test_check_logic_in_a_run_step_fails(root):
     assert done.returncode == 1
     assert "jobs.test.steps[4].run: calls a check tool (helm); put checks in the plan" \
         in done.stdout
+
+
+def test_id_token_write_for_the_whole_workflow_fails(root):
+    edit(root / ".github/workflows/deploy.yml", "permissions: {}",
+         "permissions:\n  contents: read\n  id-token: write")
+    done = lint_pins(root)
+    assert done.returncode == 1
+    assert (".github/workflows/deploy.yml: permissions.id-token: write is granted to every job; "
+            "grant it only on the job that signs") in done.stdout

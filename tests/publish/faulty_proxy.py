@@ -1,22 +1,35 @@
-"""A proxy in front of the test registry that fails every blob upload with 503 (mid-push)."""
+"""A proxy in front of the test registry that answers some requests itself with an error:
+every blob upload with 503 (mid-push), or cosign's signature manifest with 403 (refused)."""
 
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def handler_for(upstream: str):
+def blob_uploads(method: str, path: str) -> int | None:
+    return 503 if method in ("PUT", "PATCH") and "/blobs/uploads/" in path else None
+
+
+def signature_manifests(method: str, path: str) -> int | None:
+    """cosign stores a signature as the manifest `<repo>:sha256-<hex>.sig`."""
+    return 403 if method == "PUT" and re.search(r"/manifests/sha256-[0-9a-f]{64}\.sig$", path) \
+        else None
+
+
+def handler_for(upstream: str, refuse=blob_uploads):
     class Forward(BaseHTTPRequestHandler):
         def log_message(self, *args):  # keep test output quiet
             pass
 
         def relay(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.command in ("PUT", "PATCH") and "/blobs/uploads/" in self.path:
-                self.send_response(503)
+            status = refuse(self.command, self.path)
+            if status is not None:
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -41,8 +54,8 @@ def handler_for(upstream: str):
 
 
 @contextmanager
-def failing_uploads(upstream: str):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(upstream))
+def failing_uploads(upstream: str, refuse=blob_uploads):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(upstream, refuse))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

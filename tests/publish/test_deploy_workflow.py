@@ -15,8 +15,30 @@ PUBLISH = next(s for s in STEPS if s.get("uses", "").startswith("dagger/dagger-f
 
 def test_runs_on_version_tags_with_least_privilege_and_one_run_per_ref():
     assert TRIGGER == {"push": {"tags": ["v*"]}}
-    assert WORKFLOW["permissions"] == {"contents": "read", "packages": "write"}
+    assert WORKFLOW["permissions"] == {}
+    assert WORKFLOW["jobs"]["publish"]["permissions"] == {
+        "contents": "read", "packages": "write", "id-token": "write"}
     assert "github.ref" in WORKFLOW["concurrency"]["group"]
+
+
+def test_id_token_write_only_on_the_job_that_signs():
+    for name, job in WORKFLOW["jobs"].items():
+        signs = "--certificate-identity" in str(job)
+        assert (job.get("permissions", {}).get("id-token") == "write") == signs, name
+
+
+def test_signs_keyless_with_the_workflow_identity_and_stamps_provenance():
+    args, env = PUBLISH["with"]["args"], PUBLISH["env"]
+    assert '--certificate-identity "$IDENTITY"' in args
+    assert env["IDENTITY"] == "${{ github.server_url }}/${{ github.workflow_ref }}"
+    assert "--oidc-request-url env:ACTIONS_ID_TOKEN_REQUEST_URL" in args
+    assert "--oidc-request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN" in args
+    assert "--signing-key" not in args
+    assert '--revision "$REVISION"' in args and env["REVISION"] == "${{ github.sha }}"
+    assert '--created "$CREATED"' in args and "created" in env["CREATED"]
+    names = next(s for s in STEPS if s.get("id") == "names")
+    assert 'git log -1 --format=%cI "$GITHUB_SHA"' in names["run"]
+    assert env["SOURCE_URL"] == "${{ github.server_url }}/${{ github.repository }}"
 
 
 def test_calls_publish_with_the_token_as_an_env_secret():

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import json
+
 import anyio
+import yaml
 import dagger
 import pytest
 
 from pipeline import toolchain
 from pipeline.main import Pipeline
-from pipeline.publish import REGISTRY_CONFIG, PublishError
-from pipeline.publish.containers import NONCE
+from pipeline.publish import CHART_DIR, REGISTRY_CONFIG, PublishError
+from pipeline.publish.containers import (COSIGN_KEY, COSIGN_PUBLIC_KEY, COSIGN_USER, NONCE)
+from tests.conftest import REPO
 from tests.dagger_recorder import Recorder, all_fields, chain_of
 from tests.pipeline.test_dagger_lint import repo_listing
 
 PASSWORD = "ghp_TopSecretToken123"
 DIGEST = "sha256:" + "ab" * 32
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+ORIGIN = {"source_url": "https://github.com/acme/dpp-platform", "revision": REVISION,
+          "created": "2026-11-26T06:45:39+01:00"}
+IDENTITY = ("https://github.com/acme/dpp-platform/.github/workflows/deploy.yml"
+            "@refs/tags/v1.4.0")
+CHART_YAML = (REPO / CHART_DIR / "Chart.yaml").read_text()
+# What `cosign verify` prints on stdout for a verified signature (one JSON line).
+VERIFIED = json.dumps([{"critical": {"identity": {"docker-reference": "ghcr.io/acme/charts/"
+                                                  "dpp-platform"},
+                                     "image": {"docker-manifest-digest": DIGEST},
+                                     "type": "cosign container image signature"},
+                        "optional": None}])
 
 
 def helm_answers(call):
@@ -23,6 +39,8 @@ def helm_answers(call):
         return "Error: failed to perform FetchReference: dpp-platform:1.4.0: not found"
     if argv[:2] == ["helm", "push"]:
         return f"Pushed: ghcr.io/acme/charts/dpp-platform:1.4.0\nDigest: {DIGEST}\n"
+    if argv[:2] == ["cosign", "verify"]:
+        return "Verification for ghcr.io/acme/charts/dpp-platform@... --\n" + VERIFIED + "\n"
     return "ok"
 
 
@@ -35,14 +53,27 @@ def exit_codes(call):
 def recorder(monkeypatch) -> Recorder:
     return Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_codes,
                              "combinedOutput": helm_answers, "stdout": "rendered",
-                             "plaintext": PASSWORD}).install(monkeypatch)
+                             "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
 
 
-def call_publish(tag="v1.4.0"):
+def key_pair() -> dict:
+    return {"signing_key": dagger.dag.set_secret("cosign-key", "placeholder"),
+            "signing_password": dagger.dag.set_secret("cosign-password", "placeholder"),
+            "verify_key": dagger.dag.directory().file("cosign.pub")}
+
+
+def keyless() -> dict:
+    return {"certificate_identity": IDENTITY,
+            "oidc_request_url": dagger.dag.set_secret("oidc-url", "placeholder"),
+            "oidc_request_token": dagger.dag.set_secret("oidc-token", "placeholder")}
+
+
+def call_publish(tag="v1.4.0", signing=None, origin=None):
     secret = dagger.dag.set_secret("token", "placeholder")
     return anyio.run(lambda: Pipeline().publish(
         tag=tag, registry_password=secret, source=dagger.dag.directory(),
-        repository="acme/charts"))
+        repository="acme/charts", **(ORIGIN if origin is None else origin),
+        **(key_pair() if signing is None else signing)))
 
 
 def registry_steps(recorder):
@@ -50,8 +81,11 @@ def registry_steps(recorder):
             if c.execs and c.execs[-1][:2] in (["helm", "show"], ["helm", "push"])]
 
 
-def test_publish_returns_the_pushed_reference(recorder):
-    assert call_publish().strip() == f"oci://ghcr.io/acme/charts/dpp-platform:1.4.0@{DIGEST}"
+def test_publish_returns_the_pushed_reference_and_says_it_is_signed(recorder):
+    assert call_publish().strip() == (
+        f"oci://ghcr.io/acme/charts/dpp-platform:1.4.0@{DIGEST} signed and verified "
+        f"(cosign, key pair, no transparency log); "
+        f"signature ghcr.io/acme/charts/dpp-platform:sha256-{'ab' * 32}.sig")
 
 
 def test_credentials_are_a_mounted_secret_never_argv_or_env(recorder):
@@ -91,7 +125,7 @@ def test_a_lint_failure_stops_before_any_helm_step(monkeypatch):
             else "broken.yaml:1:1 [error] syntax error"
 
     recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
-                                 "combinedOutput": output, "contents": "",
+                                 "combinedOutput": output, "contents": CHART_YAML,
                                  "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError) as raised:
         call_publish()
@@ -113,7 +147,7 @@ def test_a_packaging_failure_is_a_clear_error(monkeypatch):
 
     Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
                       "combinedOutput": output,
-                      "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
+                      "stdout": "", "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError, match="helm package .*chart.metadata.name is required"):
         call_publish()
 
@@ -147,16 +181,158 @@ def test_an_invalid_tag_fails_before_any_container(recorder):
 def test_an_existing_version_is_refused_without_pushing(monkeypatch):
     recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": 0,
                       "combinedOutput": "apiVersion: v2\nversion: 1.4.0", "stdout": "",
-                      "plaintext": PASSWORD}).install(monkeypatch)
+                      "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError, match="already exists"):
         call_publish()
     assert [s.execs[-1][1] for s in registry_steps(recorder)] == ["show"]
 
 
+def cosign_steps(recorder):
+    return [c for c in recorder.leaves("exitCode") if c.execs and c.execs[-1][0] == "cosign"]
+
+
+def mount_owner(call, path):
+    return next(f.args.get("owner") for f in call.chain
+                if f.name in ("withMountedSecret", "withMountedFile") and f.args["path"] == path)
+
+
+def test_the_pushed_digest_is_signed_then_verified_in_the_cosign_image(recorder):
+    call_publish()
+    steps = cosign_steps(recorder)
+    assert [s.execs[-1][:2] for s in steps] == [["cosign", "sign"], ["cosign", "verify"]]
+    signed = f"ghcr.io/acme/charts/dpp-platform@{DIGEST}"
+    sign, verify = (s.execs[-1] for s in steps)
+    assert sign == ["cosign", "sign", "--yes", "--key", COSIGN_KEY, "--tlog-upload=false", signed]
+    assert verify == ["cosign", "verify", "--key", COSIGN_PUBLIC_KEY,
+                      "--insecure-ignore-tlog=true", signed]
+    for step in steps:
+        assert step.image == toolchain.tool("cosign").image_ref
+        assert chain_of(step.mounts[COSIGN_KEY])[-1].name == "setSecret"
+        assert step.mounts["/run/secrets/docker/config.json"] is not None
+        assert step.env()["DOCKER_CONFIG"] == "/run/secrets/docker"
+        assert chain_of(step.env()["COSIGN_PASSWORD"])[-1].name == "setSecret"
+        # cosign's image runs as 65532: the secrets must be readable by it.
+        assert mount_owner(step, COSIGN_KEY) == COSIGN_USER
+        assert mount_owner(step, "/run/secrets/docker/config.json") == COSIGN_USER
+    order = [c.execs[-1][:2] for c in recorder.leaves("exitCode") if c.execs]
+    assert order.index(["helm", "push"]) < order.index(["cosign", "sign"])
+
+
+def test_keyless_signing_takes_the_oidc_request_as_secrets_and_verifies_the_identity(recorder):
+    line = call_publish(signing=keyless())
+    sign, verify = (s.execs[-1] for s in cosign_steps(recorder))
+    assert "--key" not in sign and "--tlog-upload=false" not in sign
+    assert verify[verify.index("--certificate-identity") + 1] == IDENTITY
+    assert verify[verify.index("--certificate-oidc-issuer") + 1] == \
+        "https://token.actions.githubusercontent.com"
+    for step in cosign_steps(recorder):
+        env = step.env()
+        for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+            assert chain_of(env[name])[-1].name == "setSecret", name
+        assert COSIGN_KEY not in step.mounts
+    assert f"keyless, certificate identity {IDENTITY}" in line
+
+
+@pytest.mark.parametrize("failing", ["sign", "verify"])
+def test_a_signing_or_verification_failure_is_never_reported_as_published(monkeypatch, failing):
+    def exit_code(call):
+        argv = call.execs[-1] if call.execs else []
+        return 1 if argv[:3] == ["helm", "show", "chart"] or argv[:2] == ["cosign", failing] \
+            else 0
+
+    def output(call):
+        argv = call.execs[-1] if call.execs else []
+        if argv[:2] == ["cosign", failing]:
+            return "Error: no matching signatures: invalid signature when validating ASN.1"
+        return helm_answers(call)
+
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+                      "combinedOutput": output, "stdout": "", "contents": CHART_YAML,
+                      "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
+    with pytest.raises(PublishError) as raised:
+        call_publish()
+    message = str(raised.value)
+    assert f"cosign {failing} ghcr.io/acme/charts/dpp-platform@{DIGEST}" in message
+    assert "no matching signatures" in message
+    assert f"pushed oci://ghcr.io/acme/charts/dpp-platform:1.4.0@{DIGEST}, but it is NOT " \
+           f"signed and verified" in message
+
+
+def test_a_verification_that_names_another_digest_fails(monkeypatch):
+    def output(call):
+        argv = call.execs[-1] if call.execs else []
+        if argv[:2] == ["cosign", "verify"]:
+            return VERIFIED.replace(DIGEST, "sha256:" + "cd" * 32)
+        return helm_answers(call)
+
+    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_codes,
+                      "combinedOutput": output, "stdout": "", "contents": CHART_YAML,
+                      "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
+    with pytest.raises(PublishError, match=f"no verified signature names {DIGEST}"):
+        call_publish()
+
+
+def test_the_packaged_chart_carries_the_provenance_annotations(recorder):
+    call_publish()
+    package = next(c for c in recorder.leaves("exitCode")
+                   if c.execs and c.execs[-1][:2] == ["helm", "package"])
+    chart = package.mounts[f"/repo/{CHART_DIR}"]
+    written = next(f for f in chain_of(chart) if f.name == "withNewFile")
+    assert written.args["path"] == "Chart.yaml"
+    annotations = yaml.safe_load(written.args["contents"])["annotations"]
+    assert annotations["org.opencontainers.image.source"] == ORIGIN["source_url"]
+    assert annotations["org.opencontainers.image.revision"] == REVISION
+    assert annotations["org.opencontainers.image.created"] == "2026-11-26T05:45:39Z"
+    assert annotations["dpp-platform.io/rules-source"] == "infra/monitoring/alertmanager/rules"
+
+
+@pytest.mark.parametrize("signing,message", [
+    ({}, "publish signs every release"),
+    ({"signing_key": "key"}, "--signing-key needs --verify-key"),
+    ({"certificate_identity": IDENTITY}, "keyless signing needs --oidc-request-url"),
+    ({"certificate_identity": "https://github.com/acme/x", "oidc_request_url": "u",
+      "oidc_request_token": "t"}, "is not a workflow identity"),
+])
+def test_publish_refuses_to_run_without_a_complete_way_to_sign(recorder, signing, message):
+    signing = {k: dagger.dag.set_secret(k, "x") if v in ("key", "u", "t") else v
+               for k, v in signing.items()}
+    with pytest.raises(PublishError, match=message):
+        call_publish(signing=signing)
+    assert recorder.leaves("exitCode") == []
+
+
+@pytest.mark.parametrize("origin,message", [
+    ({}, "--source-url, --revision, --created not given; the Dagger source carries no .git"),
+    ({**ORIGIN, "revision": "abc123"}, "--revision 'abc123': expected a full commit id"),
+    ({**ORIGIN, "created": "2026-11-26 06:45"}, "--created '2026-11-26 06:45': expected"),
+    ({**ORIGIN, "source_url": "git@github.com:acme/x"}, "expected the repository's https URL"),
+])
+def test_missing_or_malformed_provenance_fails_before_any_container(recorder, origin, message):
+    with pytest.raises(PublishError, match=message):
+        call_publish(origin=origin)
+    assert recorder.leaves("exitCode") == []
+
+
+def test_the_pushed_package_is_the_reproducible_repack_stamped_with_the_commit_time(recorder):
+    call_publish()
+    push = next(c for c in recorder.leaves("exitCode")
+                if c.execs and c.execs[-1][:2] == ["helm", "push"])
+    package = push.execs[-1][2]
+    replaced = [f for f in push.chain if f.name == "withFile" and f.args["path"] == package]
+    assert replaced, "push must use the repacked archive"
+    repack = chain_of(replaced[-1].args["source"])
+    assert next(f for f in repack if f.name == "from").args["address"] == \
+        toolchain.tool("python").image_ref
+    argv = [f.args["args"] for f in repack if f.name == "withExec"][-1]
+    # 2026-11-26T05:45:39Z, the commit's time, as seconds since the epoch
+    assert argv == ["python", "src/pipeline/publish/reproducible.py", "/in/chart.tgz",
+                    "/tmp/chart.tgz", "1795671939"]
+
+
 def test_an_existing_version_is_refused_before_the_lint_starts(monkeypatch):
     recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": 0,
                                  "combinedOutput": "apiVersion: v2\nname: dpp-platform",
-                                 "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
+                                 "stdout": "", "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError, match="already exists in ghcr.io"):
         call_publish()
     ran = [c.execs[-1][0] for c in recorder.leaves("exitCode") if c.execs]

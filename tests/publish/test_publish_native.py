@@ -12,16 +12,30 @@ from pipeline.executors.native import environment
 from pipeline.publish import CHART_DIR, PublishError
 from pipeline.publish import native as publish_native
 from tests.conftest import REPO, copy_whole_repo, run_pipeline
+from pipeline.publish.provenance import Origin
+from tests.publish import signing_keys
 from tests.publish.faulty_proxy import failing_uploads
 
 pytestmark = pytest.mark.tools
 REPOSITORY = "acme/dpp/charts"
 
 
+# The worktree may have no `origin` remote; revision and date come from its git HEAD.
+ORIGIN = Origin(source_url="https://github.com/acme/dpp-platform")
+
+
 def publish(registry, tag="v1.4.0", password_env="REGISTRY_PASSWORD", lint=lambda: True,
-            monkeypatch=None, host=None):
+            monkeypatch=None, host=None, signing=None, origin=ORIGIN):
     return publish_native.publish(REPO, tag, host or registry.host, REPOSITORY,
-                                  registry.username, f"env:{password_env}", True, lint)
+                                  registry.username, f"env:{password_env}", True, lint,
+                                  signing or signing_keys.pairs()[0].inputs(), origin)
+
+
+def signing_flags() -> list[str]:
+    keys = signing_keys.pairs()[0]
+    return ["--signing-key", f"file:{keys.key}", "--signing-password",
+            f"file:{keys.password_file}", "--verify-key", str(keys.public),
+            "--source-url", ORIGIN.source_url]
 
 
 @pytest.fixture
@@ -55,7 +69,7 @@ def manifest_digest(registry, version: str) -> str:
 
 def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, password, tmp_path):
     chart_before = (REPO / CHART_DIR / "Chart.yaml").read_text()
-    reference = publish(registry)
+    reference = publish(registry).split()[0]
     chart, _, digest = reference.partition("@")
     assert chart == f"oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0"
     assert digest == manifest_digest(registry, "1.4.0")
@@ -145,7 +159,8 @@ def test_a_registry_error_mid_push_is_retried_then_reported_never_success(regist
 
 def test_the_password_is_never_taken_from_the_command_line(registry):
     done = run_pipeline("publish", "--tag", "v1.4.0", "--registry", registry.host,
-                        "--registry-password", registry.password, "--plain-http")
+                        "--registry-password", registry.password, "--plain-http",
+                        *signing_flags())
     assert done.returncode == 1
     assert "expected env:NAME or file:PATH" in done.stdout
     assert registry.password not in done.stdout + done.stderr
@@ -157,7 +172,8 @@ def test_the_cli_lints_the_source_and_refuses_a_broken_tree(registry, password, 
     done = run_pipeline("publish", "--source", str(root), "--tag", "v1.4.0", "--registry",
                         registry.host, "--repository", REPOSITORY, "--username",
                         registry.username, "--registry-password", "env:REGISTRY_PASSWORD",
-                        "--plain-http")
+                        "--plain-http", *signing_flags(), "--revision", "0" * 40,
+                        "--created", "2026-11-26T05:45:39Z")
     assert done.returncode == 1, done.stdout
     assert "lint failed: nothing was packaged or pushed" in done.stdout
     assert "workflows/yamllint" in done.stdout
@@ -172,7 +188,8 @@ def test_an_invalid_repository_fails_before_any_work(registry, password, reposit
 
     with pytest.raises(PublishError, match="not a valid OCI repository path"):
         publish_native.publish(REPO, "v1.4.0", registry.host, repository, registry.username,
-                               "env:REGISTRY_PASSWORD", True, lint)
+                               "env:REGISTRY_PASSWORD", True, lint,
+                               signing_keys.pairs()[0].inputs(), ORIGIN)
 
 
 def test_the_password_variable_is_taken_before_lint_and_helm_run(registry, password):
@@ -214,7 +231,8 @@ def test_the_cli_refuses_an_existing_version_without_starting_lint(registry, pas
     done = run_pipeline("publish", "--source", str(REPO), "--tag", "v1.4.0", "--registry",
                         registry.host, "--repository", REPOSITORY, "--username",
                         registry.username, "--registry-password", "env:REGISTRY_PASSWORD",
-                        "--plain-http", env={"REGISTRY_PASSWORD": registry.password})
+                        "--plain-http", *signing_flags(),
+                        env={"REGISTRY_PASSWORD": registry.password})
     assert done.returncode == 1
     assert "already exists" in done.stdout
     assert "lint" not in done.stdout.replace("lint failed", ""), done.stdout

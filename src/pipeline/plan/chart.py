@@ -8,6 +8,8 @@ Kubernetes version of toolchain.toml:
                                          against the Kubernetes and the CRD schemas
 and per environment, on the newest version with the monitoring API:
   policies-<env>    python policies over the render (src/pipeline/policies/chart.py)
+  hardening-<env>   supply-chain and runtime hardening over the render, with the
+                    exceptions its values document (src/pipeline/policies/hardening.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
   resources-<env>   requests summed (a development tier must fit 4 CPU / 8 GiB)
   prometheusrule-<env>  every selector of the rendered rules scoped to the release namespace,
@@ -101,6 +103,12 @@ def checks(tree: Tree) -> list[Check]:
             [CHART],
             stdin_from=render,
             description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))
+        out.append(python_check(
+            f"hardening-{env}", GROUP, "policies.hardening", ["--env", env, *values],
+            [CHART], stdin_from=render,
+            description=f"image digests, pull policy, secrets as files, UIDs, distinct probes and "
+                        f"ephemeral storage over the {env} render, with the exceptions its values "
+                        f"document"))
         out.append(python_check(
             f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env, "--chart", CHART],
             [CHART, EDGES],

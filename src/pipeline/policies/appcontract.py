@@ -101,7 +101,15 @@ def check_render(docs: list[dict], apps: list[App], env_name: str) -> tuple[list
                 if app.port not in ports:
                     problems.append(Problem(RULE, where, f"{path}.ports",
                                             f"{ports}: {app.name} listens on {app.port}"))
+                tcp = (container.get("livenessProbe") or {}).get("tcpSocket") or {}
+                if not app.liveness and _port_number(container, tcp.get("port")) != app.port:
+                    problems.append(Problem(
+                        RULE, where, f"{path}.livenessProbe.tcpSocket",
+                        f"port {tcp.get('port')!r}: {app.name} has no liveness path, so its "
+                        f"liveness is a TCP check of {app.port} (infra/app-contract.yaml)"))
                 for probe, wanted in (("livenessProbe", app.liveness), ("readinessProbe", app.readiness)):
+                    if not wanted:
+                        continue
                     get = (container.get(probe) or {}).get("httpGet") or {}
                     if get.get("path") != wanted or _port_number(container, get.get("port")) != app.port:
                         problems.append(Problem(

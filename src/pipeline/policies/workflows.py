@@ -31,8 +31,20 @@ def steps(workflow: dict):
             yield f"jobs.{job_name}.steps[{index}]", step
 
 
+def oidc_problems(path: str, workflow: dict) -> list[str]:
+    """`id-token: write` lets any step mint an OIDC token (e.g. a signing certificate in the
+    workflow's name): grant it per job, never to the whole workflow."""
+    permissions = workflow.get("permissions")
+    if isinstance(permissions, dict) and permissions.get("id-token") == "write":
+        return [f"{path}: permissions.id-token: write is granted to every job; grant it only "
+                f"on the job that signs (jobs.<job>.permissions)"]
+    if permissions == "write-all":
+        return [f"{path}: permissions: write-all grants id-token: write to every job"]
+    return []
+
+
 def problems_of(path: str, workflow: dict, engine: str) -> list[str]:
-    found = []
+    found = oidc_problems(path, workflow)
     for where, step in steps(workflow):
         uses = step.get("uses", "")
         if uses and not uses.startswith(("./", "docker://")) and not PINNED.match(uses):

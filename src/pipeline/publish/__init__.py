@@ -90,9 +90,9 @@ class Target:
         return ["--registry-config", config] + (["--plain-http"] if self.plain_http else [])
 
 
-def package_argv(version: str, destination: str) -> list[str]:
+def package_argv(version: str, destination: str, chart: str = CHART_DIR) -> list[str]:
     """Stamp version and appVersion from the tag into the package, not into the repo."""
-    return ["helm", "package", CHART_DIR, "--version", version, "--app-version", version,
+    return ["helm", "package", chart, "--version", version, "--app-version", version,
             "--destination", destination]
 
 
@@ -187,11 +187,15 @@ async def preflight(run, target: Target, config: str) -> None:
         raise registry_failure(target, "check", output, 1)
 
 
-async def release(run, target: Target, package: str, config: str) -> str:
-    """Refuse an existing version, push once, return the pushed reference with its digest.
+async def release(run, target: Target, package: str, config: str, cosign, signing) -> str:
+    """Refuse an existing version, push once, sign and verify; return what publish prints.
 
-    `run(argv) -> (exit code, output)` runs helm where the package and config are.
+    `run(argv) -> (exit code, output)` runs helm where the package and config are;
+    `cosign(argv)` runs cosign where the signing key (or OIDC token) and config are.
+    Nothing is reported as published unless its signature was verified.
     """
+    from pipeline.publish.signing import sign_and_verify, signed_line
+
     await preflight(run, target, config)
     code, output = await attempt(run, push_argv(target, package, config), target, "push")
     if code != 0:
@@ -201,4 +205,5 @@ async def release(run, target: Target, package: str, config: str) -> str:
         raise PublishError(f"push {target.chart}:{target.version} on {target.registry}: "
                            f"helm reported no digest, so the push is not confirmed: "
                            f"{last_error_line(output)}")
-    return target.reference(digest)
+    signature = await sign_and_verify(cosign, target, digest, signing)
+    return signed_line(target.reference(digest), signature, signing)

@@ -64,18 +64,20 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 
 {{/*
-Image reference: [registry/]repository(@digest|:tag), the tag defaulting to the
-chart's appVersion, global.imageRegistry overriding the image's registry.
+Image reference: [registry/]repository:tag[@digest], the tag defaulting to the
+chart's appVersion, global.imageRegistry overriding the image's registry. With a
+digest the runtime pulls by digest; the tag stays for readers (and is ignored).
 ctx: root, image
 */}}
 {{- define "dpp-platform.image" -}}
 {{- $registry := default .image.registry .root.Values.global.imageRegistry }}
 {{- $repository := .image.repository }}
 {{- if $registry }}{{ $repository = printf "%s/%s" $registry $repository }}{{ end }}
+{{- $reference := printf "%s:%s" $repository (toString (default .root.Chart.AppVersion .image.tag)) }}
 {{- if .image.digest }}
-{{- printf "%s@%s" $repository .image.digest }}
+{{- printf "%s@%s" $reference .image.digest }}
 {{- else }}
-{{- printf "%s:%s" $repository (toString (default .root.Chart.AppVersion .image.tag)) }}
+{{- $reference }}
 {{- end }}
 {{- end }}
 
@@ -394,6 +396,23 @@ podAnnotation or a reloader when it changes). ctx: root, component, existing
 {{- else }}
 {{- printf "existing:%s" .Values.minio.external.existingSecret | sha256sum }}
 {{- end }}
+{{- end }}
+
+{{/*
+A Secret mounted as files (read-only, readable by the pod's fsGroup, never the
+environment): what *_FILE variables point at. ctx: name (volume), secret (its
+name), items (dict Secret key -> file name)
+*/}}
+{{- define "dpp-platform.secretFileVolume" -}}
+- name: {{ .name }}
+  secret:
+    secretName: {{ .secret }}
+    defaultMode: 0440
+    items:
+      {{- range $key, $file := .items }}
+      - key: {{ $key }}
+        path: {{ $file }}
+      {{- end }}
 {{- end }}
 
 {{/* Standard volumes: an emptyDir per writable path. ctx: list of names */}}

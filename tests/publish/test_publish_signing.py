@@ -1,0 +1,291 @@
+"""Signed releases and provenance, for real: the pinned cosign against the test registry
+(distribution v3 with basic auth on 127.0.0.1), key pairs made by cosign itself."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import anyio
+import pytest
+
+from pipeline.executors.native import environment
+from pipeline.publish import PublishError, Target, registry_config
+from pipeline.publish import native as publish_native
+from pipeline.publish import signing
+from pipeline.publish.provenance import Origin
+from tests.conftest import REPO, copy_whole_repo, run_pipeline
+from tests.publish.faulty_proxy import failing_uploads, signature_manifests
+from tests.publish.signing_keys import PASSWORD, cosign, pairs
+from tests.publish.test_publish_native import REPOSITORY, publish, signing_flags
+
+pytestmark = pytest.mark.tools
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+FIXED = Origin("https://github.com/acme/dpp-platform", COMMIT, "2026-11-26T06:45:39+01:00")
+
+
+@pytest.fixture
+def password(monkeypatch, registry):
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+
+
+@pytest.fixture
+def docker_config(tmp_path, registry) -> Path:
+    """What a consumer has after `docker login`: credentials for the test registry."""
+    home = tmp_path / "docker"
+    home.mkdir()
+    (home / "config.json").write_text(
+        registry_config(registry.host, registry.username, registry.password))
+    return home
+
+
+def consumer_verify(docker_config: Path, reference: str, public_key: Path):
+    """The README's `cosign verify` for a key-pair release, as a consumer runs it."""
+    return subprocess.run(
+        [cosign(), "verify", "--key", str(public_key), "--insecure-ignore-tlog=true",
+         "--allow-http-registry", reference], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "DOCKER_CONFIG": str(docker_config)})
+
+
+def registry_get(registry, path: str, accept="application/vnd.oci.image.manifest.v1+json"):
+    request = urllib.request.Request(f"http://{registry.host}{path}")
+    token = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    request.add_header("Accept", accept)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def tags(registry) -> list[str]:
+    return registry_get(registry, f"/v2/{REPOSITORY}/dpp-platform/tags/list")["tags"]
+
+
+def image(registry, digest: str) -> str:
+    return f"{registry.host}/{REPOSITORY}/dpp-platform@{digest}"
+
+
+def digest_of(line: str) -> str:
+    return line.split()[0].rsplit("@", 1)[1]
+
+
+def helm_push_unsigned(registry, tmp_path, version: str, description: str) -> str:
+    """A chart pushed by helm alone, as an attacker or a broken pipeline would: no signature."""
+    chart = tmp_path / "other" / "dpp-platform"
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(
+        f"apiVersion: v2\nname: dpp-platform\nversion: {version}\ndescription: {description}\n")
+    env = environment(REPO)
+    config = tmp_path / "auth.json"
+    config.write_text(registry_config(registry.host, registry.username, registry.password))
+    subprocess.run(["helm", "package", str(chart), "--destination", str(tmp_path / "other")],
+                   check=True, capture_output=True, env=env)
+    pushed = subprocess.run(
+        ["helm", "push", str(tmp_path / "other" / f"dpp-platform-{version}.tgz"),
+         f"oci://{registry.host}/{REPOSITORY}", "--plain-http", "--registry-config", str(config)],
+        check=True, capture_output=True, text=True, env=env)
+    return next(line.split()[1] for line in (pushed.stdout + pushed.stderr).splitlines()
+                if line.startswith("Digest:"))
+
+
+def test_a_release_is_signed_verified_and_a_consumer_can_verify_it(registry, password,
+                                                                    docker_config):
+    release, _ = pairs()
+    line = publish(registry)
+    digest = digest_of(line)
+    assert line.startswith(f"oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0@{digest} "
+                           f"signed and verified (cosign, key pair")
+    signature = f"sha256-{digest.removeprefix('sha256:')}.sig"
+    assert line.endswith(f"signature {registry.host}/{REPOSITORY}/dpp-platform:{signature}")
+    assert sorted(tags(registry)) == ["1.4.0", signature]
+    verified = consumer_verify(docker_config, image(registry, digest), release.public)
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)[0]["critical"]["image"]["docker-manifest-digest"] == digest
+
+
+def test_a_tag_moved_to_other_content_fails_verification(registry, password, docker_config,
+                                                         tmp_path):
+    release, _ = pairs()
+    signed = digest_of(publish(registry))
+    tampered = helm_push_unsigned(registry, tmp_path, "1.4.0", "tampered")
+    assert tampered != signed
+    by_tag = consumer_verify(docker_config, f"{registry.host}/{REPOSITORY}/dpp-platform:1.4.0",
+                             release.public)
+    assert by_tag.returncode != 0
+    assert "no signatures found" in by_tag.stderr, by_tag.stderr
+    # The signed digest itself still verifies: consumers should pin the digest.
+    assert consumer_verify(docker_config, image(registry, signed), release.public).returncode == 0
+
+
+def test_an_unsigned_chart_fails_the_pipelines_verification(registry, tmp_path, docker_config):
+    release, _ = pairs()
+    digest = helm_push_unsigned(registry, tmp_path, "9.9.9", "never signed")
+    target = Target(registry.host, REPOSITORY, "9.9.9", plain_http=True)
+    run = publish_native.runner(REPO, {**environment(REPO), "DOCKER_CONFIG": str(docker_config)})
+    code, output = anyio.run(run, signing.verify_argv(
+        target, digest, signing.Signing(key="unused", public_key=str(release.public))))
+    assert code != 0 and "no signatures found" in output, output
+
+
+def test_a_signature_from_another_key_fails_the_publish(registry, password, docker_config):
+    release, other = pairs()
+    with pytest.raises(PublishError) as raised:
+        publish(registry, signing=release.inputs(verify_with=other.public))
+    message = str(raised.value)
+    assert f"cosign verify {registry.host}/{REPOSITORY}/dpp-platform@sha256:" in message
+    assert "invalid signature" in message or "no matching signatures" in message, message
+    assert f"pushed oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0@sha256:" in message
+    assert "NOT signed and verified: do not deploy it" in message
+    digest = message.split("pushed ", 1)[1].split("@", 1)[1].split(",")[0]
+    # A consumer holding the wrong key is refused too; the right key verifies.
+    assert consumer_verify(docker_config, image(registry, digest), other.public).returncode != 0
+    assert consumer_verify(docker_config, image(registry, digest), release.public).returncode == 0
+
+
+def test_a_registry_refusing_the_signature_fails_the_publish_and_says_what_was_pushed(
+        registry, password):
+    with failing_uploads(registry.host, signature_manifests) as proxy, \
+            pytest.raises(PublishError) as raised:
+        publish(registry, host=proxy)
+    message = str(raised.value)
+    assert f"cosign sign {proxy}/{REPOSITORY}/dpp-platform@sha256:" in message
+    assert f"pushed oci://{proxy}/{REPOSITORY}/dpp-platform:1.4.0@sha256:" in message
+    assert "NOT signed and verified" in message
+    assert tags(registry) == ["1.4.0"], "the chart is there, no signature"
+
+
+def test_the_cli_never_prints_published_for_an_unsigned_release(registry, monkeypatch):
+    with failing_uploads(registry.host, signature_manifests) as proxy:
+        done = run_pipeline("publish", "--tag", "v1.4.0", "--registry", proxy, "--repository",
+                            REPOSITORY, "--username", registry.username, "--registry-password",
+                            "env:REGISTRY_PASSWORD", "--plain-http", *signing_flags(),
+                            env={"REGISTRY_PASSWORD": registry.password})
+    assert done.returncode == 1
+    assert "published" not in done.stdout.replace("cosign sign", "")
+    assert "NOT signed and verified" in done.stdout
+    output = done.stdout + done.stderr
+    assert registry.password not in output and PASSWORD not in output
+    assert pairs()[0].key.read_text().splitlines()[1] not in output
+
+
+def test_the_cli_publishes_signed_and_keeps_key_and_passwords_out_of_output(registry):
+    done = run_pipeline("publish", "--tag", "v1.4.0", "--registry", registry.host,
+                        "--repository", REPOSITORY, "--username", registry.username,
+                        "--registry-password", "env:REGISTRY_PASSWORD", "--plain-http",
+                        *signing_flags(), env={"REGISTRY_PASSWORD": registry.password})
+    assert done.returncode == 0, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"published oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0@")
+    assert " signed and verified (cosign, key pair" in last
+    output = done.stdout + done.stderr
+    assert registry.password not in output and PASSWORD not in output
+
+
+@pytest.mark.parametrize("signing_inputs,message", [
+    (publish_native.SigningInputs(), "publish signs every release: give --signing-key"),
+    (publish_native.SigningInputs(key="file:/nonexistent"), "--signing-key needs --verify-key"),
+    (publish_native.SigningInputs(key="file:/x", public_key="/nonexistent.pub"),
+     "--verify-key /nonexistent.pub: no such file"),
+    (publish_native.SigningInputs(identity="https://github.com/acme/x"),
+     "is not a workflow identity"),
+    (publish_native.SigningInputs(identity="https://github.com/acme/dpp/.github/workflows/"
+                                           "deploy.yml@refs/tags/v1.4.0"),
+     "keyless signing needs --oidc-request-url and --oidc-request-token"),
+    (publish_native.SigningInputs(key="file:/x", public_key="/x.pub",
+                                  identity="https://github.com/acme/dpp/.github/workflows/"
+                                           "deploy.yml@refs/tags/v1.4.0"),
+     "--signing-key and --certificate-identity both given"),
+])
+def test_publish_without_a_complete_way_to_sign_fails_before_any_work(registry, password,
+                                                                      signing_inputs, message):
+    def lint():
+        raise AssertionError("lint ran without a way to sign")
+
+    with pytest.raises(PublishError, match=message):
+        publish(registry, signing=signing_inputs, lint=lint)
+
+
+def test_the_artifact_carries_provenance_from_the_commit_not_the_clock(registry, password,
+                                                                       monkeypatch):
+    first = digest_of(publish(registry, origin=FIXED))
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)  # publish took it
+    later = digest_of(publish(registry, tag="v1.4.1", origin=FIXED))
+    annotations = [registry_get(registry, f"/v2/{REPOSITORY}/dpp-platform/manifests/{d}")
+                   ["annotations"] for d in (first, later)]
+    expected = {"org.opencontainers.image.source": "https://github.com/acme/dpp-platform",
+                "org.opencontainers.image.revision": COMMIT,
+                "org.opencontainers.image.created": "2026-11-26T05:45:39Z"}
+    for found in annotations:
+        assert {k: found[k] for k in expected} == expected, found
+        assert found["org.opencontainers.image.title"] == "dpp-platform"
+    assert {k: v for k, v in annotations[0].items() if "version" not in k} == \
+        {k: v for k, v in annotations[1].items() if "version" not in k}, "a rebuild differs"
+
+
+def test_provenance_defaults_to_the_checkouts_head_and_commit_date(registry, password):
+    digest = digest_of(publish(registry))
+    found = registry_get(registry, f"/v2/{REPOSITORY}/dpp-platform/manifests/{digest}")
+    head = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%H %cI"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert found["annotations"]["org.opencontainers.image.revision"] == head[0]
+    created = datetime.fromisoformat(head[1]).astimezone(timezone.utc)
+    assert found["annotations"]["org.opencontainers.image.created"] == \
+        created.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(registry, password,
+                                                                          tmp_path):
+    root = copy_whole_repo(tmp_path / "repo")
+    (root / ".git").unlink(missing_ok=True)  # a worktree's .git is a file the copy takes along
+
+    def lint():
+        raise AssertionError("lint ran without provenance")
+
+    with pytest.raises(PublishError, match=r"--revision, --created not given; not readable "
+                                           r"from git in .*repo either"):
+        publish_native.publish(root, "v1.4.0", registry.host, REPOSITORY, registry.username,
+                               "env:REGISTRY_PASSWORD", True, lint, pairs()[0].inputs(),
+                               Origin(source_url="https://github.com/acme/dpp-platform"))
+
+
+def test_the_same_commit_publishes_the_same_manifest_digest(registry, password, monkeypatch):
+    """helm stamps archive entries with the clock; publish restamps them with the commit's."""
+    first = digest_of(publish(registry, origin=FIXED))
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
+    again = digest_of(publish_native.publish(
+        REPO, "v1.4.0", registry.host, "acme/mirror/charts", registry.username,
+        "env:REGISTRY_PASSWORD", True, lambda: True, pairs()[0].inputs(), FIXED))
+    assert again == first
+
+
+def test_repack_keeps_every_entry_and_stamps_the_commit_time(tmp_path):
+    import io
+    import tarfile
+    import time
+
+    from pipeline.publish.reproducible import repack
+
+    def package(name: str, mtime: float) -> Path:
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as archive:
+            for entry, body in (("dpp-platform/Chart.yaml", b"name: dpp-platform\n"),
+                                ("dpp-platform/templates/a.yaml", b"kind: ConfigMap\n")):
+                info = tarfile.TarInfo(entry)
+                info.size, info.mtime = len(body), mtime
+                archive.addfile(info, io.BytesIO(body))
+        return path
+
+    early, late = package("early.tgz", time.time() - 3600), package("late.tgz", time.time())
+    assert early.read_bytes() != late.read_bytes()
+    repack(early, tmp_path / "early-out.tgz", 1795671939)
+    repack(late, tmp_path / "late-out.tgz", 1795671939)
+    assert (tmp_path / "early-out.tgz").read_bytes() == (tmp_path / "late-out.tgz").read_bytes()
+    with tarfile.open(tmp_path / "late-out.tgz") as archive:
+        assert [(m.name, m.mtime, m.uid) for m in archive.getmembers()] == [
+            ("dpp-platform/Chart.yaml", 1795671939, 0),
+            ("dpp-platform/templates/a.yaml", 1795671939, 0)]
+        assert archive.extractfile("dpp-platform/templates/a.yaml").read() == b"kind: ConfigMap\n"
