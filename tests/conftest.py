@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,13 @@ REPO = Path(__file__).resolve().parents[1]
 # shared venv's editable install points at another checkout (a CI clone, say).
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
+# Lint results are reused within a test session (as a user's runs reuse them: the cache is
+# safe for concurrent runs), never from the user's own cache nor across sessions. The first
+# pytest process makes it and removes it at exit; xdist workers inherit its environment.
+if os.environ.get("DPP_TEST_RESULT_CACHE_OWNER") is None:
+    os.environ["DPP_TEST_RESULT_CACHE_OWNER"] = str(os.getpid())
+    os.environ["DPP_RESULT_CACHE"] = tempfile.mkdtemp(prefix="dpp-test-result-cache-")
+    atexit.register(shutil.rmtree, os.environ["DPP_RESULT_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture

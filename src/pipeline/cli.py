@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from pipeline import plan
 from pipeline.executors import Result, native, report
+from pipeline.executors.cache import ResultCache
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import native as publish_native
 from pipeline.publish.provenance import Origin
@@ -58,6 +59,10 @@ def add_lint_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-fast", action="store_true",
                         help="stop at the first failed check; the rest are reported as not run "
                              "(default: run every check)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="run every check, reusing no stored result (default: a check whose "
+                             "tool pins, argv and read files are unchanged since it passed is "
+                             "reused from the result cache in the tools home)")
     parser.add_argument("--format", choices=report.FORMATS, default="text",
                         help="the report on stdout: text for people, json, or junit (JUnit XML, "
                              "one test case a check) for CI; with json/junit the progress "
@@ -106,18 +111,20 @@ def run_lint(source: Path, checks: list[plan.Check], args: argparse.Namespace,
     """Run the checks natively; progress on a terminal, per-check lines with --verbose."""
     jobs, fail_fast = args.jobs, getattr(args, "fail_fast", False)
     verbose = getattr(args, "verbose", False)
+    cache = None if getattr(args, "no_cache", False) else ResultCache(source)
     if console.is_terminal:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       MofNCompleteColumn(), console=console, transient=True) as progress:
             task = progress.add_task("lint", total=len(checks))
             return anyio.run(native.run, checks, source, jobs, lambda c: progress.update(
-                task, description=f"lint: {c.id}"), lambda r: progress.advance(task), fail_fast)
+                task, description=f"lint: {c.id}"), lambda r: progress.advance(task), fail_fast,
+                cache)
 
     def done(result: Result) -> None:
         if verbose:
             console.print(report.check_line(result), markup=False, highlight=False,
                           soft_wrap=True)
-    return anyio.run(native.run, checks, source, jobs, lambda c: None, done, fail_fast)
+    return anyio.run(native.run, checks, source, jobs, lambda c: None, done, fail_fast, cache)
 
 
 def lint(args: argparse.Namespace, console: Console) -> int:

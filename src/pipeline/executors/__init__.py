@@ -18,6 +18,7 @@ class Result:
     status: str
     seconds: float
     output: str = ""
+    cached: bool = False  # reused from the native result cache (executors/cache.py)
 
     @property
     def ok(self) -> bool:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from pathlib import Path
 import anyio
 
 from pipeline import toolchain, workspace
-from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result, native_services
-from pipeline.plan.model import SCHEMAS, Check
+from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result, batch, native_services
+from pipeline.executors.cache import ResultCache, cacheable
+from pipeline.executors.renders import Renders
+from pipeline.plan.model import SCHEMAS, Check, Step
 from pipeline.plan.services import needed
 
 CHECK_TIMEOUT_SECONDS = 600
@@ -107,15 +110,42 @@ async def execute(argv: list[str], cwd: Path, env: dict[str, str], stdin: bytes 
     return code, bytes(out), bytes(err)
 
 
+async def execute_in_slot(argv: list[str], root: Path, env: dict[str, str],
+                          slots: anyio.CapacityLimiter | None, stdin: bytes | None = None,
+                          merge: bool = True,
+                          begin: Callable[[], None] = lambda: None) -> tuple[int, bytes, bytes]:
+    """`execute` in one of `slots` (--jobs); the timeout counts from its start, not the wait,
+    and `begin` is called then (a check's seconds are its own, not its wait for a slot)."""
+    async with slots or contextlib.nullcontext():
+        begin()
+        with anyio.fail_after(CHECK_TIMEOUT_SECONDS):
+            return await execute(argv, root, env, stdin, merge)
+
+
+def producer(root: Path, env: dict[str, str], slots: anyio.CapacityLimiter | None = None):
+    """Run a producer step to its end: (exit code, stdout, stderr), in one of `slots`."""
+    async def produce(step: Step) -> tuple[int, bytes, bytes]:
+        return await execute_in_slot(resolve(step.argv, step.tool, env), root, env, slots,
+                                     merge=False)
+    return produce
+
+
 async def run_check(check: Check, root: Path, env: dict[str, str],
+                    renders: Renders | None = None,
+                    slots: anyio.CapacityLimiter | None = None,
                     services: native_services.Started | None = None) -> Result:
     """Run one check; whatever happens inside it (a crash, a broken pipe, a timeout) becomes
-    this check's result, never an exception that stops the others."""
-    started = time.monotonic()
+    this check's result, never an exception that stops the others. `renders` shares the
+    producers' outputs of a run (else the check runs its own); each process takes one of
+    `slots` (--jobs), so a check waiting for a render holds none."""
+    started = [time.monotonic()]
     services = services or native_services.Started()
 
     def result(status: str, text: str) -> Result:
-        return Result(check, status, time.monotonic() - started, text)
+        return Result(check, status, time.monotonic() - started[0], text)
+
+    def begin() -> None:  # its own tool's time: a render is shared, a slot awaited
+        started[0] = time.monotonic()
 
     await services.wait(check.services)
     unavailable = services.unavailable(check)
@@ -124,29 +154,79 @@ async def run_check(check: Check, root: Path, env: dict[str, str],
 
     try:
         argv = resolve(check.argv, check.tool, env, services.fills)
-        producer = resolve(check.stdin_from.argv, check.stdin_from.tool, env) \
-            if check.stdin_from else None
-        with anyio.fail_after(CHECK_TIMEOUT_SECONDS):
-            stdin = None
-            if producer:
-                code, made, made_err = await execute(producer, root, env, merge=False)
-                if code != 0:
-                    return result(FAILED, _text(made_err) + _text(made))
-                stdin = made
-            code, done, _ = await execute(argv, root, env, stdin)
-            return result(PASSED if code == 0 else FAILED, _text(done))
-    except MissingTool as missing:
-        return result(ERROR, str(missing))
-    except TimeoutError:
-        return result(ERROR, f"timed out after {CHECK_TIMEOUT_SECONDS}s")
-    except Exception as crash:  # noqa: BLE001 - the executor's own failure, reported per check
-        trace = "".join(traceback.format_exception(crash)).rstrip()
-        return result(ERROR, f"the executor failed running this check: "
-                             f"{type(crash).__name__}: {crash}\n{trace}")
+        stdin = None
+        if check.stdin_from:
+            made = await produced(check.stdin_from, root, env, renders, slots)
+            if made[0] != 0:
+                return result(FAILED, _text(made[2]) + _text(made[1]))
+            stdin = made[1]
+        code, done, _ = await execute_in_slot(argv, root, env, slots, stdin, begin=begin)
+        return result(PASSED if code == 0 else FAILED, _text(done))
+    except Exception as error:  # noqa: BLE001 - the executor's own failure, reported per check
+        return result(ERROR, executor_error(error))
+
+
+async def run_batch(members: list[Check], root: Path, env: dict[str, str], renders: Renders,
+                    slots: anyio.CapacityLimiter | None = None) -> list[Result]:
+    """One process over every member's render as a file (executors/batch.py); a render
+    that fails is its own check's failure, the others are still validated."""
+    started = [time.monotonic()]
+
+    def result(check: Check, status: str, text: str) -> Result:
+        return Result(check, status, time.monotonic() - started[0], text)
+
+    def begin() -> None:
+        started[0] = time.monotonic()
+
+    try:
+        argv = resolve(members[0].argv, members[0].tool, env)
+        failed, files = [], {}
+        for check in members:
+            made = await renders.get(check.stdin_from)
+            if made.code != 0:
+                failed.append(result(check, FAILED, _text(made.stderr) + _text(made.stdout)))
+            else:
+                files[made.path] = check
+        if not files:
+            return failed
+        code, out, err = await execute_in_slot(batch.batch_argv(argv, list(files)), root, env,
+                                               slots, merge=False, begin=begin)
+        split = batch.split(out, err, code, files)
+        return failed + [result(check, *split[check.id]) for check in files.values()]
+    except Exception as error:  # noqa: BLE001 - the executor's own failure, reported per check
+        return [result(check, ERROR, executor_error(error)) for check in members]
+
+
+async def produced(step: Step, root: Path, env: dict[str, str], renders: Renders | None,
+                   slots: anyio.CapacityLimiter | None = None) -> tuple[int, bytes, bytes]:
+    if renders is None:
+        return await producer(root, env, slots)(step)
+    made = await renders.get(step)
+    return made.code, made.stdout, made.stderr
+
+
+def executor_error(error: Exception) -> str:
+    """A missing tool, a timeout or a crash of ours, in words for the check's result."""
+    if isinstance(error, MissingTool):
+        return str(error)
+    if isinstance(error, TimeoutError):
+        return f"timed out after {CHECK_TIMEOUT_SECONDS}s"
+    trace = "".join(traceback.format_exception(error)).rstrip()
+    return f"the executor failed running this check: {type(error).__name__}: {error}\n{trace}"
 
 
 def _text(data: bytes | None) -> str:
     return (data or b"").decode(errors="replace")
+
+
+def installed(check: Check, env: dict[str, str]) -> bool:
+    """Every tool of the check is here: a missing one is reported, never hidden by a reuse."""
+    try:
+        for step in filter(None, (check.stdin_from, check)):
+            resolve(step.argv, step.tool, env)
+    except MissingTool:
+        return False
+    return True
 
 
 def not_run(check: Check, why: str) -> Result:
@@ -156,27 +236,50 @@ def not_run(check: Check, why: str) -> Result:
 async def run(checks: list[Check], root: Path, jobs: int,
               on_start: Callable[[Check], None] = lambda c: None,
               on_done: Callable[[Result], None] = lambda r: None,
-              fail_fast: bool = False) -> list[Result]:
-    """Run every check, at most `jobs` at once; a failure never stops the others, unless
-    `fail_fast`: then the first failure cancels the rest, reported as not run."""
-    env = environment(root)
-    limiter = anyio.CapacityLimiter(max(1, jobs))
-    results: list[Result] = []
+              fail_fast: bool = False, cache: ResultCache | None = None) -> list[Result]:
+    """Run every check, at most `jobs` processes at once; a failure never stops the others,
+    unless `fail_fast`: then the first failure cancels the rest, reported as not run.
 
-    # The services the selected checks need run around all of them, and stop afterwards.
-    async with native_services.running(needed(checks), service_locator(env)) as services, \
-            anyio.create_task_group() as group:
-        async def one(check: Check) -> None:
-            async with limiter:
+    With a `cache`, a check whose key is stored is reused and every new pass stored. Each
+    render is produced once (executors/renders.py) and batchable checks run as one process
+    per batch (executors/batch.py)."""
+    env = environment(root)
+    slots = anyio.CapacityLimiter(max(1, jobs))
+    results: list[Result] = []
+    keys, pending = {}, []
+    for check in checks:
+        if cache is not None and cacheable(check) and installed(check, env):
+            keys[check.id] = cache.key(check)
+            hit = cache.get(check, keys[check.id])
+            if hit is not None:
                 on_start(check)
-                outcome = await run_check(check, root, env, services)
-                results.append(outcome)
-                on_done(outcome)
-                if fail_fast and not outcome.ok:
+                results.append(hit)
+                on_done(hit)
+                continue
+        pending.append(check)
+
+    with tempfile.TemporaryDirectory(prefix="dpp-lint-renders-") as private:
+        renders = Renders(Path(private), producer(root, env, slots))
+        # The services the pending checks need run around all of them, and stop afterwards.
+        async with native_services.running(needed(pending), service_locator(env)) as services, \
+                anyio.create_task_group() as group:
+            async def unit(members: list[Check]) -> None:
+                for check in members:
+                    on_start(check)
+                if members[0].batch:
+                    outcomes = await run_batch(members, root, env, renders, slots)
+                else:
+                    outcomes = [await run_check(members[0], root, env, renders, slots, services)]
+                for outcome in outcomes:
+                    results.append(outcome)
+                    if outcome.check.id in keys:
+                        cache.put(outcome, keys[outcome.check.id])
+                    on_done(outcome)
+                if fail_fast and not all(o.ok for o in outcomes):
                     group.cancel_scope.cancel()
 
-        for check in checks:
-            group.start_soon(one, check)
+            for members in batch.units(pending):
+                group.start_soon(unit, members)
     finished = {r.check.id for r in results}
     stopper = next((r.check.id for r in results if not r.ok), "")
     return results + [not_run(c, f"not run: --fail-fast stopped the run after {stopper} failed")

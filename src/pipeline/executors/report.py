@@ -96,7 +96,9 @@ def failures_text(results: list[Result], read: Reader | None = None) -> str:
 
 
 def verdict(results: list[Result], seconds: float | None = None) -> str:
-    took = f" in {seconds:.1f}s" if seconds is not None else ""
+    reused = sum(r.cached for r in results)
+    took = (f" in {seconds:.1f}s" if seconds is not None else "") + (
+        f" ({reused} reused from the result cache)" if reused else "")
     bad = [r for r in results if r.status in (FAILED, ERROR)]
     skipped = sum(r.status == SKIPPED for r in results)
     passed = sum(r.status == PASSED for r in results)

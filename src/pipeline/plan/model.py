@@ -38,6 +38,10 @@ class Check:
     description: str = ""
     uses: tuple[str, ...] = ()  # other tools the check's program runs itself (on PATH)
     services: tuple[str, ...] = ()  # names of the services it needs (plan/services.py)
+    # The tool validates many inputs in one process: checks with the same tool and argv
+    # (their input on stdin, "-") may run as one process over each input as a file, its
+    # results mapped back to each check (kubeconform: executors/batch.py).
+    batch: bool = False
 
     @property
     def id(self) -> str:
