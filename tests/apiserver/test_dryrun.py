@@ -3,6 +3,8 @@ pass, and each bad input fails with the server's own message and the resource it
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 import anyio
@@ -24,7 +26,8 @@ CHART = REPO / "infra/helm/dpp-platform"
 def run_check(name: str, root: Path, kubeconfig: Path) -> Result:
     """The plan's check, run by the native executor against the session's server."""
     services = native_services.Started(fills={KUBE_APISERVER.placeholder: str(kubeconfig)})
-    return anyio.run(native.run_check, CHECKS[name], root, native.environment(root), services)
+    return anyio.run(functools.partial(native.run_check, CHECKS[name], root, native.environment(root),
+                                       services=services))
 
 
 def tree(tmp_path: Path, name: str) -> Path:
