@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,24 @@ def copy_whole_repo(dest: Path) -> Path:
     from pipeline.plan import Tree
 
     return copy_repo(dest, *sorted(Tree.from_path(REPO).files))
+
+
+@pytest.fixture(scope="session")
+def kube_apiserver() -> Iterator[Path]:
+    """One real API server (etcd + kube-apiserver) for the whole test session: its kubeconfig.
+
+    Started and stopped by the native executor's own service code, as `lint` does.
+    """
+    import anyio.from_thread
+
+    from pipeline.executors import native, native_services
+    from pipeline.plan.services import KUBE_APISERVER
+
+    locate = native.service_locator(native.environment(REPO))
+    with anyio.from_thread.start_blocking_portal() as portal:
+        with portal.wrap_async_context_manager(
+                native_services.running([KUBE_APISERVER], locate)) as started:
+            portal.call(started.wait, (KUBE_APISERVER.name,))
+            if KUBE_APISERVER.name in started.errors:
+                pytest.fail(f"kube-apiserver: {started.errors[KUBE_APISERVER.name]}")
+            yield Path(started.fills[KUBE_APISERVER.placeholder])

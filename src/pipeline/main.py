@@ -35,7 +35,7 @@ Source = Annotated[
 ]
 Only = Annotated[
     list[str] | None,
-    Doc("Run only these checks: a group (chart, argocd, ...), GROUP/NAME or a glob of ids"),
+    Doc("Run only these checks: a group (chart, argocd, apiserver, ...), GROUP/NAME or a glob of ids"),
 ]
 Tag = Annotated[str, Doc("Release tag, SemVer 2 with an optional leading v, e.g. v1.4.0")]
 
@@ -145,6 +145,16 @@ class Pipeline:
         The `argocd` group of `lint`.
         """
         await lint_report(source, ["argocd"])
+
+    @function
+    @check
+    @expected_failures
+    async def lint_apiserver(self, source: Source) -> None:
+        """Dry-run every render on a real kube-apiserver with Pod Security restricted.
+
+        The `apiserver` group of `lint`: etcd and kube-apiserver run as services.
+        """
+        await lint_report(source, ["apiserver"])
 
     @function
     @check

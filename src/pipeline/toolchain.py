@@ -21,6 +21,7 @@ class Tool:
     binary: str
     image_path: str = ""  # a directory to add to PATH in the image (binary outside PATH)
     pip: tuple[str, ...] = ()  # Python packages the image needs for the check
+    image_binary: str = ""  # the binary's path in the image (copied out, or run by a service)
 
     @property
     def image_ref(self) -> str:
@@ -40,7 +41,8 @@ def tool(name: str) -> Tool:
         raise KeyError(f"{PINS_FILE}: no [tools.{name}] pin") from None
     return Tool(name=name, version=entry["version"], image=entry["image"],
                 digest=entry.get("digest", ""), binary=entry.get("binary", name),
-                image_path=entry.get("image_path", ""), pip=image_pip(entry))
+                image_path=entry.get("image_path", ""), pip=image_pip(entry),
+                image_binary=entry.get("image_binary", ""))
 
 
 def image_pip(entry: dict) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from tests.chart.helpers import REPO, native, output, run_check
 APPSET = REPO / "infra/argocd/applicationset.yaml"
 DEV = REPO / "infra/argocd/application-dev.yaml"
 MANIFESTS = sorted((REPO / "infra/argocd").glob("*.yaml"))
-CRDS = REPO.parent / "shared" / "crds"
+CRDS = REPO / "infra" / "schemas" / "crd-sources"
 
 
 def test_sources_pass():
@@ -132,7 +132,6 @@ def test_crd_schema_is_strict(tmp_path):
     assert "valueFiles" in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(not CRDS.is_dir(), reason="CRD YAML (../shared/crds) not available")
 def test_generated_schemas_are_up_to_date():
     assert crdschemas.stale(CRDS, REPO / "infra/schemas/crds") == []
 

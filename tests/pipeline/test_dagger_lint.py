@@ -11,8 +11,10 @@ import pytest
 
 from pipeline import plan, toolchain
 from pipeline.executors import dagger as executor
+from pipeline.executors import dagger_services
+from pipeline.kubeapi import server
 from pipeline.main import LintFailed, Pipeline
-from pipeline.plan.model import SCHEMAS
+from pipeline.plan.model import KUBECONFIG, SCHEMAS
 from tests.conftest import REPO
 from tests.dagger_recorder import Exit, Recorder, chain_of
 
@@ -32,7 +34,8 @@ def run_lint(**kwargs) -> str:
 
 
 def expected_argv(argv: tuple[str, ...]) -> list[str]:
-    return [a.replace(SCHEMAS, executor.SCHEMAS_DIR) for a in argv]
+    kubeconfig = f"{dagger_services.CREDENTIALS}/{server.KUBECONFIG}"
+    return [a.replace(SCHEMAS, executor.SCHEMAS_DIR).replace(KUBECONFIG, kubeconfig) for a in argv]
 
 
 def check_calls(recorder: Recorder) -> dict[tuple[str, ...], list]:

@@ -12,7 +12,9 @@ from dagger.mod._exceptions import FunctionError, record_exception
 
 from pipeline import plan
 from pipeline.executors import dagger as executor
+from pipeline.executors import dagger_services
 from pipeline.main import LintFailed, Pipeline
+from pipeline.plan.model import KUBECONFIG
 from tests.conftest import REPO
 from tests.dagger_recorder import Recorder, all_fields, chain_of
 
@@ -43,7 +45,8 @@ def test_a_check_runs_exactly_its_groups_checks(group, monkeypatch):
     result = anyio.run(lambda: getattr(Pipeline(), f"lint_{group}")(source=dagger.dag.directory()))
     assert result is None
     ran = {tuple(c.execs[-1]) for c in recorder.leaves("exitCode")}
-    wanted = {tuple(executor.container_argv(c.argv))
+    kubeconfig = f"{dagger_services.CREDENTIALS}/kubeconfig"  # where the service's credentials mount
+    wanted = {tuple(a.replace(KUBECONFIG, kubeconfig) for a in executor.container_argv(c.argv))
               for c in plan.select(plan.build(plan.Tree.from_path(REPO)), [group])}
     assert ran - producers(recorder) == wanted
 

@@ -76,7 +76,7 @@ def test_the_dagger_list_form_of_only_is_accepted(tmp_path):
 # `generate NAME`. The `dagger up` services have none (natively, smoke starts Prometheus and
 # Alertmanager for its own run; Grafana cannot run here).
 TWIN_COMMANDS = {"lint_chart": "lint", "lint_argocd": "lint", "lint_monitoring": "lint",
-                 "lint_compose": "lint", "lint_workflows": "lint",
+                 "lint_compose": "lint", "lint_workflows": "lint", "lint_apiserver": "lint",
                  "chart_files": "generate", "crd_schemas": "generate"}
 DAGGER_ONLY = {"prometheus", "alertmanager", "grafana"}
 # What only a container needs: the service a registry host name resolves to.

@@ -27,6 +27,9 @@ VERSION_COMMANDS = {
     "registry": (["--version"], "v{v}"),
     "cosign": (["version"], "v{v}"),
     "shellcheck": (["--version"], "version: {upstream}"),
+    "kube-apiserver": (["--version"], "Kubernetes v{v}"),
+    "kubectl": (["version", "--client"], "Client Version: v{v}"),
+    "etcd": (["--version"], "etcd Version: {v}\n"),
     "query-exporter": (["--version"], "query-exporter, version {v}"),
     "compose": (["version"], "Docker Compose version v{v}"),
 }
@@ -52,10 +55,10 @@ def test_bootstrap_skips_what_is_installed():
 
 
 def test_bootstrap_rejects_an_unknown_tool():
-    done = subprocess.run([str(REPO / "scripts" / "bootstrap"), "kubectl"],
+    done = subprocess.run([str(REPO / "scripts" / "bootstrap"), "kubectll"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
-    assert "unknown tool(s) kubectl" in done.stderr
+    assert "unknown tool(s) kubectll" in done.stderr
 
 
 def test_schemas_exist_for_every_pinned_kubernetes_version():
@@ -95,6 +98,27 @@ def test_bootstrap_names_a_missing_prerequisite_in_one_line(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "kubeconform 0.7.0: needs `go` on PATH" in done.stderr
+
+
+def test_the_kube_wrapper_module_builds_what_toolchain_pins():
+    """tools/go/kube/go.mod: k8s.io/kubernetes at the pinned version, each of its staging
+    modules replaced by the published one of the same release, etcd at its pin; the server's
+    minor is the newest Kubernetes version every render is validated against."""
+    import re
+
+    go_mod = (REPO / "tools/go/kube/go.mod").read_text()
+    apiserver, kubectl, etcd = (toolchain.pins()["tools"][n] for n in ("kube-apiserver", "kubectl", "etcd"))
+    assert apiserver["version"] == kubectl["version"]
+    assert {apiserver["wrapper"], kubectl["wrapper"], etcd["wrapper"]} == {"tools/go/kube"}
+    assert re.search(rf"^\s*k8s.io/kubernetes v{re.escape(apiserver['version'])}$", go_mod, re.M)
+    assert re.search(rf"^\s*go.etcd.io/etcd/server/v3 v{re.escape(etcd['version'])}$", go_mod, re.M)
+    staging = "v0." + apiserver["version"].split(".", 1)[1]
+    replaces = re.findall(r"^\s*(k8s.io/\S+) => (k8s.io/\S+) (\S+)$", go_mod, re.M)
+    assert len(replaces) >= 30 and all(a == b and v == staging for a, b, v in replaces), replaces
+    for pin in (apiserver, kubectl):
+        assert f"-X k8s.io/component-base/version.gitVersion=v{pin['version']}" in pin["ldflags"]
+    newest = toolchain.kube_versions()[-1]
+    assert apiserver["version"].split(".")[:2] == newest.split(".")[:2]
 
 
 def load_bootstrap():

@@ -18,11 +18,12 @@ import dagger
 from dagger import ReturnType, dag
 
 from pipeline import toolchain
-from pipeline.executors import ERROR, FAILED, PASSED, Result
+from pipeline.executors import ERROR, FAILED, PASSED, Result, dagger_services
 from pipeline.executors.native import CHECK_TIMEOUT_SECONDS
 from pipeline.generators import Generator
 from pipeline.plan import chart
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree
+from pipeline.plan.services import needed, unavailable
 
 WORKDIR = "/repo"
 SCHEMAS_DIR = "/schemas"
@@ -62,6 +63,15 @@ def tool_container(name: str) -> dagger.Container:
     return ctr.with_workdir(WORKDIR)
 
 
+def with_tools(ctr: dagger.Container, tools: tuple[str, ...]) -> dagger.Container:
+    """The binaries of other tools a check's program runs, copied from their pinned images."""
+    for name in tools:
+        pin = toolchain.tool(name)
+        ctr = ctr.with_file(f"/usr/local/bin/{pin.binary}",
+                            dag.container().from_(pin.image_ref).file(pin.image_binary))
+    return ctr
+
+
 def mount_reads(ctr: dagger.Container, source: dagger.Directory, tree: Tree,
                 reads: tuple[str, ...]) -> dagger.Container:
     """Mount exactly the declared paths, each at its repo-relative place."""
@@ -90,6 +100,8 @@ def kube_schemas() -> dagger.Directory:
 def step_container(step: Step | Check, source: dagger.Directory, tree: Tree,
                    reads: tuple[str, ...], schemas: dagger.Directory | None) -> dagger.Container:
     ctr = mount_reads(tool_container(step.tool), source, tree, reads)
+    if isinstance(step, Check):
+        ctr = with_tools(ctr, step.uses)
     if schemas is not None and any(SCHEMAS in a for a in step.argv):
         ctr = ctr.with_mounted_directory(SCHEMAS_DIR, schemas)
     return ctr
@@ -111,9 +123,14 @@ def produced(step: Step, source: dagger.Directory, tree: Tree, reads: tuple[str,
 
 
 async def run_check(check: Check, source: dagger.Directory, tree: Tree,
-                    schemas: dagger.Directory | None) -> Result:
+                    schemas: dagger.Directory | None,
+                    services: dagger_services.Started | None = None) -> Result:
     started = time.monotonic()
-    ctr = step_container(check, source, tree, check.reads, schemas)
+    services = services or dagger_services.Started()
+    why = unavailable(check, services.errors)
+    if why:
+        return Result(check, ERROR, time.monotonic() - started, why)
+    ctr = services.attach(check, step_container(check, source, tree, check.reads, schemas))
     stdin = {}
     if check.stdin_from:
         producer = produced(check.stdin_from, source, tree, check.reads, schemas)
@@ -122,7 +139,8 @@ async def run_check(check: Check, source: dagger.Directory, tree: Tree,
                           await producer.combined_output())
         ctr = ctr.with_mounted_file(STDIN_FILE, producer.file(STDIN_FILE))
         stdin = {"redirect_stdin": STDIN_FILE}
-    done = ctr.with_exec(container_argv(check.argv), **stdin, expect=ReturnType.ANY)
+    done = ctr.with_exec([services.fill(a) for a in container_argv(check.argv)], **stdin,
+                         expect=ReturnType.ANY)
     code = await done.exit_code()
     output = await done.combined_output()
     return Result(check, PASSED if code == 0 else FAILED, time.monotonic() - started, output)
@@ -175,13 +193,14 @@ def error_text(error: Exception) -> str:
 
 
 async def contained(check: Check, source: dagger.Directory, tree: Tree,
-                    schemas: dagger.Directory | None) -> Result:
+                    schemas: dagger.Directory | None,
+                    services: dagger_services.Started | None = None) -> Result:
     """One check with the native executor's timeout; any exception becomes its result."""
     started = time.monotonic()
     seconds = CHECK_TIMEOUT_SECONDS
     try:
         with anyio.move_on_after(seconds) as scope:
-            return await run_check(check, source, tree, schemas)
+            return await run_check(check, source, tree, schemas, services)
     except Exception as error:  # noqa: BLE001 - a check's failure is its own, never the run's
         return Result(check, ERROR, time.monotonic() - started, error_text(error))
     assert scope.cancelled_caught
@@ -196,11 +215,13 @@ async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list
     results: list[Result] = []
 
     async def one(check: Check) -> None:
-        results.append(await contained(check, source, tree, schemas))
+        results.append(await contained(check, source, tree, schemas, services))
 
-    async with anyio.create_task_group() as group:
-        for check in checks:
-            group.start_soon(one, check)
+    # The services the selected checks need run around all of them, and stop afterwards.
+    async with dagger_services.running(needed(checks)) as services:
+        async with anyio.create_task_group() as group:
+            for check in checks:
+                group.start_soon(one, check)
     return results
 
 

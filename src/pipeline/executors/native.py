@@ -16,10 +16,11 @@ from pathlib import Path
 import anyio
 
 from pipeline import toolchain, workspace
-from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result, batch
+from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result, batch, native_services
 from pipeline.executors.cache import ResultCache, cacheable
 from pipeline.executors.renders import Renders
 from pipeline.plan.model import SCHEMAS, Check, Step
+from pipeline.plan.services import needed
 
 CHECK_TIMEOUT_SECONDS = 600
 
@@ -38,7 +39,8 @@ def environment(root: Path | None = None) -> dict[str, str]:
     return env
 
 
-def resolve(argv: tuple[str, ...], tool: str, env: dict[str, str]) -> list[str]:
+def resolve(argv: tuple[str, ...], tool: str, env: dict[str, str],
+            fills: dict[str, str] | None = None) -> list[str]:
     """The plan's argv with the binary located and placeholders filled for this machine."""
     if tool == "python":
         binary = sys.executable
@@ -53,7 +55,24 @@ def resolve(argv: tuple[str, ...], tool: str, env: dict[str, str]) -> list[str]:
     if any(SCHEMAS in a for a in argv) and not toolchain.native_schemas().is_dir():
         raise MissingTool(f"Kubernetes schemas not found in {schemas}: "
                           f"run `{toolchain.BOOTSTRAP}`")
-    return [binary, *(a.replace(SCHEMAS, schemas) for a in argv[1:])]
+    return [binary, *(_fill(a.replace(SCHEMAS, schemas), fills or {}) for a in argv[1:])]
+
+
+def _fill(arg: str, fills: dict[str, str]) -> str:
+    """Service placeholders (e.g. {kubeconfig}) become what the running service gave."""
+    for placeholder, value in fills.items():
+        arg = arg.replace(placeholder, value)
+    return arg
+
+
+def service_locator(env: dict[str, str]) -> native_services.Locate:
+    """How a service finds its binaries: like a check's, a missing one named with the fix."""
+    def locate(argv: tuple[str, ...], tool: str) -> list[str]:
+        try:
+            return resolve(argv, tool, env)
+        except MissingTool as missing:
+            raise native_services.ServiceError(str(missing)) from None
+    return locate
 
 
 async def execute(argv: list[str], cwd: Path, env: dict[str, str], stdin: bytes | None = None,
@@ -113,12 +132,14 @@ def producer(root: Path, env: dict[str, str], slots: anyio.CapacityLimiter | Non
 
 async def run_check(check: Check, root: Path, env: dict[str, str],
                     renders: Renders | None = None,
-                    slots: anyio.CapacityLimiter | None = None) -> Result:
+                    slots: anyio.CapacityLimiter | None = None,
+                    services: native_services.Started | None = None) -> Result:
     """Run one check; whatever happens inside it (a crash, a broken pipe, a timeout) becomes
     this check's result, never an exception that stops the others. `renders` shares the
     producers' outputs of a run (else the check runs its own); each process takes one of
     `slots` (--jobs), so a check waiting for a render holds none."""
     started = [time.monotonic()]
+    services = services or native_services.Started()
 
     def result(status: str, text: str) -> Result:
         return Result(check, status, time.monotonic() - started[0], text)
@@ -126,8 +147,13 @@ async def run_check(check: Check, root: Path, env: dict[str, str],
     def begin() -> None:  # its own tool's time: a render is shared, a slot awaited
         started[0] = time.monotonic()
 
+    await services.wait(check.services)
+    unavailable = services.unavailable(check)
+    if unavailable:
+        return result(ERROR, unavailable)
+
     try:
-        argv = resolve(check.argv, check.tool, env)
+        argv = resolve(check.argv, check.tool, env, services.fills)
         stdin = None
         if check.stdin_from:
             made = await produced(check.stdin_from, root, env, renders, slots)
@@ -234,14 +260,16 @@ async def run(checks: list[Check], root: Path, jobs: int,
 
     with tempfile.TemporaryDirectory(prefix="dpp-lint-renders-") as private:
         renders = Renders(Path(private), producer(root, env, slots))
-        async with anyio.create_task_group() as group:
+        # The services the pending checks need run around all of them, and stop afterwards.
+        async with native_services.running(needed(pending), service_locator(env)) as services, \
+                anyio.create_task_group() as group:
             async def unit(members: list[Check]) -> None:
                 for check in members:
                     on_start(check)
                 if members[0].batch:
                     outcomes = await run_batch(members, root, env, renders, slots)
                 else:
-                    outcomes = [await run_check(members[0], root, env, renders, slots)]
+                    outcomes = [await run_check(members[0], root, env, renders, slots, services)]
                 for outcome in outcomes:
                     results.append(outcome)
                     if outcome.check.id in keys:

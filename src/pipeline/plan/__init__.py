@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 
-from pipeline.plan import argocd, chart, compose, monitoring, workflows
+from pipeline.plan import apiserver, argocd, chart, compose, monitoring, workflows
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
 
-GROUPS = (chart, argocd, monitoring, compose, workflows)
+GROUPS = (chart, argocd, apiserver, monitoring, compose, workflows)
 
 __all__ = ["SCHEMAS", "Check", "Step", "Tree", "build", "select", "python_check",
            "PlanError", "list_lines", "describe_match",

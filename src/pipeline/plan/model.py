@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 
 # Placeholders an argv may hold; each executor substitutes its own location.
 SCHEMAS = "{schemas}"  # Kubernetes JSON schemas in kubeconform's layout
+KUBECONFIG = "{kubeconfig}"  # the kubeconfig of the running kube-apiserver service
 
 # What no check reads: the native tree walk skips these directories, and the Dagger
 # functions ignore them when they load the repository (main.SOURCE_IGNORE).
@@ -35,6 +36,8 @@ class Check:
     reads: tuple[str, ...]
     stdin_from: Step | None = None
     description: str = ""
+    uses: tuple[str, ...] = ()  # other tools the check's program runs itself (on PATH)
+    services: tuple[str, ...] = ()  # names of the services it needs (plan/services.py)
     # The tool validates many inputs in one process: checks with the same tool and argv
     # (their input on stdin, "-") may run as one process over each input as a file, its
     # results mapped back to each check (kubeconform: executors/batch.py).
@@ -47,11 +50,23 @@ class Check:
     @property
     def tools(self) -> tuple[str, ...]:
         """Every tool the check runs, producer first."""
-        return ((self.stdin_from.tool,) if self.stdin_from else ()) + (self.tool,)
+        return ((self.stdin_from.tool,) if self.stdin_from else ()) + (self.tool,) + self.uses
+
+
+@dataclass(frozen=True)
+class Service:
+    """A server that checks use: started once per run, only if a selected check needs it,
+    and stopped by the executor. `placeholder` is what a check's argv holds to reach it."""
+
+    name: str
+    tools: tuple[str, ...]
+    placeholder: str
+    description: str = ""
 
 
 def python_check(name: str, group: str, module: str, args: list[str], reads: list[str],
-                 description: str = "", stdin_from: Step | None = None) -> Check:
+                 description: str = "", stdin_from: Step | None = None,
+                 uses: tuple[str, ...] = (), services: tuple[str, ...] = ()) -> Check:
     """A pure-Python check: `python -m pipeline.<module> ARGS`.
 
     The module comes from the running pipeline code (each executor provides it), never
@@ -60,7 +75,7 @@ def python_check(name: str, group: str, module: str, args: list[str], reads: lis
     return Check(name=name, group=group, tool="python",
                  argv=("python", "-m", f"pipeline.{module}", *args),
                  reads=tuple(dict.fromkeys(reads)),
-                 stdin_from=stdin_from, description=description)
+                 stdin_from=stdin_from, description=description, uses=uses, services=services)
 
 
 @dataclass(frozen=True)

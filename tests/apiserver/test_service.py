@@ -1,0 +1,114 @@
+"""The kube-apiserver service through `python -m pipeline lint`: started only when a selected
+check needs it, stopped after the run, also on failure and Ctrl-C, leaving nothing behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import plan, toolchain
+from pipeline.plan.services import SERVICES, needed
+from tests.conftest import REPO, copy_repo, run_pipeline
+
+pytestmark = pytest.mark.tools
+
+ARGOCD_READS = ("infra/argocd", "infra/schemas/crd-sources", "infra/helm/dpp-platform")
+
+
+def leftovers(tmp: Path) -> list[str]:
+    """Processes and files of a server that ran with TMPDIR=tmp (its paths are under it)."""
+    found = [str(p) for p in tmp.iterdir()]
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(tmp) in cmdline and proc.name != str(os.getpid()):
+            found.append(f"pid {proc.name}: {cmdline}")
+    return found
+
+
+def lint_env(tmp_path: Path) -> dict[str, str]:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    return {"TMPDIR": str(tmp)}
+
+
+def test_only_checks_that_need_it_start_the_server():
+    checks = plan.build(plan.Tree.from_path(REPO))
+    assert [s.name for s in needed(plan.select(checks, ["apiserver"]))] == ["kube-apiserver"]
+    assert needed(plan.select(checks, ["chart", "monitoring", "workflows"])) == []
+
+
+def test_a_service_placeholder_only_in_checks_that_declare_the_service():
+    """A check reaching a service it does not declare would get no server in either executor."""
+    for check in plan.build(plan.Tree.from_path(REPO)):
+        for service in SERVICES.values():
+            uses = any(service.placeholder in a for a in check.argv)
+            assert uses == (service.name in check.services), check.id
+    for service in SERVICES.values():
+        assert all(toolchain.tool(t).image and toolchain.tool(t).image_binary for t in service.tools)
+
+
+def test_a_failing_run_stops_the_server_and_removes_its_files(tmp_path):
+    root = copy_repo(tmp_path / "repo", *ARGOCD_READS)
+    app = root / "infra/argocd/application-dev.yaml"
+    app.write_text(app.read_text().replace("selfHeal: true", "selfHeal: true\n      prunee: true"))
+    env = lint_env(tmp_path)
+    done = run_pipeline("lint", "--source", str(root), "--only", "apiserver/argocd", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED apiserver/argocd" in done.stdout
+    assert 'unknown field "spec.syncPolicy.automated.prunee"' in done.stdout
+    assert leftovers(Path(env["TMPDIR"])) == []
+
+
+def test_ctrl_c_stops_the_server_and_removes_its_files(tmp_path):
+    root = copy_repo(tmp_path / "repo", *ARGOCD_READS)
+    env = {**os.environ, **lint_env(tmp_path)}
+    tmp = Path(env["TMPDIR"])
+    lint = subprocess.Popen([sys.executable, "-m", "pipeline", "lint", "--source", str(root),
+                             "--only", "apiserver/argocd"], env=env, cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        # Interrupted mid-check: the server is up and the check has made its scratch dir.
+        while not list(tmp.glob("dpp-kube-apiserver-*/credentials/dpp-dryrun-*")):
+            assert lint.poll() is None and time.monotonic() < deadline, lint.stdout.read()
+            time.sleep(0.2)
+        os.killpg(lint.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+        output, _ = lint.communicate(timeout=60)
+    finally:
+        if lint.poll() is None:
+            lint.kill()
+    assert lint.returncode == 130, output
+    assert "lint: interrupted" in output
+    assert settled(tmp) == []
+
+
+def settled(tmp: Path, seconds: float = 10) -> list[str]:
+    """Leftovers once the check's own children (kubectl, also interrupted) had time to exit."""
+    deadline = time.monotonic() + seconds
+    while (found := leftovers(tmp)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
+def test_a_missing_server_binary_is_an_error_naming_the_bootstrap(tmp_path):
+    root = copy_repo(tmp_path / "repo", *ARGOCD_READS)
+    empty = tmp_path / "empty"
+    done = run_pipeline("lint", "--source", str(root), "--only", "apiserver/argocd",
+                        env={"DPP_TOOLS_HOME": str(empty), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    etcd = toolchain.tool("etcd")
+    assert (f"service kube-apiserver did not start: etcd not found: run `scripts/bootstrap` to "
+            f"install etcd {etcd.version} into {empty / 'bin'}") in done.stdout
+    assert re.search(r"^ERROR +apiserver/argocd", done.stdout, re.M), done.stdout
