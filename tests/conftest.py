@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def take_ctrl_c() -> None:
+    """Popen's preexec_fn for a child a test interrupts: SIGINT acts as a terminal's Ctrl-C
+    even when this test run ignores it (a background job of a non-interactive shell inherits
+    SIG_IGN, and Python and Go programs then keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 # Every `python -m pipeline...` a test starts runs this checkout's code, even when the
 # shared venv's editable install points at another checkout (a CI clone, say).
 os.environ["PYTHONPATH"] = os.pathsep.join(

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline import plan, toolchain
 from pipeline.plan.services import SERVICES, needed
-from tests.conftest import REPO, copy_repo, run_pipeline
+from tests.conftest import REPO, copy_repo, run_pipeline, take_ctrl_c
 
 pytestmark = pytest.mark.tools
 
@@ -76,7 +76,7 @@ def test_ctrl_c_stops_the_server_and_removes_its_files(tmp_path):
     lint = subprocess.Popen([sys.executable, "-m", "pipeline", "lint", "--source", str(root),
                              "--only", "apiserver/argocd"], env=env, cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=take_ctrl_c)
     try:
         deadline = time.monotonic() + 120
         # Interrupted mid-check: the server is up and the check has made its scratch dir.

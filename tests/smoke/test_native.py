@@ -19,7 +19,7 @@ import pytest
 
 from pipeline import toolchain
 from pipeline.smoke import checks
-from tests.conftest import REPO, copy_repo
+from tests.conftest import REPO, copy_repo, take_ctrl_c
 
 pytestmark = pytest.mark.tools
 
@@ -145,7 +145,8 @@ def test_a_bad_flag_value_shows_the_servers_error_line_not_its_usage(tmp_path):
 
 def test_sigint_stops_every_process_and_frees_the_ports():
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.smoke", "--source", str(REPO)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=take_ctrl_c)
     seen = []
     deadline = time.monotonic() + 60
     try:
