@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import posixpath
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-
-class LoadError(ValueError):
-    """A file that is missing or does not parse."""
+from pipeline.checks.files import load_json, load_yaml, normpath  # noqa: F401 (moved)
+from pipeline.checks.problem import LoadError
 
 
 @dataclass
@@ -42,30 +37,6 @@ class Report:
             return 1
         print(f"{self.check}: OK{(' - ' + summary) if summary else ''}")
         return 0
-
-
-def _load(path: str | Path, parse: Callable[[Any], Any], kind: str,
-          errors: tuple[type[Exception], ...]) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return parse(handle)
-    except OSError as error:
-        raise LoadError(f"{path}: cannot read: {error.strerror}") from error
-    except errors as error:
-        raise LoadError(f"{path}: not valid {kind}: {error}") from error
-
-
-def load_yaml(path: str | Path) -> Any:
-    return _load(path, yaml.safe_load, "YAML", (yaml.YAMLError,))
-
-
-def load_json(path: str | Path) -> Any:
-    return _load(path, json.load, "JSON", (json.JSONDecodeError,))
-
-
-def normpath(path: str | Path) -> str:
-    """A '/'-separated path normalised without touching the disk (a/b/../c -> a/c)."""
-    return posixpath.normpath(str(path).replace("\\", "/"))
 
 
 def static_targets(config: Any) -> dict[str, list[str]]:

@@ -6,6 +6,7 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 
 # Placeholders an argv may hold; each executor substitutes its own location.
 SCHEMAS = "{schemas}"  # Kubernetes JSON schemas in kubeconform's layout
@@ -64,16 +65,20 @@ class Service:
     description: str = ""
 
 
-def python_check(name: str, group: str, module: str, args: list[str], reads: list[str],
+def python_check(name: str, group: str, module: ModuleType | str, args: list[str], reads: list[str],
                  description: str = "", stdin_from: Step | None = None,
                  uses: tuple[str, ...] = (), services: tuple[str, ...] = ()) -> Check:
-    """A pure-Python check: `python -m pipeline.<module> ARGS`.
+    """A pure-Python check: `python -m <module> ARGS`, the module named by import
+    (`from pipeline.checks.chart import probes` ... `python_check(..., probes, ...)`), so the
+    import graph shows which code each check runs.
 
     The module comes from the running pipeline code (each executor provides it), never
-    from the checked tree, so src/pipeline is not among the reads.
+    from the checked tree, so src/pipeline is not among the reads. A str is the module's
+    name below `pipeline.` (kept while the checks move into pipeline.checks).
     """
+    name_of = module.__name__ if isinstance(module, ModuleType) else f"pipeline.{module}"
     return Check(name=name, group=group, tool="python",
-                 argv=("python", "-m", f"pipeline.{module}", *args),
+                 argv=("python", "-m", name_of, *args),
                  reads=tuple(dict.fromkeys(reads)),
                  stdin_from=stdin_from, description=description, uses=uses, services=services)
 
