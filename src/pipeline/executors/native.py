@@ -16,7 +16,8 @@ from pathlib import Path
 import anyio
 
 from pipeline import toolchain, workspace
-from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result, batch, native_services
+from pipeline.executors import (ERROR, FAILED, PASSED, SKIPPED, Result, batch, native_services,
+                                 warm)
 from pipeline.executors.cache import ResultCache, cacheable
 from pipeline.executors.renders import Renders
 from pipeline.plan.model import SCHEMAS, Check, Step
@@ -113,12 +114,19 @@ async def execute(argv: list[str], cwd: Path, env: dict[str, str], stdin: bytes 
 async def execute_in_slot(argv: list[str], root: Path, env: dict[str, str],
                           slots: anyio.CapacityLimiter | None, stdin: bytes | None = None,
                           merge: bool = True,
-                          begin: Callable[[], None] = lambda: None) -> tuple[int, bytes, bytes]:
+                          begin: Callable[[], None] = lambda: None,
+                          python: warm.WarmPython | None = None) -> tuple[int, bytes, bytes]:
     """`execute` in one of `slots` (--jobs); the timeout counts from its start, not the wait,
-    and `begin` is called then (a check's seconds are its own, not its wait for a slot)."""
+    and `begin` is called then (a check's seconds are its own, not its wait for a slot).
+    With `python` (a `python -m` check), it runs as a child of the warm interpreter
+    (executors/warm.py), as a subprocess if that is not up."""
     async with slots or contextlib.nullcontext():
         begin()
         with anyio.fail_after(CHECK_TIMEOUT_SECONDS):
+            if python is not None and merge:
+                forked = await python.execute(argv, root, stdin)
+                if forked is not None:
+                    return forked[0], forked[1], b""
             return await execute(argv, root, env, stdin, merge)
 
 
@@ -133,11 +141,13 @@ def producer(root: Path, env: dict[str, str], slots: anyio.CapacityLimiter | Non
 async def run_check(check: Check, root: Path, env: dict[str, str],
                     renders: Renders | None = None,
                     slots: anyio.CapacityLimiter | None = None,
-                    services: native_services.Started | None = None) -> Result:
+                    services: native_services.Started | None = None,
+                    python: warm.WarmPython | None = None) -> Result:
     """Run one check; whatever happens inside it (a crash, a broken pipe, a timeout) becomes
     this check's result, never an exception that stops the others. `renders` shares the
     producers' outputs of a run (else the check runs its own); each process takes one of
-    `slots` (--jobs), so a check waiting for a render holds none."""
+    `slots` (--jobs), so a check waiting for a render holds none. A `python -m` check runs
+    in the warm interpreter `python` when there is one."""
     started = [time.monotonic()]
     services = services or native_services.Started()
 
@@ -160,7 +170,9 @@ async def run_check(check: Check, root: Path, env: dict[str, str],
             if made[0] != 0:
                 return result(FAILED, _text(made[2]) + _text(made[1]))
             stdin = made[1]
-        code, done, _ = await execute_in_slot(argv, root, env, slots, stdin, begin=begin)
+        forks = python if check.tool == "python" and warm.served(check.argv) else None
+        code, done, _ = await execute_in_slot(argv, root, env, slots, stdin, begin=begin,
+                                              python=forks)
         return result(PASSED if code == 0 else FAILED, _text(done))
     except Exception as error:  # noqa: BLE001 - the executor's own failure, reported per check
         return result(ERROR, executor_error(error))
@@ -241,8 +253,9 @@ async def run(checks: list[Check], root: Path, jobs: int,
     unless `fail_fast`: then the first failure cancels the rest, reported as not run.
 
     With a `cache`, a check whose key is stored is reused and every new pass stored. Each
-    render is produced once (executors/renders.py) and batchable checks run as one process
-    per batch (executors/batch.py)."""
+    render is produced once (executors/renders.py), batchable checks run as one process
+    per batch (executors/batch.py) and `python -m` checks as children of one warm
+    interpreter (executors/warm.py)."""
     env = environment(root)
     slots = anyio.CapacityLimiter(max(1, jobs))
     results: list[Result] = []
@@ -258,10 +271,13 @@ async def run(checks: list[Check], root: Path, jobs: int,
                 continue
         pending.append(check)
 
+    modules = {warm.served(c.argv) for c in pending if c.tool == "python"} - {None}
     with tempfile.TemporaryDirectory(prefix="dpp-lint-renders-") as private:
         renders = Renders(Path(private), producer(root, env, slots))
-        # The services the pending checks need run around all of them, and stop afterwards.
-        async with native_services.running(needed(pending), service_locator(env)) as services, \
+        # The warm interpreter imports the Python checks' modules while the first renders run;
+        # the services the pending checks need run around all of them, and stop afterwards.
+        async with warm.started(modules, root, env, Path(private)) as python, \
+                native_services.running(needed(pending), service_locator(env)) as services, \
                 anyio.create_task_group() as group:
             async def unit(members: list[Check]) -> None:
                 for check in members:
@@ -269,7 +285,8 @@ async def run(checks: list[Check], root: Path, jobs: int,
                 if members[0].batch:
                     outcomes = await run_batch(members, root, env, renders, slots)
                 else:
-                    outcomes = [await run_check(members[0], root, env, renders, slots, services)]
+                    outcomes = [await run_check(members[0], root, env, renders, slots, services,
+                                                python)]
                 for outcome in outcomes:
                     results.append(outcome)
                     if outcome.check.id in keys:

@@ -1,0 +1,134 @@
+"""Python checks in one warm interpreter (executors/warm.py): the same process a `python -m`
+check was, with the same isolation: output, exit codes, crashes, hangs and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from pipeline.executors import ERROR, FAILED, PASSED, native, warm
+from pipeline.plan.model import Check, Step
+
+GUARD = "\nif __name__ == '__main__':\n    main()\n"
+MODULES = {
+    "ok": """
+        import os, sys
+        def main():
+            print("argv", sys.argv[1:], "file", sys.argv[0])
+            print("to stderr", file=sys.stderr, flush=True)
+            print("read", len(sys.stdin.read()), "parent", os.getppid())
+    """,
+    "crash": "def main():\n    raise RuntimeError('boom')",
+    "code": "import sys\ndef main():\n    print('exits 3')\n    sys.exit(3)",
+    "interrupted": """
+        import os, signal, time
+        def main():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+    """,
+    "hangs": """
+        import os, pathlib, time
+        def main():
+            pathlib.Path('hung.pid').write_text(str(os.getpid()))
+            time.sleep(60)
+    """,
+}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A tree with a package `wchecks` of check modules (cwd first on sys.path, as -m does)."""
+    package = tmp_path / "wchecks"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name, body in MODULES.items():
+        (package / f"{name}.py").write_text(textwrap.dedent(body).strip() + "\n" + GUARD)
+    # No guard: works when imported, so the server must never import it.
+    (package / "unguarded.py").write_text(
+        "import pathlib\nwith open('imported.log', 'a') as log:\n    log.write('once\\n')\n")
+    return tmp_path
+
+
+def module_check(name: str, *args: str, stdin: bool = False) -> Check:
+    return Check(name=name, group="t", tool="python", argv=("python", "-m", f"wchecks.{name}", *args),
+                 reads=(), stdin_from=Step("python", ("python", "-c", "print('x' * 99)"))
+                 if stdin else None)
+
+
+def run(root: Path, checks: list[Check], jobs: int = 1) -> dict:
+    return {r.check.name: r for r in anyio.run(native.run, checks, root, jobs)}
+
+
+def by_subprocess(root: Path, check: Check) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *check.argv[1:]], cwd=root, capture_output=True,
+                          text=True, env=native.environment(root))
+
+
+def test_a_module_check_runs_as_a_child_of_the_warm_interpreter_with_its_io(root):
+    check = module_check("ok", "--env", "dev", stdin=True)
+    result = run(root, [check])["ok"]
+    assert result.status == PASSED
+    lines = result.output.splitlines()
+    assert lines[0] == f"argv ['--env', 'dev'] file {root / 'wchecks' / 'ok.py'}"
+    assert lines[1] == "to stderr"  # one stream, in order, as the merged pipe was
+    assert lines[2].startswith("read 100 parent ")
+    assert int(lines[2].split()[-1]) != os.getpid()  # not a subprocess of the executor
+
+
+def test_exit_codes_and_a_crash_read_as_the_subprocess_did(root):
+    results = run(root, [module_check("code"), module_check("crash")])
+    assert results["code"].status == FAILED and results["code"].output == "exits 3\n"
+    assert results["crash"].status == FAILED
+    assert results["crash"].output == by_subprocess(root, module_check("crash")).stderr
+    assert "RuntimeError: boom" in results["crash"].output
+
+
+def test_a_ctrl_c_in_one_check_is_that_checks_failure_and_the_server_serves_on(root):
+    results = run(root, [module_check("interrupted"), module_check("ok"), module_check("code")])
+    assert results["interrupted"].status == FAILED
+    assert results["interrupted"].output.rstrip().endswith("KeyboardInterrupt")
+    assert results["ok"].status == PASSED and results["code"].output == "exits 3\n"
+
+
+def test_a_hang_is_killed_at_the_timeout_and_the_others_pass(root, monkeypatch):
+    monkeypatch.setattr(native, "CHECK_TIMEOUT_SECONDS", 1)
+    results = run(root, [module_check("hangs"), module_check("ok")], jobs=2)
+    assert results["hangs"].status == ERROR and "timed out after 1s" in results["hangs"].output
+    assert results["ok"].status == PASSED
+    hung = int((root / "hung.pid").read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(hung, 0)
+
+
+def test_the_server_is_gone_after_the_run(root):
+    result = run(root, [module_check("ok")])["ok"]
+    server = int(result.output.split()[-1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(server, 0)
+
+
+def test_a_module_that_works_on_import_is_never_imported_by_the_server(root):
+    results = run(root, [module_check("unguarded"), module_check("ok")])
+    assert results["unguarded"].status == PASSED
+    assert (root / "imported.log").read_text() == "once\n"  # its own run, nothing else
+
+
+def test_without_the_server_the_checks_run_as_subprocesses(root, monkeypatch):
+    monkeypatch.setattr(warm, "MODULE", "wchecks.does_not_exist")  # the server cannot start
+    results = run(root, [module_check("ok"), module_check("code")])
+    assert results["ok"].status == PASSED
+    assert int(results["ok"].output.split()[-1]) == os.getpid()  # a subprocess of ours
+    assert results["code"].output == "exits 3\n"
+
+
+def test_only_python_dash_m_argvs_are_served():
+    assert warm.served(("python", "-m", "pipeline.checks.chart.probes", "--env", "dev")) == \
+        "pipeline.checks.chart.probes"
+    assert warm.served(("python", "-c", "print(1)")) is None
+    assert warm.served(("python", "script.py")) is None
