@@ -116,7 +116,7 @@ def run_lint(source: Path, checks: list[plan.Check], args: argparse.Namespace,
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       MofNCompleteColumn(), console=console, transient=True) as progress:
             task = progress.add_task("lint", total=len(checks))
-            return anyio.run(native.run, checks, source, jobs, lambda c: progress.update(
+            return anyio.run(native.run_locally, checks, source, jobs, lambda c: progress.update(
                 task, description=f"lint: {c.id}"), lambda r: progress.advance(task), fail_fast,
                 cache)
 
@@ -124,7 +124,7 @@ def run_lint(source: Path, checks: list[plan.Check], args: argparse.Namespace,
         if verbose:
             console.print(report.check_line(result), markup=False, highlight=False,
                           soft_wrap=True)
-    return anyio.run(native.run, checks, source, jobs, lambda c: None, done, fail_fast, cache)
+    return anyio.run(native.run_locally, checks, source, jobs, lambda c: None, done, fail_fast, cache)
 
 
 def lint(args: argparse.Namespace, console: Console) -> int:

@@ -80,7 +80,7 @@ async def lint_report(source: dagger.Directory, only: list[str] | None, verbose:
     planned = plan.require_some(plan.build(tree), "--source")
     checks = plan.select(planned, only)
     matched = "".join(f"--only {s}: {plan.describe_match(planned, s)}\n" for s in only or [])
-    results = await executor.run(checks, source, tree)
+    results = await executor.run_in_containers(checks, source, tree)
     read = await executor.reader(source, tree, [
         path for r in results if not r.ok for path in hints.values_files(r)])
     text = report.as_format(format, results, "source", verbose=verbose, read=read)
@@ -89,6 +89,18 @@ async def lint_report(source: dagger.Directory, only: list[str] | None, verbose:
     if not all(r.ok for r in results):
         raise LintFailed(text)
     return text
+
+
+def group_check(group: str, doc: str, more: str = ""):
+    """The `dagger check` function of one plan group: `lint --only GROUP`, nothing returned,
+    LintFailed with the report when a check fails. `doc` is its help line, `more` follows
+    "The GROUP group of `lint`"."""
+    async def lint_group(self, source: Source) -> None:
+        await lint_report(source, [group])
+
+    lint_group.__name__ = lint_group.__qualname__ = f"lint_{group}"
+    lint_group.__doc__ = f"{doc}\n\nThe `{group}` group of `lint`{': ' + more if more else '.'}"
+    return function(check(expected_failures(lint_group)))
 
 
 async def changes(source: dagger.Directory, name: str) -> dagger.Changeset:
@@ -126,65 +138,21 @@ class Pipeline:
             return plan.list_lines(plan.select(planned, only)) + "\n"
         return await lint_report(source, only, verbose, format)
 
-    @function
-    @check
-    @expected_failures
-    async def lint_chart(self, source: Source) -> None:
-        """Lint the Helm chart: helm lint, kubeconform and policies per environment.
-
-        The `chart` group of `lint`.
-        """
-        await lint_report(source, ["chart"])
-
-    @function
-    @check
-    @expected_failures
-    async def lint_argocd(self, source: Source) -> None:
-        """Lint the ArgoCD Application and ApplicationSet against their CRDs and the chart.
-
-        The `argocd` group of `lint`.
-        """
-        await lint_report(source, ["argocd"])
-
-    @function
-    @check
-    @expected_failures
-    async def lint_apiserver(self, source: Source) -> None:
-        """Dry-run every render on a real kube-apiserver with Pod Security restricted.
-
-        The `apiserver` group of `lint`: etcd and kube-apiserver run as services.
-        """
-        await lint_report(source, ["apiserver"])
-
-    @function
-    @check
-    @expected_failures
-    async def lint_monitoring(self, source: Source) -> None:
-        """Lint Prometheus rules and tests, Alertmanager routes, dashboards, metrics contract.
-
-        The `monitoring` group of `lint`.
-        """
-        await lint_report(source, ["monitoring"])
-
-    @function
-    @check
-    @expected_failures
-    async def lint_compose(self, source: Source) -> None:
-        """Lint docker-compose.prod.yml and the files it mounts.
-
-        The `compose` group of `lint`.
-        """
-        await lint_report(source, ["compose"])
-
-    @function
-    @check
-    @expected_failures
-    async def lint_workflows(self, source: Source) -> None:
-        """Lint the GitHub Actions workflows (actionlint, pins) and the repository's YAML.
-
-        The `workflows` group of `lint`.
-        """
-        await lint_report(source, ["workflows"])
+    # `dagger check`: one function per plan group, `lint --only GROUP`.
+    lint_chart = group_check(
+        "chart", "Lint the Helm chart: helm lint, kubeconform and policies per environment.")
+    lint_argocd = group_check(
+        "argocd", "Lint the ArgoCD Application and ApplicationSet against their CRDs and the chart.")
+    lint_apiserver = group_check(
+        "apiserver", "Dry-run every render on a real kube-apiserver with Pod Security restricted.",
+        "etcd and kube-apiserver run as services.")
+    lint_monitoring = group_check(
+        "monitoring",
+        "Lint Prometheus rules and tests, Alertmanager routes, dashboards, metrics contract.")
+    lint_compose = group_check("compose", "Lint docker-compose.prod.yml and the files it mounts.")
+    lint_workflows = group_check(
+        "workflows",
+        "Lint the GitHub Actions workflows (actionlint, pins) and the repository's YAML.")
 
     @function
     @generate

@@ -45,7 +45,7 @@ def counting(monkeypatch) -> list[list[str]]:
 
 def run(root: Path, *selectors: str, jobs: int = 2):
     checks = plan.select(plan.build(plan.Tree.from_path(root)), list(selectors))
-    return checks, {r.check.id: r for r in anyio.run(native.run, checks, root, jobs)}
+    return checks, {r.check.id: r for r in anyio.run(native.run_locally, checks, root, jobs)}
 
 
 def test_one_kubeconform_a_version_and_each_failure_names_its_environment_resource_and_field(

@@ -161,7 +161,7 @@ BIG_OUTPUT = "import sys; sys.stdout.write('x' * (1 << 22))"  # 4 MiB: more than
 
 def run_native(checks, **kwargs):
     return {r.check.name: r for r in anyio.run(
-        lambda: native.run(checks, REPO, 1, **kwargs))}
+        lambda: native.run_locally(checks, REPO, 1, **kwargs))}
 
 
 def test_a_check_that_exits_without_reading_stdin_is_reported_not_crashed():

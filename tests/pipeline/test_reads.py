@@ -29,7 +29,7 @@ def test_every_check_passes_in_a_tree_holding_only_its_reads(tmp_path):
         async def one(index: int, reads: frozenset[str], members: list[plan.Check]):
             async with trees:
                 root = copy_repo(tmp_path / f"reads-{index}", *sorted(reads))
-                results.extend(await native.run(members, root, jobs=2))  # no result cache
+                results.extend(await native.run_locally(members, root, jobs=2))  # no result cache
 
         async with anyio.create_task_group() as group:
             for index, (reads, members) in enumerate(by_reads.items()):

@@ -159,6 +159,6 @@ def test_a_check_using_a_service_is_never_cached(tmp_path, monkeypatch):
     object.__setattr__(check, "services", ("kube-apiserver",))
     store = cache.ResultCache(REPO, tmp_path)
     for _ in range(2):
-        [result] = anyio.run(lambda: native.run([check], REPO, 1, cache=store))
+        [result] = anyio.run(lambda: native.run_locally([check], REPO, 1, cache=store))
         assert result.status == PASSED and not result.cached
     assert entries(tmp_path) == [] and store.reused == 0

@@ -62,7 +62,7 @@ def module_check(name: str, *args: str, stdin: bool = False) -> Check:
 
 
 def run(root: Path, checks: list[Check], jobs: int = 1) -> dict:
-    return {r.check.name: r for r in anyio.run(native.run, checks, root, jobs)}
+    return {r.check.name: r for r in anyio.run(native.run_locally, checks, root, jobs)}
 
 
 def by_subprocess(root: Path, check: Check) -> subprocess.CompletedProcess:

@@ -207,7 +207,7 @@ async def contained(check: Check, source: dagger.Directory, tree: Tree,
     return Result(check, ERROR, time.monotonic() - started, f"timed out after {seconds}s")
 
 
-async def run(checks: list[Check], source: dagger.Directory, tree: Tree) -> list[Result]:
+async def run_in_containers(checks: list[Check], source: dagger.Directory, tree: Tree) -> list[Result]:
     """Run every check concurrently and collect every result."""
     needs_schemas = any(SCHEMAS in a for c in checks for s in (c, c.stdin_from) if s
                         for a in s.argv)

@@ -245,7 +245,7 @@ def not_run(check: Check, why: str) -> Result:
     return Result(check, SKIPPED, 0.0, why)
 
 
-async def run(checks: list[Check], root: Path, jobs: int,
+async def run_locally(checks: list[Check], root: Path, jobs: int,
               on_start: Callable[[Check], None] = lambda c: None,
               on_done: Callable[[Result], None] = lambda r: None,
               fail_fast: bool = False, cache: ResultCache | None = None) -> list[Result]:
