@@ -9,6 +9,7 @@ chain and answered from canned values. Private API: dagger-io is pinned exactly.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,11 +149,29 @@ class Recorder:
         if exit is not None and call.leaf in OUTCOME_LEAVES:
             return {"exitCode": exit.code, "stdout": exit.stdout, "stderr": exit.stderr,
                     "combinedOutput": exit.combined}[call.leaf]
+        if final is not None and call.leaf in ("stdout", "stderr") and batch_files(final):
+            return kubeconform_json(batch_files(final)) if call.leaf == "stdout" else ""
         answer = self.answers.get(call.leaf)
         return answer(call) if callable(answer) else answer
 
     def leaves(self, name: str) -> list[Call]:
         return [c for c in self.calls if c.leaf == name]
+
+
+def batch_files(exec_field: Field) -> list[str]:
+    """The input files of a batched kubeconform (executors/batch.py), or []."""
+    argv = exec_field.args.get("args") or []
+    if argv[:1] != ["kubeconform"] or "-output" not in argv:
+        return []
+    return [a for a in argv if a.endswith(".yaml") and a.startswith("/run/batch/")]
+
+
+def kubeconform_json(files: list[str]) -> str:
+    """What `kubeconform -output json -verbose FILE...` prints when every resource is valid
+    (its shape as kubeconform 0.7 prints it: one entry a resource, naming its file)."""
+    return json.dumps({"resources": [
+        {"filename": path, "kind": "ConfigMap", "name": "settings", "version": "v1",
+         "status": "statusValid", "msg": ""} for path in files]}, indent=2)
 
 
 def all_fields(chain: list[Field]) -> list[Field]:

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import plan, toolchain
 from pipeline.executors import dagger as executor
-from pipeline.executors import dagger_services
+from pipeline.executors import batch, dagger_services
 from pipeline.kubeapi import server
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG, SCHEMAS
@@ -46,6 +46,19 @@ def check_calls(recorder: Recorder) -> dict[tuple[str, ...], list]:
     return found
 
 
+def batch_file(check) -> str:
+    return f"{executor.BATCH_DIR}/{check.group}-{check.name}.yaml"
+
+
+def run_argv(check) -> tuple[str, ...]:
+    """The argv a check's container runs: its own, or its batch's with every member's
+    render as a file (executors/batch.py), as natively."""
+    if not check.batch:
+        return tuple(expected_argv(check.argv))
+    members = next(u for u in batch.units(plan.build(plan.Tree.from_path(REPO))) if check in u)
+    return tuple(batch.batch_argv(expected_argv(check.argv), [batch_file(m) for m in members]))
+
+
 def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_reads(recorder):
     checks = plan.build(plan.Tree.from_path(REPO))
     assert checks, "the plan is empty"
@@ -53,7 +66,7 @@ def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_re
     calls = check_calls(recorder)
     for check in checks:
         for step in filter(None, (check, check.stdin_from)):
-            argv = tuple(expected_argv(step.argv))
+            argv = run_argv(check) if step is check else tuple(expected_argv(step.argv))
             assert argv in calls, f"{check.id}: no container ran {argv}"
             wanted = {f"{executor.WORKDIR}/{p}" for p in check.reads}
             uses_schemas = any(SCHEMAS in a for a in step.argv)
@@ -64,6 +77,21 @@ def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_re
                 and (executor.SCHEMAS_DIR in call.mounts) == uses_schemas]
             assert matching, (f"{check.id}: {argv[0]} did not run in "
                               f"{toolchain.tool(step.tool).image_ref} with exactly {sorted(wanted)}")
+
+
+def test_kubeconform_runs_once_per_batch_and_each_result_is_its_checks(recorder):
+    checks = plan.build(plan.Tree.from_path(REPO))
+    batched = [u for u in batch.units(checks) if u[0].batch]
+    assert batched, "no batchable check in the plan"
+    report = json.loads(run_lint(format="json"))
+    kubeconform = [c for c in recorder.leaves("exitCode") if c.execs[-1][0] == "kubeconform"]
+    singles = [c for c in checks if c.tool == "kubeconform" and not c.batch]
+    assert len(kubeconform) == len(batched) + len(singles)
+    outputs = {c["id"]: c["output"] for c in report["checks"]}
+    for unit in batched:
+        for check in unit:
+            assert outputs[check.id].endswith("Summary: 1 resource found parsing stdin - Valid: 1, "
+                                              "Invalid: 0, Errors: 0, Skipped: 0\n"), check.id
 
 
 def test_mounted_sources_are_the_declared_paths_of_the_source_directory(recorder):
@@ -84,21 +112,26 @@ def test_checks_get_stdin_from_their_producer_as_a_file(recorder):
     checks = [c for c in plan.build(plan.Tree.from_path(REPO)) if c.stdin_from]
     assert checks
     run_lint()
-    def producer_exec(call):
-        producer = chain_of(call.mounts[executor.STDIN_FILE])
+    def producer_exec(call, mounted_at):
+        producer = chain_of(call.mounts[mounted_at])
         assert producer[-1].name == "file" and producer[-1].args["path"] == executor.STDIN_FILE
         return [f for f in producer if f.name == "withExec"][-1]
 
     for check in checks:
-        calls = check_calls(recorder)[tuple(expected_argv(check.argv))]
-        for call in calls:
-            exec_field = call.fields("withExec")[-1]
-            assert "stdin" not in exec_field.args, check.id
-            assert exec_field.args["redirectStdin"] == executor.STDIN_FILE, check.id
-        made = [producer_exec(c) for c in calls]
+        calls = check_calls(recorder)[run_argv(check)]
+        if check.batch:  # its render is a file of the batch's container, from its producer
+            made = [producer_exec(c, batch_file(check)) for c in calls]
+        else:
+            for call in calls:
+                exec_field = call.fields("withExec")[-1]
+                assert "stdin" not in exec_field.args, check.id
+                assert exec_field.args["redirectStdin"] == executor.STDIN_FILE, check.id
+            made = [producer_exec(c, executor.STDIN_FILE) for c in calls]
         assert any(m.args["args"] == expected_argv(check.stdin_from.argv)
                    and m.args["redirectStdout"] == executor.STDIN_FILE for m in made), check.id
-    assert not recorder.leaves("stdout"), "a render travelled through the module as a string"
+    producers_read = [c for c in recorder.leaves("stdout")
+                      if c.fields("withExec")[-1].args.get("redirectStdout")]
+    assert not producers_read, "a render travelled through the module as a string"
 
 
 def test_a_failing_check_fails_the_function_with_the_tool_output(monkeypatch):
@@ -323,3 +356,25 @@ def test_the_text_report_quotes_the_failed_setup_command(monkeypatch):
                 f"with exit code 1:\n" in text)
     assert "  ERROR: No matching distribution found for kubernetes-validate==1.37.0" in text
     assert "traceparent" not in text
+
+
+def test_a_batch_maps_a_failure_to_its_environment_and_a_failed_render_to_its_check(monkeypatch):
+    """One kubeconform container validates every render of a Kubernetes version; its JSON
+    goes back to each environment's check, and a render that fails is only its check's."""
+    [unit] = [u for u in batch.units(plan.build(plan.Tree.from_path(REPO)))
+              if u[0].batch and u[0].id.endswith("-1.37.0")]
+    dev, prod = (next(c for c in unit if f"-{env}-" in c.id) for env in ("dev", "prod"))
+    devs = [c for c in unit if "-dev-" in c.id]  # the failing helm argv is a prefix of each
+    invalid = json.dumps({"resources": [
+        {"filename": batch_file(c), "kind": "Deployment", "name": "dpp-backend", "version": "apps/v1",
+         "status": "statusInvalid" if c is prod else "statusValid",
+         "msg": "problem validating schema: at '/spec/replicas': got string, want integer"
+         if c is prod else ""} for c in unit if c not in devs]})
+    report = lint_outcome(monkeypatch, [
+        failing(expected_argv(dev.stdin_from.argv), Exit(1, stderr="Error: values-dev.yaml: bad")),
+        failing(["kubeconform"], Exit(1, stdout=invalid))], only=[c.id for c in unit])
+    assert all("Error: values-dev.yaml: bad" in output(report, c.id) for c in devs)
+    assert ("stdin - Deployment dpp-backend is invalid: problem validating schema: at "
+            "'/spec/replicas': got string, want integer") in output(report, prod.id)
+    others = [c for c in unit if c not in devs and c is not prod]
+    assert others and all(passed(report, c.id) for c in others)

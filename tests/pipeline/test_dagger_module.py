@@ -12,7 +12,7 @@ from dagger.mod._exceptions import FunctionError, record_exception
 
 from pipeline import plan
 from pipeline.executors import dagger as executor
-from pipeline.executors import dagger_services
+from pipeline.executors import batch, dagger_services
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG
 from tests.conftest import REPO
@@ -46,8 +46,12 @@ def test_a_check_runs_exactly_its_groups_checks(group, monkeypatch):
     assert result is None
     ran = {tuple(c.execs[-1]) for c in recorder.leaves("exitCode")}
     kubeconfig = f"{dagger_services.CREDENTIALS}/kubeconfig"  # where the service's credentials mount
+    selected = plan.select(plan.build(plan.Tree.from_path(REPO)), [group])
     wanted = {tuple(a.replace(KUBECONFIG, kubeconfig) for a in executor.container_argv(c.argv))
-              for c in plan.select(plan.build(plan.Tree.from_path(REPO)), [group])}
+              for c in selected if not c.batch}
+    wanted |= {tuple(batch.batch_argv(executor.container_argv(u[0].argv), [
+        f"{executor.BATCH_DIR}/{c.group}-{c.name}.yaml" for c in u]))
+        for u in batch.units(selected) if u[0].batch}  # one kubeconform a batch (batch.py)
     assert ran - producers(recorder) == wanted
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import shlex
 import time
+from pathlib import PurePosixPath
 
 import anyio
 import dagger
 from dagger import ReturnType, dag
 
 from pipeline import toolchain
-from pipeline.executors import ERROR, FAILED, PASSED, Result, dagger_services
+from pipeline.executors import ERROR, FAILED, PASSED, Result, batch, dagger_services
 from pipeline.executors.native import CHECK_TIMEOUT_SECONDS
 from pipeline.generators import Generator
 from pipeline.plan import chart
@@ -33,6 +34,7 @@ MAX_ERROR_LINES = 40  # of an ExecError's stderr: its end, where tools say why
 STDIN_DIR = "/run/pipeline"  # created empty: the engine opens a redirect without mkdir
 STDIN_FILE = f"{STDIN_DIR}/stdin"  # a producer's stdout, as a file in the check's container
 RENDER_DIR = "/rendered"
+BATCH_DIR = "/run/batch"  # each member's render, mounted as a file, in a batch's container
 
 
 class StepFailed(Exception):
@@ -146,6 +148,37 @@ async def run_check(check: Check, source: dagger.Directory, tree: Tree,
     return Result(check, PASSED if code == 0 else FAILED, time.monotonic() - started, output)
 
 
+async def run_batch(members: list[Check], source: dagger.Directory, tree: Tree,
+                    schemas: dagger.Directory | None) -> list[Result]:
+    """One container over every member's render as a file, as natively (executors/batch.py):
+    a render that fails is its own check's failure, the others are still validated. Each
+    render is its producer's file in the engine (never a string through the module)."""
+    started = time.monotonic()
+
+    def result(check: Check, status: str, text: str) -> Result:
+        return Result(check, status, time.monotonic() - started, text)
+
+    reads = tuple(dict.fromkeys(path for check in members for path in check.reads))
+    ctr = step_container(members[0], source, tree, reads, schemas)
+    failed, files = [], {}
+    for check in members:
+        producer = produced(check.stdin_from, source, tree, check.reads, schemas)
+        if await producer.exit_code() != 0:
+            failed.append(result(check, FAILED, await producer.combined_output()))
+            continue
+        path = f"{BATCH_DIR}/{check.group}-{check.name}.yaml"
+        ctr = ctr.with_mounted_file(path, producer.file(STDIN_FILE))
+        files[PurePosixPath(path)] = check
+    if not files:
+        return failed
+    done = ctr.with_exec(batch.batch_argv(container_argv(members[0].argv), list(files)),
+                         expect=ReturnType.ANY)
+    code = await done.exit_code()
+    split = batch.split((await done.stdout()).encode(), (await done.stderr()).encode(), code,
+                        files)
+    return failed + [result(check, *split[check.id]) for check in files.values()]
+
+
 async def rendered(source: dagger.Directory, tree: Tree, env: str) -> dagger.Directory:
     """The chart rendered for `env` as the checks read it, one file per template."""
     step = chart.render_step(tree, env)
@@ -192,36 +225,41 @@ def error_text(error: Exception) -> str:
     return f"the executor failed running this check: {type(error).__name__}: {error}"
 
 
-async def contained(check: Check, source: dagger.Directory, tree: Tree,
+async def contained(members: list[Check], source: dagger.Directory, tree: Tree,
                     schemas: dagger.Directory | None,
-                    services: dagger_services.Started | None = None) -> Result:
-    """One check with the native executor's timeout; any exception becomes its result."""
+                    services: dagger_services.Started | None = None) -> list[Result]:
+    """One run unit (a check, or a batch: executors/batch.py) with the native executor's
+    timeout; any exception becomes the result of each of its checks."""
     started = time.monotonic()
     seconds = CHECK_TIMEOUT_SECONDS
     try:
         with anyio.move_on_after(seconds) as scope:
-            return await run_check(check, source, tree, schemas, services)
+            if members[0].batch:
+                return await run_batch(members, source, tree, schemas)
+            return [await run_check(members[0], source, tree, schemas, services)]
     except Exception as error:  # noqa: BLE001 - a check's failure is its own, never the run's
-        return Result(check, ERROR, time.monotonic() - started, error_text(error))
+        return [Result(c, ERROR, time.monotonic() - started, error_text(error)) for c in members]
     assert scope.cancelled_caught
-    return Result(check, ERROR, time.monotonic() - started, f"timed out after {seconds}s")
+    return [Result(c, ERROR, time.monotonic() - started, f"timed out after {seconds}s")
+            for c in members]
 
 
 async def run_in_containers(checks: list[Check], source: dagger.Directory, tree: Tree) -> list[Result]:
-    """Run every check concurrently and collect every result."""
+    """Run every check concurrently and collect every result; batchable checks (kubeconform)
+    run as one container per batch, as natively (executors/batch.py)."""
     needs_schemas = any(SCHEMAS in a for c in checks for s in (c, c.stdin_from) if s
                         for a in s.argv)
     schemas = kube_schemas() if needs_schemas else None
     results: list[Result] = []
 
-    async def one(check: Check) -> None:
-        results.append(await contained(check, source, tree, schemas, services))
+    async def one(members: list[Check]) -> None:
+        results.extend(await contained(members, source, tree, schemas, services))
 
     # The services the selected checks need run around all of them, and stop afterwards.
     async with dagger_services.running(needed(checks)) as services:
         async with anyio.create_task_group() as group:
-            for check in checks:
-                group.start_soon(one, check)
+            for members in batch.units(checks):
+                group.start_soon(one, members)
     return results
 
 

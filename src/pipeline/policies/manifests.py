@@ -27,7 +27,7 @@ class Problem:
 
 def load(text: str) -> list[dict]:
     """The non-empty documents of a multi-document YAML stream."""
-    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and doc]
+    return [doc for doc in yaml.load_all(text, yaml.CSafeLoader) if isinstance(doc, dict) and doc]
 
 
 def template_sources(text: str, chart_dir: str | None = None) -> dict[str, str]:
