@@ -72,7 +72,7 @@ def by_subprocess(root: Path, check: Check) -> subprocess.CompletedProcess:
 
 def test_a_module_check_runs_as_a_child_of_the_warm_interpreter_with_its_io(root):
     check = module_check("ok", "--env", "dev", stdin=True)
-    result = run(root, [check])["ok"]
+    result = run(root, [check, module_check("code")])["ok"]
     assert result.status == PASSED
     lines = result.output.splitlines()
     assert lines[0] == f"argv ['--env', 'dev'] file {root / 'wchecks' / 'ok.py'}"
@@ -99,6 +99,7 @@ def test_a_ctrl_c_in_one_check_is_that_checks_failure_and_the_server_serves_on(r
 def test_a_hang_is_killed_at_the_timeout_and_the_others_pass(root, monkeypatch):
     monkeypatch.setattr(native, "CHECK_TIMEOUT_SECONDS", 1)
     results = run(root, [module_check("hangs"), module_check("ok")], jobs=2)
+    assert int(results["ok"].output.split()[-1]) != os.getpid()  # both in the server
     assert results["hangs"].status == ERROR and "timed out after 1s" in results["hangs"].output
     assert results["ok"].status == PASSED
     hung = int((root / "hung.pid").read_text())
@@ -107,7 +108,7 @@ def test_a_hang_is_killed_at_the_timeout_and_the_others_pass(root, monkeypatch):
 
 
 def test_the_server_is_gone_after_the_run(root):
-    result = run(root, [module_check("ok")])["ok"]
+    result = run(root, [module_check("ok"), module_check("code")])["ok"]
     server = int(result.output.split()[-1])
     with pytest.raises(ProcessLookupError):
         os.kill(server, 0)
@@ -125,6 +126,12 @@ def test_without_the_server_the_checks_run_as_subprocesses(root, monkeypatch):
     assert results["ok"].status == PASSED
     assert int(results["ok"].output.split()[-1]) == os.getpid()  # a subprocess of ours
     assert results["code"].output == "exits 3\n"
+
+
+def test_a_single_module_check_runs_as_a_subprocess(root):
+    """A warm start costs what it saves when there is one check to serve."""
+    result = run(root, [module_check("ok")])["ok"]
+    assert result.status == PASSED and int(result.output.split()[-1]) == os.getpid()
 
 
 def test_only_python_dash_m_argvs_are_served():

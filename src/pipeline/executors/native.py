@@ -271,7 +271,8 @@ async def run_locally(checks: list[Check], root: Path, jobs: int,
                 continue
         pending.append(check)
 
-    modules = {warm.served(c.argv) for c in pending if c.tool == "python"} - {None}
+    modules = [warm.served(c.argv) for c in pending
+               if c.tool == "python" and warm.served(c.argv)]
     with tempfile.TemporaryDirectory(prefix="dpp-lint-renders-") as private:
         renders = Renders(Path(private), producer(root, env, slots))
         # The warm interpreter imports the Python checks' modules while the first renders run;

@@ -324,12 +324,14 @@ async def _status(stream) -> int | None:
 @contextlib.asynccontextmanager
 async def started(modules: Iterable[str], root: Path, env: dict[str, str],
                   directory: Path) -> AsyncIterator[WarmPython | None]:
-    """The server for a run's `modules`, importing them while the run starts; stopped
-    (its children killed) when the run ends. None when no check needs it."""
-    modules = sorted(set(modules))
-    if not modules:
+    """The server for a run's `modules` (one per `python -m` check), importing them while
+    the run starts; stopped (its children killed) when the run ends. None for fewer than
+    two checks: one check gains nothing from a warm start it pays for itself."""
+    modules = list(modules)
+    if len(modules) < 2:
         yield None
         return
+    modules = sorted(set(modules))
     errors = (directory / "warm.stderr").open("wb")  # an import's warnings, never a pipe's limit
     process = await anyio.open_process(
         [sys.executable, "-m", MODULE, str(directory / "warm.sock"), *modules], cwd=root,
