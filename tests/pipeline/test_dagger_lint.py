@@ -371,7 +371,7 @@ def test_a_batch_maps_a_failure_to_its_environment_and_a_failed_render_to_its_ch
          "msg": "problem validating schema: at '/spec/replicas': got string, want integer"
          if c is prod else ""} for c in unit if c not in devs]})
     report = lint_outcome(monkeypatch, [
-        failing(expected_argv(dev.stdin_from.argv), Exit(1, stderr="Error: values-dev.yaml: bad")),
+        failing(expected_argv(devs[0].stdin_from.argv), Exit(1, stderr="Error: values-dev.yaml: bad")),
         failing(["kubeconform"], Exit(1, stdout=invalid))], only=[c.id for c in unit])
     assert all("Error: values-dev.yaml: bad" in output(report, c.id) for c in devs)
     assert ("stdin - Deployment dpp-backend is invalid: problem validating schema: at "
