@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -23,10 +24,23 @@ def repo_listing() -> list[str]:
     return sorted(plan.Tree.from_path(REPO).files)
 
 
+ANSWERS = {"glob": lambda call: repo_listing(), "exitCode": 0, "combinedOutput": "ok",
+           "stdout": "rendered"}
+
+
 @pytest.fixture
 def recorder(monkeypatch) -> Recorder:
-    return Recorder(answers={"glob": lambda call: repo_listing(), "exitCode": 0,
-                             "combinedOutput": "ok", "stdout": "rendered"}).install(monkeypatch)
+    return Recorder(answers=ANSWERS).install(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def full_lint() -> tuple[Recorder, dict]:
+    """One whole `lint` over the stand-in engine, every check passing: the tests that only
+    read what it ran share it (each recorded run of the whole plan costs seconds)."""
+    with pytest.MonkeyPatch.context() as patch:
+        recorder = Recorder(answers=ANSWERS).install(patch)
+        report = json.loads(run_lint(format="json"))
+    return recorder, report
 
 
 def run_lint(**kwargs) -> str:
@@ -46,6 +60,11 @@ def check_calls(recorder: Recorder) -> dict[tuple[str, ...], list]:
     return found
 
 
+@functools.cache
+def repo_units() -> tuple[tuple[plan.Check, ...], ...]:
+    return tuple(map(tuple, batch.units(plan.build(plan.Tree.from_path(REPO)))))
+
+
 def batch_file(check) -> str:
     return f"{executor.BATCH_DIR}/{check.group}-{check.name}.yaml"
 
@@ -55,14 +74,14 @@ def run_argv(check) -> tuple[str, ...]:
     render as a file (executors/batch.py), as natively."""
     if not check.batch:
         return tuple(expected_argv(check.argv))
-    members = next(u for u in batch.units(plan.build(plan.Tree.from_path(REPO))) if check in u)
+    members = next(u for u in repo_units() if check in u)
     return tuple(batch.batch_argv(expected_argv(check.argv), [batch_file(m) for m in members]))
 
 
-def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_reads(recorder):
+def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_reads(full_lint):
     checks = plan.build(plan.Tree.from_path(REPO))
     assert checks, "the plan is empty"
-    run_lint()
+    recorder, _ = full_lint
     calls = check_calls(recorder)
     for check in checks:
         for step in filter(None, (check, check.stdin_from)):
@@ -79,11 +98,11 @@ def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_re
                               f"{toolchain.tool(step.tool).image_ref} with exactly {sorted(wanted)}")
 
 
-def test_kubeconform_runs_once_per_batch_and_each_result_is_its_checks(recorder):
+def test_kubeconform_runs_once_per_batch_and_each_result_is_its_checks(full_lint):
     checks = plan.build(plan.Tree.from_path(REPO))
     batched = [u for u in batch.units(checks) if u[0].batch]
     assert batched, "no batchable check in the plan"
-    report = json.loads(run_lint(format="json"))
+    recorder, report = full_lint
     kubeconform = [c for c in recorder.leaves("exitCode") if c.execs[-1][0] == "kubeconform"]
     singles = [c for c in checks if c.tool == "kubeconform" and not c.batch]
     assert len(kubeconform) == len(batched) + len(singles)
@@ -94,8 +113,8 @@ def test_kubeconform_runs_once_per_batch_and_each_result_is_its_checks(recorder)
                                               "Invalid: 0, Errors: 0, Skipped: 0\n"), check.id
 
 
-def test_mounted_sources_are_the_declared_paths_of_the_source_directory(recorder):
-    run_lint()
+def test_mounted_sources_are_the_declared_paths_of_the_source_directory(full_lint):
+    recorder, _ = full_lint
     for call in recorder.leaves("exitCode"):
         for path, source in call.mounts.items():
             if not path.startswith(executor.WORKDIR + "/"):
@@ -106,12 +125,12 @@ def test_mounted_sources_are_the_declared_paths_of_the_source_directory(recorder
             assert selected[-1].args["path"] == rel
 
 
-def test_checks_get_stdin_from_their_producer_as_a_file(recorder):
+def test_checks_get_stdin_from_their_producer_as_a_file(full_lint):
     """The render stays in the engine: the producer's stdout is redirected to a file that
     is mounted into the check's container and redirected to its stdin (no GraphQL string)."""
     checks = [c for c in plan.build(plan.Tree.from_path(REPO)) if c.stdin_from]
     assert checks
-    run_lint()
+    recorder, _ = full_lint
     def producer_exec(call, mounted_at):
         producer = chain_of(call.mounts[mounted_at])
         assert producer[-1].name == "file" and producer[-1].args["path"] == executor.STDIN_FILE
@@ -153,10 +172,10 @@ def test_list_runs_nothing(recorder):
     assert recorder.leaves("exitCode") == []
 
 
-def test_kubernetes_schemas_are_built_by_the_bootstrap_code(recorder):
+def test_kubernetes_schemas_are_built_by_the_bootstrap_code(full_lint):
     if not any(SCHEMAS in a for c in plan.build(plan.Tree.from_path(REPO)) for a in c.argv):
         pytest.skip("no check of this plan uses Kubernetes schemas yet")
-    run_lint()
+    recorder, _ = full_lint
     mounted = [c.mounts[executor.SCHEMAS_DIR] for c in recorder.leaves("exitCode")
                if executor.SCHEMAS_DIR in c.mounts]
     assert mounted

@@ -160,14 +160,22 @@ async def run_batch(members: list[Check], source: dagger.Directory, tree: Tree,
 
     reads = tuple(dict.fromkeys(path for check in members for path in check.reads))
     ctr = step_container(members[0], source, tree, reads, schemas)
+    producers = {c.id: produced(c.stdin_from, source, tree, c.reads, schemas) for c in members}
+    codes: dict[str, int] = {}
+
+    async def render(check: Check) -> None:  # the renders run at once, not one after another
+        codes[check.id] = await producers[check.id].exit_code()
+
+    async with anyio.create_task_group() as group:
+        for check in members:
+            group.start_soon(render, check)
     failed, files = [], {}
     for check in members:
-        producer = produced(check.stdin_from, source, tree, check.reads, schemas)
-        if await producer.exit_code() != 0:
-            failed.append(result(check, FAILED, await producer.combined_output()))
+        if codes[check.id] != 0:
+            failed.append(result(check, FAILED, await producers[check.id].combined_output()))
             continue
         path = f"{BATCH_DIR}/{check.group}-{check.name}.yaml"
-        ctr = ctr.with_mounted_file(path, producer.file(STDIN_FILE))
+        ctr = ctr.with_mounted_file(path, producers[check.id].file(STDIN_FILE))
         files[PurePosixPath(path)] = check
     if not files:
         return failed
@@ -244,7 +252,8 @@ async def contained(members: list[Check], source: dagger.Directory, tree: Tree,
             for c in members]
 
 
-async def run_in_containers(checks: list[Check], source: dagger.Directory, tree: Tree) -> list[Result]:
+async def run_in_containers(checks: list[Check], source: dagger.Directory,
+                            tree: Tree) -> list[Result]:
     """Run every check concurrently and collect every result; batchable checks (kubeconform)
     run as one container per batch, as natively (executors/batch.py)."""
     needs_schemas = any(SCHEMAS in a for c in checks for s in (c, c.stdin_from) if s

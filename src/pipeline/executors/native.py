@@ -246,9 +246,9 @@ def not_run(check: Check, why: str) -> Result:
 
 
 async def run_locally(checks: list[Check], root: Path, jobs: int,
-              on_start: Callable[[Check], None] = lambda c: None,
-              on_done: Callable[[Result], None] = lambda r: None,
-              fail_fast: bool = False, cache: ResultCache | None = None) -> list[Result]:
+                      on_start: Callable[[Check], None] = lambda c: None,
+                      on_done: Callable[[Result], None] = lambda r: None,
+                      fail_fast: bool = False, cache: ResultCache | None = None) -> list[Result]:
     """Run every check, at most `jobs` processes at once; a failure never stops the others,
     unless `fail_fast`: then the first failure cancels the rest, reported as not run.
 
