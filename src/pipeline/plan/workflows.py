@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.checks.workflows import pins
 from pipeline.plan.model import Check, Tree, python_check
 
 YAMLLINT_CONFIG = ".yamllint.yaml"
@@ -17,7 +18,7 @@ def checks(tree: Tree) -> list[Check]:
             description="GitHub Actions workflow syntax, expressions and run: scripts"))
     if workflows and tree.is_file("dagger.json"):
         found.append(python_check(
-            "pins", "workflows", "policies.workflows", ["dagger.json", *workflows],
+            "pins", "workflows", pins, ["dagger.json", *workflows],
             ["dagger.json", *workflows],
             description="every action pinned to a commit, the Dagger CLI = engineVersion, "
                         "no check logic in run: steps"))
