@@ -3,9 +3,7 @@ later scalars win, a null removes the key)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pipeline.checks.files import load_yaml
+from typing import Iterable
 
 
 def merge(base: dict, overlay: dict) -> dict:
@@ -21,9 +19,9 @@ def merge(base: dict, overlay: dict) -> dict:
     return out
 
 
-def merged(paths: list[str | Path]) -> dict:
-    """The values of these files merged in order; a missing or bad file is a LoadError."""
+def merged(layers: Iterable[dict | None]) -> dict:
+    """Values files (parsed) merged in helm's order: values.yaml first, each -f after it."""
     out: dict = {}
-    for path in paths:
-        out = merge(out, load_yaml(path) or {})
+    for layer in layers:
+        out = merge(out, layer or {})
     return out

@@ -31,7 +31,7 @@ from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import LoadError, Problem
 from pipeline.layout import CHART, CHART_YAML, VALUES
-from pipeline.model.values import merge
+from pipeline.model.values import merged
 
 RULE = "argocd"
 PLACEHOLDER = re.compile(r"\{\{-?\s*\.([A-Za-z0-9_.]+)\s*-?\}\}")
@@ -221,12 +221,9 @@ def apps_of(path: Path, problems: list[Problem]) -> list[App]:
 def merged_values(spec: dict, root: Path) -> dict:
     """values.yaml, then each valueFile, then valuesObject: what helm renders the app with."""
     helm = (spec.get("source") or {}).get("helm") or {}
-    values = load_yaml(root / VALUES) or {}
-    for value_file in helm.get("valueFiles") or []:
-        path = root / CHART / value_file
-        if path.is_file():
-            values = merge(values, load_yaml(path) or {})
-    return merge(values, helm.get("valuesObject") or {})
+    files = [root / CHART / name for name in helm.get("valueFiles") or []]
+    return merged([load_yaml(root / VALUES), *(load_yaml(path) for path in files if path.is_file()),
+                   helm.get("valuesObject")])
 
 
 def hosts(values: dict) -> set[str]:

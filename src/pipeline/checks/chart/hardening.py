@@ -26,6 +26,7 @@ from typing import Callable
 
 from pipeline.checks.chart.render import finding, read_render
 from pipeline.checks.cli import run_check
+from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem
 from pipeline.model.kube import component, containers, rid, workloads
 from pipeline.model.values import merged
@@ -220,7 +221,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
     render = read_render(args.file)
-    values = merged(args.values)
+    values = merged(load_yaml(path) for path in args.values)
     rules = args.rule or list(RULES)
     return (render.located(run(render.docs, args.env, values, rules), args.chart),
             f"{args.env}: {len(render.docs)} resources pass {len(rules)} rules ({', '.join(rules)})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.checks.chart.render import finding
 from pipeline.checks.problem import Problem
-from pipeline.model.kube import component, of_kind, rid, workloads
+from pipeline.model.kube import component, effective_env, rid, workloads
 
 # The upstream image, as shipped: not built with the chart's build-time options.
 STOCK_KEYCLOAK = "keycloak/keycloak"
@@ -42,12 +42,7 @@ def check_keycloak(docs: list[dict], env: str) -> list[Problem]:
             for name in ("KC_HEALTH_ENABLED", "KC_METRICS_ENABLED"):
                 if env_vars.get(name) != "true":
                     problems.append(finding("keycloak", rid(doc), f"{path}.env[{name}]", "must be \"true\""))
-            envfrom = [s["configMapRef"]["name"] for s in container.get("envFrom") or [] if "configMapRef" in s]
-            config = {}
-            for cm in of_kind(docs, "ConfigMap"):
-                if cm["metadata"]["name"] in envfrom:
-                    config.update(cm.get("data") or {})
-            config.update({k: v for k, v in env_vars.items() if v is not None})
+            config = effective_env(container, docs)
             for name in ("KC_HOSTNAME", "KC_PROXY_HEADERS", "KC_DB_URL"):
                 if not config.get(name):
                     problems.append(finding("keycloak", rid(doc), f"{path}.env[{name}]", "missing"))

@@ -8,9 +8,9 @@ is checked as staging, with no list of names to extend.
 
 from __future__ import annotations
 
-import yaml
-
 from pipeline.checks.problem import LoadError
+from pipeline.checks.files import load_yaml
+from pipeline.model.values import merged
 
 KEY = ("global", "environment")
 
@@ -20,19 +20,11 @@ class TierError(LoadError):
 
 
 def tier(values_files: list[str]) -> str:
-    """`global.environment` of the merged values (the last file that sets it wins)."""
-    found = None
-    for path in values_files:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                values = yaml.safe_load(handle) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise TierError(f"{path}: cannot read the environment tier: {error}") from None
-        node = values
-        for key in KEY:
-            node = node.get(key) if isinstance(node, dict) else None
-        if node is not None:
-            found = str(node)
-    if found is None:
+    """`global.environment` of the values as helm merges them (a file that cannot be read is a
+    LoadError naming it)."""
+    node: object = merged(load_yaml(path) for path in values_files)
+    for key in KEY:
+        node = node.get(key) if isinstance(node, dict) else None
+    if node is None:
         raise TierError(f"{'.'.join(KEY)} is set in none of {', '.join(values_files)}")
-    return found
+    return str(node)
