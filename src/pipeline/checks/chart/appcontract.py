@@ -12,12 +12,10 @@ the one contract, so they cannot disagree with each other without one of them fa
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 from pipeline.checks.chart import contractcheck
 from pipeline.checks.chart.contractcheck import Where, compose_services, render_workloads
-from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem
 from pipeline.contracts.compose import interpolate
@@ -167,9 +165,5 @@ POLICY = contractcheck.ContractCheck(
     subjects="application workload(s)", holds="agree with", absent="no application is enabled")
 
 
-def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
-    return contractcheck.check(POLICY, args)
-
-
 if __name__ == "__main__":
-    raise SystemExit(run_check(RULE, __doc__, contractcheck.arguments, check))
+    raise SystemExit(contractcheck.run_contract(POLICY, __doc__))

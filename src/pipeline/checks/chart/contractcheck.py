@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator, NamedTuple
 
 from pipeline.checks.chart.render import read_render
+from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem
 from pipeline.model.kube import component, workloads
@@ -77,6 +79,11 @@ def check(policy: ContractCheck, args: argparse.Namespace) -> tuple[list[Problem
     if not checked:
         return problems, f"{args.env}: {policy.absent} (nothing to check)"
     return problems, f"{args.env}: {checked} {policy.subjects} {policy.holds} {args.contract}"
+
+
+def run_contract(policy: ContractCheck, doc: str | None, argv: list[str] | None = None) -> int:
+    """The command line of a contract check: run_check with the shared arguments."""
+    return run_check(policy.rule, doc, arguments, partial(check, policy), argv)
 
 
 def render_workloads(docs: list[dict], wanted: str) -> Iterator[tuple[dict, dict, str]]:

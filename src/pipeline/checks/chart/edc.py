@@ -17,13 +17,11 @@ path an Ingress routes to that Service port. A render without the EDC passes (no
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pipeline.checks.chart import contractcheck
 from pipeline.checks.chart.contractcheck import Where, compose_services, render_workloads
-from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem
 from pipeline.contracts.composeenv import environment as compose_environment
@@ -219,9 +217,5 @@ POLICY = contractcheck.ContractCheck(
     subjects="EDC workload(s)", holds="carry every setting of", absent="the EDC is not enabled")
 
 
-def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
-    return contractcheck.check(POLICY, args)
-
-
 if __name__ == "__main__":
-    raise SystemExit(run_check(RULE, __doc__, contractcheck.arguments, check))
+    raise SystemExit(contractcheck.run_contract(POLICY, __doc__))
