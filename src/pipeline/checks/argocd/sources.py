@@ -30,7 +30,7 @@ import yaml
 from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import LoadError, Problem
-from pipeline.layout import CHART, CHART_YAML, VALUES
+from pipeline.layout import CHART, CHART_YAML, VALUES, environments_in, values_file
 from pipeline.model.values import merged
 
 RULE = "argocd"
@@ -255,13 +255,13 @@ def check_across(apps: list[App], root: Path) -> list[Problem]:
         destination = app.spec.get("destination") or {}
         key = (destination.get("server") or destination.get("name"), destination.get("namespace"))
         namespaces.setdefault(key, []).append(app.where)
-    for values in sorted((root / CHART).glob("values-*.yaml")):
-        deployers = owners.get(values.name, [])
+    for values in map(values_file, environments_in(root)):
+        deployers = owners.get(values.rsplit("/", 1)[-1], [])
         if not deployers:
-            problems.append(Problem(f"{CHART}/{values.name}", "deployed by no Application (an environment "
+            problems.append(Problem(values, "deployed by no Application (an environment "
                                     "without an owner)", rule=RULE))
         elif len(deployers) > 1:
-            problems.append(Problem(f"{CHART}/{values.name}", f"deployed by {len(deployers)} apps "
+            problems.append(Problem(values, f"deployed by {len(deployers)} apps "
                                     f"({'; '.join(deployers)}): one owner per environment", rule=RULE))
     for host, deployers in sorted(served.items()):
         if len(deployers) > 1:

@@ -20,6 +20,7 @@ from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem
 from pipeline.contracts.compose import interpolate
 from pipeline.contracts.composeenv import environment as compose_environment
+from pipeline.layout import APP_CONTRACT
 from pipeline.model.kube import component, effective_env, of_kind, rid
 
 RULE = "app-contract"
@@ -58,19 +59,19 @@ def repository(image: str) -> str:
 
 
 def check_env_names(app: App, names: set[str], where: Where, field: str) -> list[Problem]:
-    problems = [where.problem(RULE, f"{field}[{name}]", f"missing: {app.name} requires it (infra/app-contract.yaml)")
+    problems = [where.problem(RULE, f"{field}[{name}]", f"missing: {app.name} requires it ({APP_CONTRACT})")
                 for name in app.required if name not in names]
     allowed = set(app.required) | set(app.optional)
     problems += [where.problem(RULE, f"{field}[{name}]",
                          f"not in {app.name}'s contract (required or optional): a typo, or add it to "
-                         "infra/app-contract.yaml")
+                         f"{APP_CONTRACT}")
                  for name in sorted(names - allowed)]
     return problems
 
 
 def check_image(app: App, image: str, where: Where, field: str) -> list[Problem]:
     if repository(image) != app.image:
-        return [where.problem(RULE, field, f"{image!r}: {app.name}'s image is {app.image} (infra/app-contract.yaml)")]
+        return [where.problem(RULE, field, f"{image!r}: {app.name}'s image is {app.image} ({APP_CONTRACT})")]
     return []
 
 
@@ -103,7 +104,7 @@ def check_render(docs: list[dict], apps: list[App], env_name: str) -> tuple[list
                     problems.append(where.problem(
                         RULE, f"{path}.livenessProbe.tcpSocket",
                         f"port {tcp.get('port')!r}: {app.name} has no liveness path, so its "
-                        f"liveness is a TCP check of {app.port} (infra/app-contract.yaml)"))
+                        f"liveness is a TCP check of {app.port} ({APP_CONTRACT})"))
                 for probe, wanted in (("livenessProbe", app.liveness), ("readinessProbe", app.readiness)):
                     if not wanted:
                         continue
@@ -112,7 +113,7 @@ def check_render(docs: list[dict], apps: list[App], env_name: str) -> tuple[list
                         problems.append(where.problem(
                             RULE, f"{path}.{probe}.httpGet",
                             f"{get.get('path')!r} on port {get.get('port')!r}: {app.name}'s health is "
-                            f"{wanted} on {app.port} (infra/app-contract.yaml)"))
+                            f"{wanted} on {app.port} ({APP_CONTRACT})"))
                 problems += check_env_names(app, set(effective_env(container, docs)), where, f"{path}.env")
     for monitor in of_kind(docs, "ServiceMonitor"):
         app = next((a for a in apps if component(monitor) == a.component), None)
@@ -122,7 +123,7 @@ def check_render(docs: list[dict], apps: list[App], env_name: str) -> tuple[list
             if endpoint.get("path", "/metrics") != app.metrics:
                 problems.append(Where(resource=f"{env_name}: {rid(monitor)}").problem(RULE, f"spec.endpoints[{i}].path",
                                         f"{endpoint.get('path')!r}: {app.name} serves metrics on "
-                                        f"{app.metrics or 'no path'} (infra/app-contract.yaml)"))
+                                        f"{app.metrics or 'no path'} ({APP_CONTRACT})"))
     return problems, checked
 
 
@@ -148,7 +149,7 @@ def check_compose(doc: dict, apps: list[App], path: str) -> tuple[list[Problem],
         if not any(f"{host}:{app.port}{app.readiness}" in health for host in ("localhost", "127.0.0.1")):
             problems.append(where.problem(RULE, f"{field}.healthcheck.test",
                                           f"does not ask http://localhost:{app.port}{app.readiness}: {app.name}'s "
-                                          "readiness path (infra/app-contract.yaml)"))
+                                          f"readiness path ({APP_CONTRACT})"))
         problems += check_env_names(app, set(compose_environment(service)), where, f"{field}.environment")
         depends = service.get("depends_on") or {}
         for need in app.needs:
@@ -156,7 +157,7 @@ def check_compose(doc: dict, apps: list[App], path: str) -> tuple[list[Problem],
                 problems.append(where.problem(RULE, f"services.{need}", f"missing: {app.name} needs it"))
             elif need not in depends:
                 problems.append(where.problem(RULE, f"{field}.depends_on",
-                                              f"{need} missing: {app.name} needs it (infra/app-contract.yaml)"))
+                                              f"{need} missing: {app.name} needs it ({APP_CONTRACT})"))
     return problems, len(found)
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pipeline.checks.chart.render import read_render
 from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_yaml
-from pipeline.checks.problem import Problem
+from pipeline.checks.problem import Problem, Severity
 from pipeline.model.kube import label_selector_matches, of_kind, rid, template_sources, workloads
 
 
@@ -283,7 +283,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edges", required=True, help="intended edges (YAML)")
     parser.add_argument("--env", required=True)
     parser.add_argument("--chart", help="the chart directory, to name templates by repo path")
-    parser.add_argument("--print", action="store_true", help="print the computed matrix")
+    parser.add_argument("--print", action="store_true", help="list the computed matrix (info lines)")
     parser.add_argument("file", nargs="?", default="-")
 
 
@@ -298,10 +298,9 @@ def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
                                      template_sources(render.text, args.chart))
     except UnknownEnvironment as error:
         return [Problem(path=args.edges, resource=args.env, message=str(error), rule="netpol")], ""
-    if args.print:  # the matrix itself, asked for: a listing, not a finding
-        print(f"netpol: {args.env}: computed edges ({len(computed)}):")
-        print("\n".join(f"  {edge}" for edge in sorted(computed)))
-    return ([Problem(path=args.edges, resource=args.env, message=p, rule="netpol") for p in problems],
+    listing = [Problem(path=args.edges, resource=args.env, message=f"computed edge {edge}", rule="netpol",
+                       severity=Severity.INFO) for edge in sorted(computed)] if args.print else []
+    return (listing + [Problem(path=args.edges, resource=args.env, message=p, rule="netpol") for p in problems],
             f"{args.env}: {len(computed)} allowed connections, exactly the intended edges")
 
 
