@@ -6,10 +6,13 @@ to their `helm template` producer: the plan is what is proven.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from pipeline.checks.chart import policies
-from tests.support.repo import output, run_check
+from tests.support.repo import CHART, REPO, output, run_check
 
 pytestmark = pytest.mark.tools
 
@@ -81,3 +84,31 @@ def test_a_policy_problem_names_the_template_of_the_resource():
 
 def test_render_passes_every_rule(prod_docs):
     assert policies.run(prod_docs, "production") == []
+
+
+def policies_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", policies.__name__, *args], input=stdin, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_an_empty_render_is_refused_naming_its_input():
+    done = policies_cli("--env", "dev", "--values", str(CHART / "values.yaml"),
+                        "--values", str(CHART / "values-dev.yaml"))
+    assert done.returncode == 1
+    assert "stdin: no manifests on input" in done.stdout
+    assert "chart-policies: FAILED" in done.stdout
+
+
+def test_a_missing_values_file_is_named(tmp_path):
+    missing = tmp_path / "values-qa.yaml"
+    done = policies_cli("--env", "qa", "--values", str(CHART / "values.yaml"), "--values", str(missing))
+    assert done.returncode == 1
+    assert f"{missing}: cannot read" in done.stdout
+
+
+def test_values_without_a_tier_name_the_key_and_the_files(tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text("backend: {}\n")
+    done = policies_cli("--env", "qa", "--values", str(values))
+    assert done.returncode == 1
+    assert f"global.environment is set in none of {values}" in done.stdout
