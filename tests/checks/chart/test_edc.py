@@ -13,6 +13,7 @@ import yaml
 
 from pipeline.checks.chart import edc
 from pipeline.model.kube import load
+from tests.support.docs import find
 from tests.support.repo import REPO, binary, output, render, run_check
 
 CONTRACT = REPO / "infra/helm/dpp-platform/edc-settings.yaml"
@@ -233,3 +234,15 @@ def test_the_requirement_ci_step_runs_verbatim():
                            "infra/helm/dpp-platform/values.yaml"], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_edc_planes_get_only_their_own_datasources(prod_docs):
+    """The SQL pool extension opens a pool per edc.datasource.*: no store of the other plane."""
+    for plane, own, other in (("controlplane", "ASSET", "ACCESSTOKENDATA"), ("dataplane", "ACCESSTOKENDATA", "ASSET")):
+        container = find(docs := prod_docs, "Deployment", f"dpp-platform-edc-{plane}")["spec"]["template"]["spec"][
+            "containers"][0]
+        names = {v["name"] for v in container["env"]}
+        assert {f"EDC_DATASOURCE_{own}_{k}" for k in ("NAME", "URL", "USER", "PASSWORD")} <= names
+        assert not any(n.startswith(f"EDC_DATASOURCE_{other}_") for n in names)
+    config = find(docs, "ConfigMap", "dpp-platform-edc")["data"]
+    assert not [k for k in config if k.startswith("EDC_DATASOURCE_")]
