@@ -44,7 +44,8 @@ import yaml
 
 from pipeline.checks.argocd.sources import apps_of
 from pipeline.kubeapi import server
-from pipeline.policies.manifests import pod_template, report
+from pipeline.model.kube import pod_template
+from pipeline.policies.manifests import report
 
 TOOL = "apiserver"
 ARGOCD_MANAGER = "argocd-controller"
