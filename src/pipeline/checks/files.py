@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import posixpath
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import yaml
 
-from pipeline.checks.problem import LoadError
+from pipeline.checks.problem import LoadError, Problem
 
 
 def _load(path: str | Path, parse: Callable[[Any], Any], kind: str,
@@ -34,3 +34,16 @@ def load_json(path: str | Path) -> Any:
 def normpath(path: str | Path) -> str:
     """A '/'-separated path normalised without touching the disk (a/b/../c -> a/c)."""
     return posixpath.normpath(str(path).replace("\\", "/"))
+
+
+def load_each(paths: Iterable[str], loader: Callable[[str], Any],
+              problems: list[Problem]) -> dict[str, Any]:
+    """Each file that loads, by path; one that does not is a problem naming it, and the
+    check goes on with the others (so one broken file does not hide the rest's problems)."""
+    found = {}
+    for path in paths:
+        try:
+            found[path] = loader(path)
+        except LoadError as error:
+            problems.append(Problem("", str(error), rule="load"))
+    return found

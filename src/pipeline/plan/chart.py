@@ -24,6 +24,7 @@ plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-d
 
 from __future__ import annotations
 
+from pipeline.checks.chart import promrules, scrape
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
 from pipeline.toolchain import kube_versions
 
@@ -127,14 +128,14 @@ def checks(tree: Tree) -> list[Check]:
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
         out.append(python_check(
-            f"prometheusrule-{env}", GROUP, "policies.promrules", ["--env", env, "--namespace", NAMESPACE],
+            f"prometheusrule-{env}", GROUP, promrules, ["--env", env, "--namespace", NAMESPACE],
             [CHART], stdin_from=render,
             description=f"the {env} PrometheusRule reads only the release namespace; EDC groups only "
                         "with the EDC"))
         if tree.is_file(PROMETHEUS_K8S) and tree.is_file(METRICS_CONTRACT):
             cluster = [CLUSTER_OBJECTS] if tree.is_file(CLUSTER_OBJECTS) else []
             out.append(python_check(
-                f"scrape-{env}", GROUP, "policies.scrape",
+                f"scrape-{env}", GROUP, scrape,
                 ["--env", env, "--namespace", NAMESPACE, "--prometheus-config", PROMETHEUS_K8S,
                  "--contract", METRICS_CONTRACT, *(["--cluster", *cluster] if cluster else [])],
                 [CHART, PROMETHEUS_K8S, METRICS_CONTRACT, *cluster], stdin_from=render,

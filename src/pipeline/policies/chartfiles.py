@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.contracts.promql import add_matcher
+from pipeline.checks.monitoring.promql import add_matcher
 
 CHART = "infra/helm/dpp-platform"
 RELEASE_NAMESPACE = "__RELEASE_NAMESPACE__"  # templates/monitoring/prometheusrule.yaml replaces it
