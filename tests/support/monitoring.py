@@ -1,28 +1,38 @@
-"""Run one check of the plan, exactly as `lint` would, on a copy of the repo."""
+"""Run one check of the plan, exactly as `lint` would, on a copy of the repo.
+
+`root` is a fixture: a conftest imports it (`from tests.support.monitoring import root`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import anyio
+import pytest
 
 from pipeline.executors import native
+from pipeline.layout import ALERTMANAGER_CONFIG as ALERTMANAGER
+from pipeline.layout import DASHBOARDS_DIR as DASHBOARDS
+from pipeline.layout import METRICS_CONTRACT as CONTRACT
+from pipeline.layout import PROMETHEUS_DIR, RULES_DIR as RULES
 from pipeline.plan import Tree, build
 from pipeline.plan.model import Check
 from tests.conftest import copy_repo
 
 MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "infra/compose",
                     "src/pipeline")
-RULES = "infra/monitoring/alertmanager/rules"
-DASHBOARDS = "infra/monitoring/grafana/dashboards"
-CONTRACT = "infra/monitoring/metrics-contract.yaml"
-ALERTMANAGER = "infra/monitoring/alertmanager/alertmanager.yml"
-PROMETHEUS = "infra/monitoring/prometheus/prometheus.yml"
+PROMETHEUS = f"{PROMETHEUS_DIR}/prometheus.yml"
 
 
 def monitoring_repo(tmp_path: Path) -> Path:
     """The files the monitoring and compose checks read, in a fresh tree."""
     return copy_repo(tmp_path / "repo", *MONITORING_PATHS)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A fresh copy of the files the monitoring and compose checks read."""
+    return monitoring_repo(tmp_path)
 
 
 def plan_check(root: Path, check_id: str) -> Check:
