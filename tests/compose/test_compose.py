@@ -13,7 +13,7 @@ from pipeline.executors import FAILED, PASSED
 from pipeline.policies.appcontract import repository
 from tests.chart.helpers import output, run_check
 from tests.conftest import copy_repo
-from tests.monitoring.helpers import edit, run
+from tests.support.monitoring import edit, run
 
 COMPOSE = "docker-compose.prod.yml"
 PATHS = (COMPOSE, "infra/compose", "infra/monitoring", "infra/app-contract.yaml",
