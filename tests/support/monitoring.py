@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from pipeline.executors import native
+from pipeline.executors import FAILED, PASSED, native
 from pipeline.layout import ALERTMANAGER_CONFIG as ALERTMANAGER
 from pipeline.layout import DASHBOARDS_DIR as DASHBOARDS
 from pipeline.layout import METRICS_CONTRACT as CONTRACT
@@ -52,6 +52,28 @@ def edit(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, count))
+
+
+def passes(root: Path, check_id: str) -> str:
+    """The output of the plan's check, which must pass on the files as they are."""
+    status, output = run(root, check_id)
+    assert status == PASSED, output
+    assert ": OK" in output, output
+    return output
+
+
+def edit_cases(cases: list[tuple]) -> pytest.MarkDecorator:
+    """Parametrize a test over (case, file, old, new, expected lines) edits, named by case."""
+    return pytest.mark.parametrize(("path", "old", "new", "expected"), [c[1:] for c in cases],
+                                   ids=[c[0] for c in cases])
+
+
+def fails_after_edit(root: Path, check_id: str, path: str, old: str, new: str) -> str:
+    """The output of the plan's check, which must fail once `old` is `new` in `path`."""
+    edit(root / path, old, new)
+    status, output = run(root, check_id)
+    assert status == FAILED, output
+    return output
 
 
 def run_check_on_chart(check_id: str, chart: Path):

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from pipeline.executors import FAILED
+from tests.support.monitoring import DASHBOARDS, edit_cases, fails_after_edit, passes, run
 
-from pipeline.executors import FAILED, PASSED
-from tests.support.monitoring import DASHBOARDS, edit, run
+CHECK = "monitoring/dashboards"
 
 
 def test_the_real_files_pass(root):
-    status, output = run(root, "monitoring/dashboards")
-    assert status == PASSED, output
-    assert ": OK" in output
-    assert "4 dashboards" in output
+    assert "4 dashboards" in passes(root, CHECK)
 
 
-# One edit in one file; the check must fail with each expected text in its output.
+# One edit in one file: the check fails with each expected line in its output.
 # (case, file, old, new, expected)
 EDITS = [
     ("dashboard-outside-every-provider", f"{DASHBOARDS}/dashboards.yaml",
@@ -36,12 +33,9 @@ EDITS = [
 ]
 
 
-@pytest.mark.parametrize(("path", "old", "new", "expected"),
-                         [case[1:] for case in EDITS], ids=[case[0] for case in EDITS])
+@edit_cases(EDITS)
 def test_one_bad_edit_fails_the_check(root, path, old, new, expected):
-    edit(root / path, old, new)
-    status, output = run(root, "monitoring/dashboards")
-    assert status == FAILED, output
+    output = fails_after_edit(root, CHECK, path, old, new)
     for line in expected:
         assert line in output, output
 
@@ -55,7 +49,7 @@ def test_a_duplicate_dashboard_uid_fails(root):
     path, board = _dashboard(root, "audit-trail.json")
     board["uid"] = "dpp-platform-overview"
     path.write_text(json.dumps(board))
-    status, output = run(root, "monitoring/dashboards")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert (f"duplicate dashboard uid 'dpp-platform-overview' (also in {DASHBOARDS}/") in output
     assert f"{DASHBOARDS}/" in output and ".json: duplicate dashboard uid" in output
@@ -66,7 +60,7 @@ def test_a_panel_without_unit_or_datasource_variable_fails(root):
     del board["panels"][0]["fieldConfig"]["defaults"]["unit"]
     board["panels"][1]["datasource"] = {"type": "prometheus", "uid": "prometheus"}
     path.write_text(json.dumps(board))
-    status, output = run(root, "monitoring/dashboards")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert f"{DASHBOARDS}/backend-performance.json: panel 1 'p95 latency': no unit" in output
     assert (f"{DASHBOARDS}/backend-performance.json: panel 2 'Latency by handler (p50 / p99)': "
@@ -78,7 +72,7 @@ def test_a_fixed_rate_window_and_a_wide_panel_fail(root):
     board["panels"][3]["targets"][0]["expr"] = "sum(rate(dpp_audit_events_total[5m]))"
     board["panels"][4]["gridPos"]["w"] = 25
     path.write_text(json.dumps(board))
-    status, output = run(root, "monitoring/dashboards")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert "panel 4 'Audit events by type', target A: range [5m] in a rate/irate/increase query" in output
     assert "panel 5 'Merkle root publications': gridPos" in output
@@ -89,7 +83,7 @@ def test_an_old_schema_and_missing_datasource_variable_fail(root):
     board["schemaVersion"] = 27
     board["templating"]["list"] = []
     path.write_text(json.dumps(board))
-    status, output = run(root, "monitoring/dashboards")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert f"{DASHBOARDS}/edc-connector.json: schemaVersion 27, expected 39" in output
     assert f"{DASHBOARDS}/edc-connector.json: templating needs exactly one datasource variable" in output
@@ -101,7 +95,7 @@ def test_a_panel_query_ignoring_the_namespace_variable_fails(root):
     board["panels"][3]["targets"][0]["expr"] = "sum(edc_assets)"
     board["panels"][4]["targets"][0]["expr"] = 'sum by (state) (edc_contract_negotiations{namespace!~"$namespace"})'
     path.write_text(json.dumps(board))
-    status, output = run(root, "monitoring/dashboards")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert (f"{DASHBOARDS}/edc-connector.json: panel 4 'Assets', target A: selector edc_assets ignores "
             'the namespace variable (add namespace=~"$namespace")') in output
@@ -113,7 +107,7 @@ def test_a_dashboard_without_the_namespace_variable_fails(root):
     path, board = _dashboard(root, "audit-trail.json")
     board["templating"]["list"] = [v for v in board["templating"]["list"] if v["name"] != "namespace"]
     path.write_text(json.dumps(board))
-    status, output = run(root, "monitoring/dashboards")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert (f"{DASHBOARDS}/audit-trail.json: templating needs one query variable named `namespace`"
             in output)

@@ -6,19 +6,18 @@ that the plan's check fails, naming the file and the problem.
 
 from __future__ import annotations
 
-import pytest
+from pipeline.executors import FAILED
+from tests.support.monitoring import (CONTRACT, DASHBOARDS, PROMETHEUS, RULES, edit, edit_cases,
+                                      fails_after_edit, passes, run)
 
-from pipeline.executors import FAILED, PASSED
-from tests.support.monitoring import CONTRACT, DASHBOARDS, PROMETHEUS, RULES, edit, run
+CHECK = "monitoring/metrics-contract"
 
 
 def test_the_real_files_pass(root):
-    status, output = run(root, "monitoring/metrics-contract")
-    assert status == PASSED, output
-    assert ": OK" in output
+    passes(root, CHECK)
 
 
-# One edit in one file; the check must fail with each expected text in its output.
+# One edit in one file: the check fails with each expected line in its output.
 # (case, file, old, new, expected)
 EDITS = [
     ("rule-on-a-metric-outside-the-contract", f"{RULES}/platform.yml",
@@ -45,19 +44,16 @@ EDITS = [
 ]
 
 
-@pytest.mark.parametrize(("path", "old", "new", "expected"),
-                         [case[1:] for case in EDITS], ids=[case[0] for case in EDITS])
+@edit_cases(EDITS)
 def test_one_bad_edit_fails_the_check(root, path, old, new, expected):
-    edit(root / path, old, new)
-    status, output = run(root, "monitoring/metrics-contract")
-    assert status == FAILED, output
+    output = fails_after_edit(root, CHECK, path, old, new)
     for line in expected:
         assert line in output, output
 
 
 def test_a_panel_on_a_metric_outside_the_contract_fails(root):
     edit(root / DASHBOARDS / "edc-connector.json", "sum(edc_assets{", "sum(edc_asset_count{")
-    status, output = run(root, "monitoring/metrics-contract")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert (f"{DASHBOARDS}/edc-connector.json: panel 4 'Assets', target A: metric edc_asset_count "
             f"is not in {CONTRACT}") in output

@@ -6,20 +6,17 @@ that the plan's check fails, naming the file and the problem.
 
 from __future__ import annotations
 
-import pytest
+from pipeline.executors import FAILED
+from tests.support.monitoring import RULES, edit_cases, fails_after_edit, passes, run
 
-from pipeline.executors import FAILED, PASSED
-from tests.support.monitoring import RULES, edit, run
+CHECK = "monitoring/rules-coverage"
 
 
 def test_the_real_files_pass(root):
-    status, output = run(root, "monitoring/rules-coverage")
-    assert status == PASSED, output
-    assert ": OK" in output
-    assert "18 alerts in 5 rule files" in output
+    assert "18 alerts in 5 rule files" in passes(root, CHECK)
 
 
-# One edit in one file; the check must fail with each expected text in its output.
+# One edit in one file: the check fails with each expected line in its output.
 # (case, file, old, new, expected)
 EDITS = [
     ("alert-without-severity", f"{RULES}/edc.yml",
@@ -49,12 +46,9 @@ EDITS = [
 ]
 
 
-@pytest.mark.parametrize(("path", "old", "new", "expected"),
-                         [case[1:] for case in EDITS], ids=[case[0] for case in EDITS])
+@edit_cases(EDITS)
 def test_one_bad_edit_fails_the_check(root, path, old, new, expected):
-    edit(root / path, old, new)
-    status, output = run(root, "monitoring/rules-coverage")
-    assert status == FAILED, output
+    output = fails_after_edit(root, CHECK, path, old, new)
     for line in expected:
         assert line in output, output
 
@@ -73,7 +67,7 @@ def test_an_alert_with_no_promtool_test_fails(root):
           description: Untested.
           runbook_url: https://runbooks.dpp-platform.example/monitoring/UntestedAlert
 """)
-    status, output = run(root, "monitoring/rules-coverage")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert (f"{RULES}/platform.yml: alert UntestedAlert (severity warning): no promtool test case "
             "where it fires") in output
@@ -83,6 +77,6 @@ def test_an_alert_with_no_promtool_test_fails(root):
 
 def test_a_rule_file_no_test_loads_fails(root):
     (root / RULES / "tests" / "edc_test.yml").unlink()
-    status, output = run(root, "monitoring/rules-coverage")
+    status, output = run(root, CHECK)
     assert status == FAILED
     assert f"{RULES}/edc.yml: no promtool test file loads this rule file" in output
