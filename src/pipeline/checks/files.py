@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
+from pipeline.checks.cli import read_input
 from pipeline.checks.problem import LoadError, Problem
 
 
@@ -47,3 +48,14 @@ def load_each(paths: Iterable[str], loader: Callable[[str], Any],
         except LoadError as error:
             problems.append(Problem("", str(error), rule="load"))
     return found
+
+
+def load_stream(path: str) -> tuple[list[dict], str]:
+    """The non-empty documents of a multi-document YAML file, or of stdin for "-" (a render
+    piped from `helm template`), and its text (helm's `# Source:` comments name templates)."""
+    text = read_input(path)
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and doc]
+    except yaml.YAMLError as error:
+        raise LoadError(f"{'<stdin>' if path == '-' else path}: not valid YAML: {error}") from error
+    return documents, text

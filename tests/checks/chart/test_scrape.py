@@ -86,6 +86,17 @@ def test_a_servicemonitor_port_name_the_service_lacks_fails(tmp_path):
             "[servicemonitor-targets]") in text
 
 
+@pytestmark_tools
+def test_a_cluster_file_that_is_not_yaml_fails_naming_it(tmp_path):
+    broken = tmp_path / "cluster-objects.yaml"
+    broken.write_text("kind: [\n")
+    result = run_check("chart/scrape-dev", check_args=("--cluster", str(broken)))
+    text = output(result)
+    assert result.returncode == 1, text
+    assert f"ERROR {broken}: not valid YAML" in text
+    assert "scrape: FAILED - 1 problem(s)" in text
+
+
 def test_a_servicemonitor_selecting_no_service_fails():
     docs = load("""
 apiVersion: v1

@@ -19,10 +19,11 @@ import argparse
 import re
 
 from pipeline import layout
-from pipeline.checks.cli import read_input, run_check
+from pipeline.checks.cli import run_check
+from pipeline.checks.files import load_stream
 from pipeline.checks.monitoring.promql import PromQLTokenError, label_matcher, selectors
 from pipeline.checks.problem import Problem
-from pipeline.policies.manifests import load, of_kind, rid, template_sources, workloads
+from pipeline.policies.manifests import of_kind, rid, template_sources, workloads
 
 EDC_GROUP_PREFIX = "dpp-edc"
 EDC_COMPONENT = "edc-controlplane"
@@ -114,8 +115,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
-    text = read_input(args.file)
-    problems, summary = check_render(load(text), args.namespace, template_sources(text, layout.CHART))
+    docs, text = load_stream(args.file)
+    problems, summary = check_render(docs, args.namespace, template_sources(text, layout.CHART))
     return problems, f"{args.env}: {summary}"
 
 

@@ -31,11 +31,11 @@ import argparse
 from dataclasses import dataclass, field
 
 from pipeline import layout
-from pipeline.checks.cli import read_input, run_check
-from pipeline.checks.files import load_yaml
+from pipeline.checks.cli import run_check
+from pipeline.checks.files import load_stream, load_yaml
 from pipeline.checks.problem import Problem
 from pipeline.model.relabel import RelabelError, parse_rules, populate, sanitize_label_name
-from pipeline.policies.manifests import load, of_kind, rid, template_sources, workloads
+from pipeline.policies.manifests import of_kind, rid, template_sources, workloads
 from pipeline.policies.netpol import _selector_matches as selector_matches
 
 COMPONENT = "app.kubernetes.io/component"
@@ -437,9 +437,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
     config = load_yaml(args.prometheus_config) or {}
     contract = load_yaml(args.contract) or {}
-    extra = load(read_input(args.cluster)) if args.cluster else []
-    text = read_input(args.file)
-    problems, summary = check_render(load(text), config, contract, extra, args.namespace,
+    extra = load_stream(args.cluster)[0] if args.cluster else []
+    docs, text = load_stream(args.file)
+    problems, summary = check_render(docs, config, contract, extra, args.namespace,
                                      args.prometheus_config, template_sources(text, layout.CHART))
     return problems, f"{args.env}: {summary}"
 
