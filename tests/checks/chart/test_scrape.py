@@ -4,28 +4,47 @@ render's targets, every contract component is scraped.
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from pipeline.checks.chart.scrape import check_render
 from pipeline.checks.problem import Problem
 from pipeline.policies.manifests import load
-from tests.chart.helpers import REPO, output, run_check
+from tests.chart.helpers import REPO, native, output, plan_check, run_check
 from tests.support.monitoring import edited_chart, run_check_on_chart
 
 pytestmark_tools = pytest.mark.tools
 K8S = "infra/monitoring/prometheus/prometheus.k8s.yml"
 
 
+@pytest.fixture(scope="session")
+def scrape():
+    """Run chart/scrape-<env> as the plan does (extra check arguments appended), over one
+    `helm template` of each environment per session."""
+    renders: dict[str, str] = {}
+
+    def run(env: str, *check_args: str) -> subprocess.CompletedProcess:
+        check = plan_check(f"chart/scrape-{env}")
+        if env not in renders:
+            made = subprocess.run(native(check.stdin_from.argv, check.stdin_from.tool), cwd=REPO,
+                                  capture_output=True, text=True, timeout=120, check=True)
+            renders[env] = made.stdout
+        return subprocess.run([*native(check.argv, check.tool), *check_args], cwd=REPO,
+                              input=renders[env], capture_output=True, text=True, timeout=300)
+    return run
+
+
 @pytestmark_tools
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-def test_every_job_keeps_targets_in_every_environment(env):
-    result = run_check(f"chart/scrape-{env}")
+def test_every_job_keeps_targets_in_every_environment(scrape, env):
+    result = scrape(env)
     assert result.returncode == 0, output(result)
     assert "ServiceMonitors" in result.stdout
 
 
 @pytestmark_tools
-def test_the_old_annotation_selectors_keep_nothing(tmp_path):
+def test_the_old_annotation_selectors_keep_nothing(scrape, tmp_path):
     """The config before issue 10: kept zero targets of the chart (the defect)."""
     old = tmp_path / "prometheus.k8s.yml"
     old.write_text("""
@@ -43,7 +62,7 @@ scrape_configs:
         regex: .*-controlplane
         action: keep
 """)
-    result = run_check("chart/scrape-staging", check_args=("--prometheus-config", str(old)))
+    result = scrape("staging", "--prometheus-config", str(old))
     text = output(result)
     assert result.returncode == 1, text
     assert f"ERROR {old}: scrape job kubernetes-pods: keeps no target of the render" in text
@@ -53,11 +72,11 @@ scrape_configs:
 
 
 @pytestmark_tools
-def test_a_job_whose_selector_matches_nothing_fails(tmp_path):
+def test_a_job_whose_selector_matches_nothing_fails(scrape, tmp_path):
     config = tmp_path / "prometheus.k8s.yml"
     config.write_text((REPO / K8S).read_text().replace("regex: dpp-platform;backend;http",
                                                        "regex: dpp-platform;api;http"))
-    result = run_check("chart/scrape-dev", check_args=("--prometheus-config", str(config)))
+    result = scrape("dev", "--prometheus-config", str(config))
     text = output(result)
     assert result.returncode == 1, text
     assert (f"{config}: scrape job backend: keeps no target of the render, although component "
@@ -87,10 +106,10 @@ def test_a_servicemonitor_port_name_the_service_lacks_fails(tmp_path):
 
 
 @pytestmark_tools
-def test_a_cluster_file_that_is_not_yaml_fails_naming_it(tmp_path):
+def test_a_cluster_file_that_is_not_yaml_fails_naming_it(scrape, tmp_path):
     broken = tmp_path / "cluster-objects.yaml"
     broken.write_text("kind: [\n")
-    result = run_check("chart/scrape-dev", check_args=("--cluster", str(broken)))
+    result = scrape("dev", "--cluster", str(broken))
     text = output(result)
     assert result.returncode == 1, text
     assert f"ERROR {broken}: not valid YAML" in text
