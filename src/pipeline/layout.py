@@ -33,6 +33,7 @@ ARGOCD = "infra/argocd"
 MONITORING = "infra/monitoring"
 PROMETHEUS_DIR = f"{MONITORING}/prometheus"
 PROMETHEUS_K8S = f"{PROMETHEUS_DIR}/prometheus.k8s.yml"
+PROMETHEUS_COMPOSE = f"{PROMETHEUS_DIR}/prometheus.yml"  # the compose stack's Prometheus
 RULES_DIR = f"{MONITORING}/alertmanager/rules"
 ALERTMANAGER_CONFIG = f"{MONITORING}/alertmanager/alertmanager.yml"
 GRAFANA = f"{MONITORING}/grafana"

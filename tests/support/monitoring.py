@@ -11,17 +11,17 @@ import anyio
 import pytest
 
 from pipeline.executors import FAILED, PASSED, native
-from pipeline.layout import ALERTMANAGER_CONFIG as ALERTMANAGER
-from pipeline.layout import DASHBOARDS_DIR as DASHBOARDS
-from pipeline.layout import METRICS_CONTRACT as CONTRACT
-from pipeline.layout import PROMETHEUS_DIR, RULES_DIR as RULES
 from pipeline.plan import Tree, build
 from pipeline.plan.model import Check
 from tests.conftest import copy_repo
 
 MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "infra/compose",
                     "src/pipeline")
-PROMETHEUS = f"{PROMETHEUS_DIR}/prometheus.yml"
+RULES = "infra/monitoring/alertmanager/rules"
+DASHBOARDS = "infra/monitoring/grafana/dashboards"
+CONTRACT = "infra/monitoring/metrics-contract.yaml"
+ALERTMANAGER = "infra/monitoring/alertmanager/alertmanager.yml"
+PROMETHEUS = "infra/monitoring/prometheus/prometheus.yml"
 
 
 def monitoring_repo(tmp_path: Path) -> Path:

@@ -29,12 +29,12 @@ from pipeline.checks.monitoring import dashboards as dashboards_check
 from pipeline.checks.monitoring import metrics, panel_queries
 from pipeline.checks.monitoring import rules as rules_check
 from pipeline.layout import (ALERTMANAGER_CONFIG, DASHBOARDS_DIR, GRAFANA, METRICS_CONTRACT,
-                             PINT_CONFIG, PROMETHEUS_DIR, QUERY_EXPORTER_CONFIG, RULES_DIR)
+                             PINT_CONFIG, PROMETHEUS_COMPOSE, PROMETHEUS_DIR, QUERY_EXPORTER_CONFIG,
+                             RULES_DIR)
 from pipeline.plan.model import Check, Step, Tree, python_check
 
 GROUP = "monitoring"
 PROMETHEUS_CONFIGS = f"{PROMETHEUS_DIR}/*.yml"
-COMPOSE_PROMETHEUS_CONFIG = f"{PROMETHEUS_DIR}/prometheus.yml"  # the compose stack's Prometheus
 DASHBOARDS = f"{DASHBOARDS_DIR}/*.json"
 
 # `amtool config routes test` cases: (name, labels, receivers the alert must reach, in order).
@@ -146,7 +146,7 @@ def checks(tree: Tree) -> list[Check]:
             description="query-exporter 5.0.2 loads the EDC exporter's metrics, queries and databases"))
 
     if tree.is_file(METRICS_CONTRACT):
-        compose_config = COMPOSE_PROMETHEUS_CONFIG
+        compose_config = PROMETHEUS_COMPOSE
         extra = ["--prometheus-config", compose_config] if tree.is_file(compose_config) else []
         found.append(python_check(
             "metrics-contract", GROUP, metrics,
