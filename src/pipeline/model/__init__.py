@@ -1,0 +1,1 @@
+"""One model per concept, each read from what the real tool emits (e.g. compose.py)."""
