@@ -1,4 +1,5 @@
-"""A compose service's environment as the container will see it, from the file alone."""
+"""LEGACY (see contracts/compose.py): a compose service's environment from the raw YAML, for
+policies/edc.py and policies/appcontract.py until they read pipeline.model.compose."""
 
 from __future__ import annotations
 

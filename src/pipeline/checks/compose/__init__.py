@@ -1,0 +1,38 @@
+"""The compose group's checks, over the one compose model (pipeline.model.compose).
+
+Each check gets the compose file's path and, on stdin, what the real Compose v2 resolved
+from it: the plan's Step runs `docker-compose ... config --format json` (plan/compose.py),
+so both executors feed the checks the same JSON from the pinned tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.checks.cli import read_input
+from pipeline.checks.problem import LoadError
+from pipeline.model.compose import ComposeError, Project, from_json, written
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("compose_file")
+    parser.add_argument("--resolved", default="-",
+                        help="`docker-compose config --format json` of the file (default: stdin)")
+
+
+def project(args: argparse.Namespace) -> tuple[Project, Path]:
+    """The model of the checked file, and the directory Compose resolved its paths from."""
+    root = Path(args.compose_file).resolve().parent
+    try:
+        return from_json(read_input(args.resolved), args.compose_file, root), root
+    except ComposeError as error:
+        raise LoadError(str(error)) from error
+
+
+def as_written(args: argparse.Namespace) -> dict:
+    """{service: model.compose.Written}: the file's own text, for where a value comes from."""
+    try:
+        return written(read_input(args.compose_file), args.compose_file)
+    except ComposeError as error:
+        raise LoadError(str(error)) from error
