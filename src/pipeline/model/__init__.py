@@ -1,1 +1,1 @@
-"""One model per concept, each read from what the real tool emits (e.g. compose.py)."""
+"""The shared domain, parsed once: Prometheus and Alertmanager configuration (prometheus.py), ..."""
