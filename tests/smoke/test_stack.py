@@ -62,7 +62,7 @@ def test_compose_forms_long_syntax_secrets_configs_profiles_interpolation(tmp_pa
     assert sorted(specs) == ["alertmanager", "prometheus"]  # the profile, not the name list
     prom, am = specs["prometheus"], specs["alertmanager"]
     assert prom.command[0] == "--config.file=/etc/prometheus/prometheus.yml"
-    assert prom.listen_port == 9091 and prom.ports[0].published == 19091
+    assert prom.listen_port == 9091 and prom.ports[0].published_port == 19091
     mounts = {m.target: m for m in prom.mounts}
     assert mounts["/etc/prometheus"].kind == "repo" and mounts["/etc/prometheus"].read_only
     assert mounts["/prometheus"].kind == "volume"

@@ -43,13 +43,18 @@ class Port:
     """A published or container port (compose-go types.ServicePortConfig)."""
 
     target: int
-    published: int | None = None
+    published: str = ""  # a host port, a range ("8000-8010": the engine picks one) or "" (any)
     host_ip: str = ""
     protocol: str = "tcp"
 
+    @property
+    def published_port(self) -> int | None:
+        """The host port, when it is one port (not a range, not left to the engine)."""
+        return int(self.published) if self.published.isdigit() else None
+
     def __str__(self) -> str:
         """The short syntax: [host_ip:][published:]target[/protocol]."""
-        text = ":".join(str(p) for p in (self.host_ip, self.published, self.target) if p not in ("", None))
+        text = ":".join(str(p) for p in (self.host_ip, self.published, self.target) if p != "")
         return text if self.protocol == "tcp" else f"{text}/{self.protocol}"
 
 
@@ -218,13 +223,11 @@ def _argv(value: Any, where: _Where, name: str) -> tuple[str, ...] | None:
 
 def _port(index: int, entry: Any, where: _Where) -> Port:
     try:
-        published = entry.get("published")
-        return Port(target=int(entry["target"]),
-                    published=int(published) if published not in (None, "") else None,
+        return Port(target=int(entry["target"]), published=str(entry.get("published") or ""),
                     host_ip=str(entry.get("host_ip") or ""), protocol=str(entry.get("protocol") or "tcp"))
     except (AttributeError, KeyError, TypeError, ValueError):
-        raise where.error(f"ports[{index}]", f"cannot read {entry!r} (a published port range is not "
-                                             "supported: publish single ports)") from None
+        raise where.error(f"ports[{index}]", f"cannot read {entry!r} (expected a port object "
+                                             "with an integer target)") from None
 
 
 def _classify(source: str, root: PurePosixPath) -> tuple[str, str]:
@@ -348,3 +351,12 @@ def written(text: str, path: str) -> dict[str, Written]:
         found[str(name)] = Written(str(service.get("image") or ""),
                                    {str(k): "" if v is None else str(v) for k, v in environment.items()})
     return found
+
+
+def sourced_environment(service: Service, as_written: Written) -> dict[str, object]:
+    """{name: value} of a service's resolved environment, where a value the operator supplies
+    (the variable is exactly one required `${VAR:?...}`) is {"variable": its text}: set, but
+    only known at `up` (the contract checks accept a secret only that way)."""
+    return {name: {"variable": as_written.environment[name]} if as_written.from_required_variable(name)
+            else ("" if value is None else value)
+            for name, value in service.environment.items()}
