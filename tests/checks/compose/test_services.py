@@ -18,48 +18,40 @@ def test_the_real_file_passes(root):
     assert "17 services" in text, text
 
 
-def test_an_undefined_dependency_is_named(root):
-    edit(root / COMPOSE, "      edc-controlplane: {condition: service_healthy}\n",
-         "      edc-controlplan: {condition: service_healthy}\n")
-    status, text = run(root, "compose/comes-up")
-    assert status == FAILED
-    assert f"{COMPOSE}: service edc-dataplane: depends on edc-controlplan, which is not defined" in text, text
+EDITS = [  # (id, check, old text, new text, lines the output must hold)
+    ("undefined-dependency", "compose/comes-up",
+     "      edc-controlplane: {condition: service_healthy}\n", "      edc-controlplan: {condition: service_healthy}\n",
+     [f"{COMPOSE}: service edc-dataplane: depends on edc-controlplan, which is not defined"]),
+    ("missing-bind-source", "compose/docker-compose-prod",
+     "./infra/monitoring/grafana:/etc/grafana/provisioning:ro", "./infra/monitoring/grafna:/etc/grafana/provisioning:ro",
+     [f"{COMPOSE}: service grafana: mounts ./infra/monitoring/grafna at /etc/grafana/provisioning, "
+      "which does not exist in the repo",
+      f"{COMPOSE}: service grafana: must mount ./infra/monitoring/grafana at /etc/grafana/provisioning"]),
+    ("undeclared-volume-and-host-path", "compose/docker-compose-prod",
+     "      - redis-data:/data\n", "      - redis-cache:/data\n      - /var/run:/host-run\n",
+     [f"{COMPOSE}: service redis: volume 'redis-cache' is not declared under top-level `volumes:`",
+      f"{COMPOSE}: service redis: mounts host path /var/run; only node-exporter may read"]),
+    ("image-not-configurable", "compose/docker-compose-prod",
+     "image: ${DPP_REGISTRY:-ghcr.io/dpp-platform}/dpp-backend:${DPP_VERSION:-main}",
+     "image: ghcr.io/dpp-platform/dpp-backend:main",
+     [f"{COMPOSE}: service backend: image 'ghcr.io/dpp-platform/dpp-backend:main' must come from "
+      "ghcr.io and be configurable by env"]),
+    ("mount-checked-with-its-default", "compose/docker-compose-prod",
+     "${ALERTMANAGER_SECRETS_DIR:-./infra/monitoring/alertmanager/secrets.example}",
+     "${ALERTMANAGER_SECRETS_DIR:-./infra/monitoring/alertmanager/secrets}",
+     [f"{COMPOSE}: service alertmanager: mounts ./infra/monitoring/alertmanager/secrets at "
+      "/etc/alertmanager/secrets, which does not exist in the repo"]),
+]
 
 
-def test_a_bind_mount_of_a_missing_repo_path_is_named(root):
-    edit(root / COMPOSE, "./infra/monitoring/grafana:/etc/grafana/provisioning:ro",
-         "./infra/monitoring/grafna:/etc/grafana/provisioning:ro")
-    status, text = run(root, "compose/docker-compose-prod")
-    assert status == FAILED
-    assert (f"{COMPOSE}: service grafana: mounts ./infra/monitoring/grafna at /etc/grafana/provisioning, "
-            "which does not exist in the repo") in text, text
-    assert f"{COMPOSE}: service grafana: must mount ./infra/monitoring/grafana at /etc/grafana/provisioning" in text
-
-
-def test_an_undeclared_volume_and_a_host_path_are_named(root):
-    edit(root / COMPOSE, "      - redis-data:/data\n", "      - redis-cache:/data\n      - /var/run:/host-run\n")
-    status, text = run(root, "compose/docker-compose-prod")
-    assert status == FAILED
-    assert f"{COMPOSE}: service redis: volume 'redis-cache' is not declared under top-level `volumes:`" in text
-    assert f"{COMPOSE}: service redis: mounts host path /var/run; only node-exporter may read" in text
-
-
-def test_our_image_must_stay_configurable_by_env(root):
-    edit(root / COMPOSE, "image: ${DPP_REGISTRY:-ghcr.io/dpp-platform}/dpp-backend:${DPP_VERSION:-main}",
-         "image: ghcr.io/dpp-platform/dpp-backend:main")
-    status, text = run(root, "compose/docker-compose-prod")
-    assert status == FAILED
-    assert (f"{COMPOSE}: service backend: image 'ghcr.io/dpp-platform/dpp-backend:main' must come from "
-            "ghcr.io and be configurable by env") in text, text
-
-
-def test_a_mount_from_a_variable_is_checked_with_its_default(root):
-    edit(root / COMPOSE, "${ALERTMANAGER_SECRETS_DIR:-./infra/monitoring/alertmanager/secrets.example}",
-         "${ALERTMANAGER_SECRETS_DIR:-./infra/monitoring/alertmanager/secrets}")
-    status, text = run(root, "compose/docker-compose-prod")
-    assert status == FAILED
-    assert (f"{COMPOSE}: service alertmanager: mounts ./infra/monitoring/alertmanager/secrets at "
-            "/etc/alertmanager/secrets, which does not exist in the repo") in text, text
+@pytest.mark.parametrize(("check_id", "old", "new", "expected"), [case[1:] for case in EDITS],
+                         ids=[case[0] for case in EDITS])
+def test_one_bad_edit_fails_naming_file_and_service(root, check_id, old, new, expected):
+    edit(root / COMPOSE, old, new)
+    status, text = run(root, check_id)
+    assert status == FAILED, text
+    for line in expected:
+        assert line in text, text
 
 
 def test_a_file_compose_refuses_fails_in_composes_words(root):

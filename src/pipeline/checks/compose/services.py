@@ -148,25 +148,22 @@ def _load(root: Path, local: str, found: list[Problem]) -> dict:
     return document if isinstance(document, dict) else {}
 
 
-def mounted_config(path: str, service: Service, default: str, root: Path,
-                   found: list[Problem]) -> tuple[str, str] | None:
-    """(path in the container, repo path) of the service's --config.file, which a mount must carry."""
-    config = service.flag("config.file") or default
+def mounted_config(model: Project, service: Service, root: Path,
+                   found: list[Problem]) -> tuple[str, str, dict] | None:
+    """(path in the container, repo path, parsed) of the service's --config.file, which a
+    mount must carry."""
+    config = service.flag("config.file") or MONITORING[service.name]["config"]
     local = service.source_of(config)
     if local is None or not (root / local).is_file():
-        found.append(problem(path, service.name, f"--config.file {config} is not a mounted repo file"))
+        found.append(problem(model.path, service.name, f"--config.file {config} is not a mounted repo file"))
         return None
-    return config, local
+    return config, local, _load(root, local, found)
 
 
-def check_prometheus(model: Project, prometheus: Service, root: Path) -> list[Problem]:
+def prometheus_config(model: Project, prometheus: Service, root: Path, config: str, local: str,
+                      prom: dict) -> list[Problem]:
     """prometheus.yml as the container sees it: rule files mounted, targets are services."""
-    found: list[Problem] = []
-    mounted = mounted_config(model.path, prometheus, MONITORING["prometheus"]["config"], root, found)
-    if not mounted:
-        return found
-    config, local = mounted
-    prom = _load(root, local, found)
+    found = []
     base = PurePosixPath(config).parent
     for entry in prom.get("rule_files") or []:
         inside = normpath(base / str(entry))
@@ -187,14 +184,11 @@ def check_prometheus(model: Project, prometheus: Service, root: Path) -> list[Pr
     return found
 
 
-def check_alertmanager(model: Project, alertmanager: Service, root: Path) -> list[Problem]:
+def alertmanager_config(model: Project, alertmanager: Service, root: Path, config: str, local: str,
+                        document: dict) -> list[Problem]:
     """alertmanager.yml's *_file secrets are absolute and mounted."""
-    found: list[Problem] = []
-    mounted = mounted_config(model.path, alertmanager, MONITORING["alertmanager"]["config"], root, found)
-    if not mounted:
-        return found
-    _, local = mounted
-    for key, value in file_fields(_load(root, local, found)):
+    found = []
+    for key, value in file_fields(document):
         if not value.startswith("/"):
             found.append(Problem(path=local, rule=RULE, message=f"{key}: {value} must be an absolute "
                                  "path (Alertmanager opens it relative to its working directory at "
@@ -207,13 +201,20 @@ def check_alertmanager(model: Project, alertmanager: Service, root: Path) -> lis
     return found
 
 
+def check_wiring(model: Project, root: Path) -> list[Problem]:
+    """Config files as the containers see them: the mounts must carry what the configs name."""
+    found: list[Problem] = []
+    for name, check_config in (("prometheus", prometheus_config), ("alertmanager", alertmanager_config)):
+        service = model.services.get(name)
+        mounted = service and mounted_config(model, service, root, found)
+        if mounted:
+            found += check_config(model, service, root, *mounted)
+    return found
+
+
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
     model, root = project(args)
-    found = check_services(model, as_written(args), root)
-    if "prometheus" in model.services:
-        found += check_prometheus(model, model.services["prometheus"], root)
-    if "alertmanager" in model.services:
-        found += check_alertmanager(model, model.services["alertmanager"], root)
+    found = check_services(model, as_written(args), root) + check_wiring(model, root)
     return found, f"{len(model.services)} services"
 
 
