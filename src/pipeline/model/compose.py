@@ -314,6 +314,17 @@ def resolve(root: Path, compose: str, env_file: str | None = None,
     return from_json(done.stdout, compose, root.resolve())
 
 
+def read(compose: str, resolved_text: str) -> tuple[Project, dict[str, "Written"]]:
+    """The model of the file `compose` from Compose's JSON of it (bind sources resolved against
+    the file's directory, as `config_argv` runs it), and the file as written."""
+    try:
+        with open(compose, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise ComposeError(f"{compose}: cannot read: {error.strerror}") from error
+    return from_json(resolved_text, compose, Path(compose).resolve().parent), written(text, compose)
+
+
 # --- the file as written: where a value comes from --------------------------------------------
 
 REQUIRED_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}")

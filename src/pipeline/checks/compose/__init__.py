@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.checks.cli import read_input
 from pipeline.checks.problem import LoadError
-from pipeline.model.compose import ComposeError, Project, from_json, written
+from pipeline.model.compose import ComposeError, Project, Written, read
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,18 +21,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
                         help="`docker-compose config --format json` of the file (default: stdin)")
 
 
-def project(args: argparse.Namespace) -> tuple[Project, Path]:
-    """The model of the checked file, and the directory Compose resolved its paths from."""
-    root = Path(args.compose_file).resolve().parent
+def project(args: argparse.Namespace) -> tuple[Project, dict[str, Written], Path]:
+    """The model of the checked file, the file as written (model.compose.Written: where a value
+    comes from), and the directory Compose resolved its paths from."""
     try:
-        return from_json(read_input(args.resolved), args.compose_file, root), root
+        resolved, as_written = read(args.compose_file, read_input(args.resolved))
     except ComposeError as error:
         raise LoadError(str(error)) from error
-
-
-def as_written(args: argparse.Namespace) -> dict:
-    """{service: model.compose.Written}: the file's own text, for where a value comes from."""
-    try:
-        return written(read_input(args.compose_file), args.compose_file)
-    except ComposeError as error:
-        raise LoadError(str(error)) from error
+    return resolved, as_written, Path(args.compose_file).resolve().parent

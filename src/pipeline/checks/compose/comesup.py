@@ -105,7 +105,7 @@ def check_databases(model: Project, root: Path) -> list[Problem]:
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
-    model, root = project(args)
+    model, _, root = project(args)
     return (check_dependencies(model) + check_databases(model, root),
             f"{len(model.services)} services: dependencies, healthchecks and databases")
 

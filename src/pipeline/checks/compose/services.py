@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from pipeline import toolchain
 from pipeline.checks.cli import run_check
-from pipeline.checks.compose import arguments, as_written, project
+from pipeline.checks.compose import arguments, project
 from pipeline.checks.files import load_yaml, normpath
 from pipeline.checks.problem import LoadError, Problem
 from pipeline.contracts.alertmanager import file_fields
@@ -213,8 +213,8 @@ def check_wiring(model: Project, root: Path) -> list[Problem]:
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
-    model, root = project(args)
-    found = check_services(model, as_written(args), root) + check_wiring(model, root)
+    model, as_written, root = project(args)
+    found = check_services(model, as_written, root) + check_wiring(model, root)
     return found, f"{len(model.services)} services"
 
 
