@@ -229,3 +229,18 @@ def test_the_stack_is_read_through_compose_in_its_pinned_image(recorder):
     assert {c.image for c in calls} == {toolchain.tool(model.TOOL).image_ref}
     assert calls[0].execs[-1] == list(stack.config_argv(WORKDIR))
     assert set(calls[0].mounts) == {f"{WORKDIR}/{stack.COMPOSE_FILE}", f"{WORKDIR}/{stack.COMPOSE_LINT_ENV}"}
+
+
+def test_a_compose_file_compose_refuses_fails_smoke_in_its_words(monkeypatch, tmp_path):
+    root = copy_repo(tmp_path, stack.COMPOSE_FILE, stack.COMPOSE_LINT_ENV)
+    (root / stack.COMPOSE_LINT_ENV).write_text("")  # the required variables are unset
+    refused = subprocess.run([model.binary(), *stack.config_argv(containers.WORKDIR)[1:]], cwd=root,
+                             capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+    Recorder(answers=answers(root), exits=[(lambda argv: argv[:1] == [model.BINARY],
+                                            Exit(refused.returncode, stderr=refused.stderr))]
+             ).install(monkeypatch)
+    with pytest.raises(containers.SmokeFailed) as raised:
+        run()
+    assert str(raised.value) == f"{stack.COMPOSE_FILE}: docker-compose config: {refused.stderr.strip()}"
+    assert "required variable" in str(raised.value)
