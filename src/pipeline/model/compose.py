@@ -143,12 +143,8 @@ class Project:
 
 
 def flag(args: Sequence[str], name: str) -> str | None:
-    """The value of `--name=value` in an argv (the last one wins, as for Go's flag package)."""
-    found = None
-    for arg in args:
-        if arg.startswith(f"--{name}="):
-            found = arg.split("=", 1)[1]
-    return found
+    """The value of the first `--name=value` in an argv."""
+    return next((arg.split("=", 1)[1] for arg in args if arg.startswith(f"--{name}=")), None)
 
 
 def under(path: str, root: str) -> bool:
@@ -165,7 +161,8 @@ class _Where:
         self.path, self.service = path, service
 
     def error(self, field_name: str, message: str) -> ComposeError:
-        return ComposeError(f"{self.path}: services.{self.service}.{field_name}: {message}")
+        where = ".".join(filter(None, ("services", self.service, field_name)))
+        return ComposeError(f"{self.path}: {where}: {message}")
 
 
 def from_json(text: str, path: str, project_dir: str | Path) -> Project:
