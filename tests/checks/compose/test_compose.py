@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.executors import FAILED, PASSED
+from pipeline.checks.chart.appcontract import repository
 from pipeline.layout import COMPOSE_FILE as COMPOSE
-from pipeline.policies.appcontract import repository
 from tests.chart.helpers import output, run_check
 from tests.monitoring.helpers import edit, run
 
