@@ -10,8 +10,8 @@ import pytest
 from pipeline.executors import FAILED, PASSED
 from pipeline.checks.chart.appcontract import repository
 from pipeline.layout import COMPOSE_FILE as COMPOSE
-from tests.chart.helpers import output, run_check
-from tests.monitoring.helpers import edit, run
+from tests.support.monitoring import edit, run
+from tests.support.repo import output, run_check
 
 
 @pytest.mark.parametrize("check_id", [pytest.param("compose/comes-up", marks=pytest.mark.tools),

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.executors import FAILED, PASSED
 from pipeline.layout import COMPOSE_FILE as COMPOSE
-from tests.monitoring.helpers import edit, run
+from tests.support.monitoring import edit, run
 
 pytestmark = pytest.mark.tools  # the checks read what the real Compose resolves
 
