@@ -80,11 +80,11 @@ def checks(tree: Tree) -> list[Check]:
         if tree.is_file(EDC_SETTINGS):
             found.append(python_check(
                 "edc-settings", GROUP, "checks.chart.edc", ["--contract", EDC_SETTINGS, "--compose", compose],
-                [compose, EDC_SETTINGS],
+                [*step_reads, EDC_SETTINGS], stdin_from=step,
                 description=f"the compose EDC services carry every setting of {EDC_SETTINGS}"))
         if tree.is_file(APP_CONTRACT):
             found.append(python_check(
                 "app-contract", GROUP, "checks.chart.appcontract", ["--contract", APP_CONTRACT, "--compose", compose],
-                [compose, APP_CONTRACT],
+                [*step_reads, APP_CONTRACT], stdin_from=step,
                 description=f"backend and frontend services agree with {APP_CONTRACT}"))
     return found
