@@ -158,9 +158,8 @@ class Fd(int):
 def preload(modules: list[str]) -> None:
     """Import the modules whose work is under a `__main__` guard (in their source), and so
     what they import; one that works when imported is never imported here (it must not
-    run in the server). An
-    import that fails is left to the check's own run to report; what an import prints goes
-    to our stderr, never onto the protocol's stdout."""
+    run in the server). An import that fails is left to the check's own run to report;
+    what an import prints goes to our stderr, never onto the protocol's stdout."""
     saved = os.dup(1)
     os.dup2(2, 1)
     try:
@@ -222,7 +221,10 @@ def serve(path: str, modules: list[str]) -> None:
                 selector.register(conn, selectors.EVENT_READ, ("conn", conn))
             elif kind == "conn":
                 conn = key.data[1]
-                data = conn.recv(65536)
+                try:
+                    data = conn.recv(65536)
+                except OSError:  # reset by a client that went away: the same as closed
+                    data = b""
                 if not data:  # a timeout or a cancelled run: the check's child goes too
                     if conn in running:
                         kill(running.pop(conn))
@@ -231,7 +233,8 @@ def serve(path: str, modules: list[str]) -> None:
                 buffers[conn] += data
                 if conn in running or b"\n" not in buffers[conn]:
                     continue
-                request = json.loads(buffers[conn].split(b"\n", 1)[0])
+                line, buffers[conn] = buffers[conn].split(b"\n", 1)  # one request, once
+                request = json.loads(line)
                 pid = fork(request, [selector, listener, *buffers, *map(Fd, pidfds.values())])
                 pidfd = os.pidfd_open(pid)
                 pidfds[pid] = pidfd
