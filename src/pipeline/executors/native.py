@@ -121,6 +121,8 @@ async def execute_in_slot(argv: list[str], root: Path, env: dict[str, str],
     With `python` (a `python -m` check), it runs as a child of the warm interpreter
     (executors/warm.py), as a subprocess if that is not up."""
     async with slots or contextlib.nullcontext():
+        if python is not None:  # the server's start (its imports) is no check's time
+            await python.ready()
         begin()
         with anyio.fail_after(CHECK_TIMEOUT_SECONDS):
             if python is not None and merge:

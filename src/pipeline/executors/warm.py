@@ -52,6 +52,7 @@ import anyio.abc
 
 MODULE = "pipeline.executors.warm"  # the server's own `python -m` name
 READY = b"ready\n"
+START_SECONDS = 120  # to import the checks' modules; a server slower than that is not used
 MAIN_GUARD = re.compile(r"""^if __name__ == ["']__main__["']:""", re.MULTILINE)
 
 
@@ -264,13 +265,14 @@ class WarmPython:
         self._lock = anyio.Lock()
         self._numbers = itertools.count(1)
 
-    async def ready(self) -> bool:
-        """Whether the server imported its modules and listens (waited for once)."""
+    async def ready(self, within: float = START_SECONDS) -> bool:
+        """Whether the server imported its modules and listens (waited for once, at most
+        `within` seconds: a server that does not come up is not used)."""
         async with self._lock:
             if self.up is None:
                 said = b""
-                with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError,
-                                         anyio.ClosedResourceError):
+                with anyio.move_on_after(within), contextlib.suppress(
+                        anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                     while READY not in said:
                         said += await self.process.stdout.receive()
                 self.up = READY in said
