@@ -202,7 +202,7 @@ def publish(args: argparse.Namespace, console: Console) -> int:
         return all(r.ok for r in results)
 
     try:
-        reference = publish_native.publish(
+        reference = publish_native.publish_natively(
             source, args.tag, args.registry, args.repository, args.username,
             args.registry_password, args.plain_http, lint_passes,
             publish_native.SigningInputs(args.signing_key, args.signing_password,

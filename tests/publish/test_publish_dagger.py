@@ -9,14 +9,14 @@ import yaml
 import dagger
 import pytest
 
-from pipeline import toolchain
+from pipeline import layout, toolchain
 from pipeline.main import Pipeline
 from pipeline.executors.dagger import WORKDIR
-from pipeline.publish import CHART_DIR, REGISTRY_CONFIG, PublishError
+from pipeline.publish import REGISTRY_CONFIG, PublishError
 from pipeline.publish.containers import (COSIGN_KEY, COSIGN_PUBLIC_KEY, COSIGN_USER, NONCE)
 from tests.conftest import REPO
 from tests.dagger_recorder import Recorder, all_fields, chain_of
-from tests.pipeline.test_dagger_lint import repo_listing
+from tests.support.publish import repo_listing
 
 PASSWORD = "ghp_TopSecretToken123"
 DIGEST = "sha256:" + "ab" * 32
@@ -25,7 +25,7 @@ ORIGIN = {"source_url": "https://github.com/acme/dpp-platform", "revision": REVI
           "created": "2026-11-26T06:45:39+01:00"}
 IDENTITY = ("https://github.com/acme/dpp-platform/.github/workflows/deploy.yml"
             "@refs/tags/v1.4.0")
-CHART_YAML = (REPO / CHART_DIR / "Chart.yaml").read_text()
+CHART_YAML = (REPO / layout.CHART_YAML).read_text()
 # What `cosign verify` prints on stdout for a verified signature (one JSON line).
 VERIFIED = json.dumps([{"critical": {"identity": {"docker-reference": "ghcr.io/acme/charts/"
                                                   "dpp-platform"},
@@ -277,7 +277,7 @@ def test_the_packaged_chart_carries_the_provenance_annotations(recorder):
     call_publish()
     package = next(c for c in recorder.leaves("exitCode")
                    if c.execs and c.execs[-1][:2] == ["helm", "package"])
-    chart = package.mounts[f"/repo/{CHART_DIR}"]
+    chart = package.mounts[f"{WORKDIR}/{layout.CHART}"]
     written = next(f for f in chain_of(chart) if f.name == "withNewFile")
     assert written.args["path"] == "Chart.yaml"
     annotations = yaml.safe_load(written.args["contents"])["annotations"]
