@@ -155,11 +155,17 @@ def test_a_registry_refusing_the_signature_fails_the_publish_and_says_what_was_p
     assert tags(registry) == ["1.4.0"], "the chart is there, no signature"
 
 
-def test_the_cli_never_prints_published_for_an_unsigned_release(registry, monkeypatch):
+def cli_provenance(tree) -> list[str]:
+    """A tree without .git: the commit and its date as flags."""
+    return ["--source", str(tree), "--revision", COMMIT, "--created", FIXED.created]
+
+
+def test_the_cli_never_prints_published_for_an_unsigned_release(registry, release_tree):
     with failing_uploads(registry.host, signature_manifests) as proxy:
         done = run_pipeline("publish", "--tag", "v1.4.0", "--registry", proxy, "--repository",
                             REPOSITORY, "--username", registry.username, "--registry-password",
                             "env:REGISTRY_PASSWORD", "--plain-http", *signing_flags(),
+                            *cli_provenance(release_tree),
                             env={"REGISTRY_PASSWORD": registry.password})
     assert done.returncode == 1
     assert "published" not in done.stdout.replace("cosign sign", "")
@@ -169,11 +175,13 @@ def test_the_cli_never_prints_published_for_an_unsigned_release(registry, monkey
     assert pairs()[0].key.read_text().splitlines()[1] not in output
 
 
-def test_the_cli_publishes_signed_and_keeps_key_and_passwords_out_of_output(registry):
+def test_the_cli_publishes_signed_and_keeps_key_and_passwords_out_of_output(registry,
+                                                                          release_tree):
     done = run_pipeline("publish", "--tag", "v1.4.0", "--registry", registry.host,
                         "--repository", REPOSITORY, "--username", registry.username,
                         "--registry-password", "env:REGISTRY_PASSWORD", "--plain-http",
-                        *signing_flags(), env={"REGISTRY_PASSWORD": registry.password})
+                        *signing_flags(), *cli_provenance(release_tree),
+                        env={"REGISTRY_PASSWORD": registry.password})
     assert done.returncode == 0, done.stdout + done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith(f"published oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0@")
