@@ -200,3 +200,16 @@ def test_the_cli_refuses_an_existing_version_without_starting_lint(registry, pas
     assert done.returncode == 1
     assert "already exists" in done.stdout
     assert "lint" not in done.stdout.replace("lint failed", ""), done.stdout
+
+
+def test_a_tree_without_the_chart_fails_naming_the_file_and_pushes_nothing(registry, password,
+                                                                          tmp_path):
+    """Lint has no chart check to fail on such a tree: packaging must say what is missing."""
+    from pipeline.publish.provenance import Origin
+
+    root = copy_repo(tmp_path / "repo", ".yamllint.yaml")
+    with pytest.raises(PublishError, match=rf"^{layout.CHART_YAML}: cannot read it in "
+                                           rf"{root}: No such file or directory$"):
+        publish(registry, source=root, origin=Origin("https://github.com/acme/dpp-platform",
+                                                     "0" * 40, "2026-11-26T05:45:39Z"))
+    assert registry.status(f"/v2/{REPOSITORY}/dpp-platform/tags/list") == 404
