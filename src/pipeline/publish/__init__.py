@@ -21,7 +21,8 @@ DEFAULT_REPOSITORY = "dpp-platform/charts"
 DEFAULT_USERNAME = "dpp-release"  # GHCR accepts any user name with a GITHUB_TOKEN
 CHART_NAME = "dpp-platform"  # Chart.yaml `name`: the package and the OCI repository
 REGISTRY_CONFIG = "/run/secrets/helm-registry.json"  # in the container; natively a 0600 tmp file
-BACKOFF_SECONDS = (1.0, 2.0)  # the pauses between the attempts of a transiently failing registry step
+# The pauses between the attempts of a registry step that fails transiently (3 attempts).
+BACKOFF_SECONDS = (1.0, 2.0)
 
 # semver.org's regular expression, with an optional leading "v".
 SEMVER = re.compile(
