@@ -1,13 +1,11 @@
 """What the publish tests share: one way to publish natively to the test registry, the CLI's
-signing flags, the registry's answers, and the source listing the Dagger stand-in returns."""
+signing flags, and the digest the registry serves."""
 
 from __future__ import annotations
 
 import base64
-import functools
 import urllib.request
 
-from pipeline import plan
 from pipeline.publish import native as publish_native
 from pipeline.publish.provenance import Origin
 from tests.conftest import REPO
@@ -44,13 +42,3 @@ def manifest_digest(registry, version: str) -> str:
     request.add_header("Accept", "application/vnd.oci.image.manifest.v1+json")
     with urllib.request.urlopen(request, timeout=5) as response:
         return response.headers["Docker-Content-Digest"]
-
-
-@functools.cache
-def _listing() -> tuple[str, ...]:
-    return tuple(sorted(plan.Tree.from_path(REPO).files))
-
-
-def repo_listing() -> list[str]:
-    """This checkout's files, as the Dagger source's `glob` answers (walked once a session)."""
-    return list(_listing())
