@@ -19,10 +19,15 @@ ORIGIN = Origin(source_url="https://github.com/acme/dpp-platform")
 def publish(registry, tag="v1.4.0", password_env="REGISTRY_PASSWORD", lint=lambda: True,
             host=None, signing=None, origin=ORIGIN, repository=REPOSITORY, source=REPO):
     """`publish_natively` of `source` (this checkout) to the test registry, plain HTTP,
-    signed with the release key pair; the password from the environment variable."""
+    signed with the release key pair; the password from the environment variable.
+    `lint()` says whether lint passed (or raises: a lint that must not start)."""
+    async def lint_failures() -> str | None:
+        return None if lint() else "FAILED (the test's lint)"
+
     return publish_native.publish_natively(
         source, tag, host or registry.host, repository, registry.username,
-        f"env:{password_env}", True, lint, signing or signing_keys.pairs()[0].inputs(), origin)
+        f"env:{password_env}", True, lint_failures, signing or signing_keys.pairs()[0].inputs(),
+        origin)
 
 
 def signing_flags() -> list[str]:

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from pipeline.publish import (CHART_NAME, PublishError, package_argv, package_fa
 from pipeline.publish import provenance as stamping
 from pipeline.publish import reproducible
 from pipeline.publish import signing as cosign
-from pipeline.publish.core import Outcome, publish_release, release_target
+from pipeline.publish.core import Lint, Outcome, publish_release, release_target
 
 STEP_TIMEOUT_SECONDS = 60
 
@@ -148,11 +147,12 @@ class NativeSteps:
 
 
 def publish_natively(source: Path, tag: str, registry: str, repository: str, username: str,
-                     registry_password: str, plain_http: bool, lint: Callable[[], bool],
+                     registry_password: str, plain_http: bool, lint: Lint,
                      signing: SigningInputs,
                      origin: stamping.Origin = stamping.Origin()) -> str:
     """Validate every input, take the secrets out of the environment, then run the release
-    sequence; return the signed reference line. `lint()` is True when every check passed."""
+    sequence; return the signed reference line. `lint()` returns None when every check
+    passed, else what failed ("" when its report is printed already)."""
     target = release_target(tag, registry, repository, plain_http)
     checked_signing(signing)
     stamp = provenance_of(source, origin)
@@ -162,11 +162,6 @@ def publish_natively(source: Path, tag: str, registry: str, repository: str, use
     oidc = {name: take_secret(spec, flag) for name, spec, flag in zip(
         cosign.GITHUB_OIDC_ENV, (signing.oidc_request_url, signing.oidc_request_token),
         ("--oidc-request-url", "--oidc-request-token")) if spec}
-
-    async def lint_failures() -> str | None:
-        # The native lint runs its own event loop (executors.native), so in a worker thread;
-        # it prints its report itself.
-        return None if await anyio.to_thread.run_sync(lint) else ""
 
     with tempfile.TemporaryDirectory(prefix="dpp-publish-") as tmp:
         private = Path(tmp)
@@ -181,4 +176,4 @@ def publish_natively(source: Path, tag: str, registry: str, repository: str, use
             helm_env=environment(source),
             cosign_env={**environment(source), cosign.DOCKER_CONFIG_ENV: tmp,
                         cosign.PASSWORD_ENV: key_password, **oidc})
-        return anyio.run(publish_release, steps, target, stamp, signer, lint_failures)
+        return anyio.run(publish_release, steps, target, stamp, signer, lint)
