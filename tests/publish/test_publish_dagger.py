@@ -13,7 +13,8 @@ from pipeline import layout, toolchain
 from pipeline.main import Pipeline
 from pipeline.executors.dagger import WORKDIR
 from pipeline.publish import REGISTRY_CONFIG, PublishError
-from pipeline.publish.containers import (COSIGN_KEY, COSIGN_PUBLIC_KEY, COSIGN_USER, NONCE)
+from pipeline.publish.containers import (COSIGN_KEY, COSIGN_PUBLIC_KEY, COSIGN_USER, NONCE,
+                                         REPACK_SCRIPT)
 from tests.conftest import REPO
 from tests.dagger_recorder import Recorder, all_fields, chain_of
 
@@ -330,8 +331,12 @@ def test_the_pushed_package_is_the_reproducible_repack_stamped_with_the_commit_t
         toolchain.tool("python").image_ref
     argv = [f.args["args"] for f in repack if f.name == "withExec"][-1]
     # 2026-11-26T05:45:39Z, the commit's time, as seconds since the epoch
-    assert argv == ["python", "src/pipeline/publish/reproducible.py", "/in/chart.tgz",
-                    "/tmp/chart.tgz", "1795671939"]
+    assert argv == ["python", REPACK_SCRIPT, "/in/chart.tgz", "/tmp/chart.tgz", "1795671939"]
+    # The module's own script, never the published tree's copy (it may have none).
+    script = next(f for f in repack if f.name == "withMountedFile"
+                  and f.args["path"] == REPACK_SCRIPT).args["source"]
+    assert [f.name for f in chain_of(script)][:2] == ["currentModule", "source"]
+    assert chain_of(script)[-1].args == {"path": "publish/reproducible.py"}
 
 
 def test_an_existing_version_is_refused_before_the_lint_starts(monkeypatch):

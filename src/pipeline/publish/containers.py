@@ -14,7 +14,7 @@ import dagger
 from dagger import ReturnType, dag
 
 from pipeline import layout
-from pipeline.executors.dagger import WORKDIR, tool_container
+from pipeline.executors.dagger import WORKDIR, module_code, tool_container
 from pipeline.publish import (REGISTRY_CONFIG, package_argv, package_failure, package_file,
                               registry_config, version_from_tag)
 from pipeline.publish import provenance as stamping
@@ -29,7 +29,8 @@ COSIGN_USER = "65532"
 COSIGN_DOCKER_CONFIG = "/run/secrets/docker"
 COSIGN_KEY = "/run/secrets/cosign.key"
 COSIGN_PUBLIC_KEY = "/run/secrets/cosign.pub"
-REPRODUCIBLE = "src/pipeline/publish/reproducible.py"
+# The module's own repack script (stdlib only), never a copy in the tree being published.
+REPACK_SCRIPT = "/run/publish/reproducible.py"
 
 
 async def packaged(chart: dagger.Directory, version: str) -> dagger.File:
@@ -102,12 +103,12 @@ async def uncached(ctr: dagger.Container, argv: list[str]) -> Outcome:
     return await step.exit_code(), await step.combined_output()
 
 
-def reproducible(source: dagger.Directory, package: dagger.File, epoch: int) -> dagger.File:
+def reproducible(package: dagger.File, epoch: int) -> dagger.File:
     """The package with every entry stamped with the commit's time (same code as natively)."""
     return (tool_container("python")
-            .with_mounted_file(f"{WORKDIR}/{REPRODUCIBLE}", source.file(REPRODUCIBLE))
+            .with_mounted_file(REPACK_SCRIPT, module_code().file("publish/reproducible.py"))
             .with_mounted_file("/in/chart.tgz", package)
-            .with_exec(["python", REPRODUCIBLE, "/in/chart.tgz", "/tmp/chart.tgz", str(epoch)])
+            .with_exec(["python", REPACK_SCRIPT, "/in/chart.tgz", "/tmp/chart.tgz", str(epoch)])
             .file("/tmp/chart.tgz"))
 
 
@@ -127,7 +128,7 @@ class DaggerSteps:
 
     async def package(self, chart_yaml: str, version: str, epoch: int) -> str:
         chart = self.source.directory(layout.CHART).with_new_file("Chart.yaml", chart_yaml)
-        package = reproducible(self.source, await packaged(chart, version), epoch)
+        package = reproducible(await packaged(chart, version), epoch)
         path = package_file(version, PACKAGE_DIR)
         self.helm_with_package = self.helm.with_mounted_file(path, package)
         return path
