@@ -1,0 +1,1 @@
+"""The shared domain, parsed once: Kubernetes renders (kube.py), ..."""
