@@ -1,1 +1,1 @@
-"""The shared domain, parsed once: Kubernetes renders (kube.py), ..."""
+"""The shared domain, parsed once: Kubernetes renders (kube.py), the compose file as Compose resolves it (compose.py), ..."""
