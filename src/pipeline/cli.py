@@ -109,6 +109,12 @@ def selected(source: Path, only: list[str], console: Console) -> list[plan.Check
 def run_lint(source: Path, checks: list[plan.Check], args: argparse.Namespace,
              console: Console) -> list[Result]:
     """Run the checks natively; progress on a terminal, per-check lines with --verbose."""
+    return anyio.run(lint_results, source, checks, args, console)
+
+
+async def lint_results(source: Path, checks: list[plan.Check], args: argparse.Namespace,
+                       console: Console) -> list[Result]:
+    """`run_lint` in a running event loop (publish lints between two registry steps)."""
     jobs, fail_fast = args.jobs, getattr(args, "fail_fast", False)
     verbose = getattr(args, "verbose", False)
     cache = None if getattr(args, "no_cache", False) else ResultCache(source)
@@ -116,7 +122,7 @@ def run_lint(source: Path, checks: list[plan.Check], args: argparse.Namespace,
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       MofNCompleteColumn(), console=console, transient=True) as progress:
             task = progress.add_task("lint", total=len(checks))
-            return anyio.run(native.run_locally, checks, source, jobs, lambda c: progress.update(
+            return await native.run_locally(checks, source, jobs, lambda c: progress.update(
                 task, description=f"lint: {c.id}"), lambda r: progress.advance(task), fail_fast,
                 cache)
 
@@ -124,7 +130,7 @@ def run_lint(source: Path, checks: list[plan.Check], args: argparse.Namespace,
         if verbose:
             console.print(report.check_line(result), markup=False, highlight=False,
                           soft_wrap=True)
-    return anyio.run(native.run_locally, checks, source, jobs, lambda c: None, done, fail_fast, cache)
+    return await native.run_locally(checks, source, jobs, lambda c: None, done, fail_fast, cache)
 
 
 def lint(args: argparse.Namespace, console: Console) -> int:
@@ -195,16 +201,18 @@ def publish(args: argparse.Namespace, console: Console) -> int:
     source = resolve_source(args)
     console.print(header("publish", source), markup=False, highlight=False, soft_wrap=True)
 
-    def lint_passes() -> bool:
+    async def lint_failures() -> str | None:
+        """None when every check passed; "" otherwise (the report is printed already)."""
         started = time.monotonic()
-        results = run_lint(source, plan.build(plan.Tree.from_path(source)), args, console)
+        results = await lint_results(source, plan.build(plan.Tree.from_path(source)), args,
+                                     console)
         report.render(results, console, seconds=time.monotonic() - started, read=reader(source))
-        return all(r.ok for r in results)
+        return None if all(r.ok for r in results) else ""
 
     try:
-        reference = publish_native.publish(
+        reference = publish_native.publish_natively(
             source, args.tag, args.registry, args.repository, args.username,
-            args.registry_password, args.plain_http, lint_passes,
+            args.registry_password, args.plain_http, lint_failures,
             publish_native.SigningInputs(args.signing_key, args.signing_password,
                                          args.verify_key, args.certificate_identity,
                                          args.oidc_request_url, args.oidc_request_token),

@@ -198,7 +198,7 @@ class Pipeline:
 
         The .tgz `publish` pushes; nothing is linted or pushed here.
         """
-        return await publish_containers.package(source, tag)
+        return await publish_containers.package_of_tag(source, tag)
 
     @function(cache="never")
     @expected_failures
@@ -255,7 +255,7 @@ class Pipeline:
             signing_key, signing_password, verify_key, certificate_identity,
             oidc_request_url, oidc_request_token)
         origin = Origin(source_url or None, revision or None, created or None)
-        return await publish_containers.publish(
+        return await publish_containers.publish_in_containers(
             source, tag, registry, repository, username, registry_password, lint_failures,
             signing, origin, plain_http, registry_service)
 

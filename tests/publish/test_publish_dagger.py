@@ -9,14 +9,14 @@ import yaml
 import dagger
 import pytest
 
-from pipeline import toolchain
+from pipeline import layout, toolchain
 from pipeline.main import Pipeline
 from pipeline.executors.dagger import WORKDIR
-from pipeline.publish import CHART_DIR, REGISTRY_CONFIG, PublishError
-from pipeline.publish.containers import (COSIGN_KEY, COSIGN_PUBLIC_KEY, COSIGN_USER, NONCE)
+from pipeline.publish import REGISTRY_CONFIG, PublishError
+from pipeline.publish.containers import (COSIGN_KEY, COSIGN_PUBLIC_KEY, COSIGN_USER, NONCE,
+                                         REPACK_SCRIPT)
 from tests.conftest import REPO
 from tests.dagger_recorder import Recorder, all_fields, chain_of
-from tests.pipeline.test_dagger_lint import repo_listing
 
 PASSWORD = "ghp_TopSecretToken123"
 DIGEST = "sha256:" + "ab" * 32
@@ -25,7 +25,11 @@ ORIGIN = {"source_url": "https://github.com/acme/dpp-platform", "revision": REVI
           "created": "2026-11-26T06:45:39+01:00"}
 IDENTITY = ("https://github.com/acme/dpp-platform/.github/workflows/deploy.yml"
             "@refs/tags/v1.4.0")
-CHART_YAML = (REPO / CHART_DIR / "Chart.yaml").read_text()
+CHART_YAML = (REPO / layout.CHART_YAML).read_text()
+# The source the stand-in lists: publish runs the real Dagger lint first, here over a plan of
+# two checks (workflows/actionlint, workflows/yamllint) instead of the whole repository's.
+# What publish itself reads (Chart.yaml) the stand-in answers with this checkout's file.
+LISTING = [".yamllint.yaml", ".github/workflows/deploy.yml"]
 # What `cosign verify` prints on stdout for a verified signature (one JSON line).
 VERIFIED = json.dumps([{"critical": {"identity": {"docker-reference": "ghcr.io/acme/charts/"
                                                   "dpp-platform"},
@@ -52,7 +56,7 @@ def exit_codes(call):
 
 @pytest.fixture
 def recorder(monkeypatch) -> Recorder:
-    return Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_codes,
+    return Recorder(answers={"glob": lambda c: list(LISTING), "exitCode": exit_codes,
                              "combinedOutput": helm_answers, "stdout": "rendered",
                              "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
 
@@ -125,7 +129,7 @@ def test_a_lint_failure_stops_before_any_helm_step(monkeypatch):
         return helm_answers(call) if call.execs and call.execs[-1][0] == "helm" \
             else "broken.yaml:1:1 [error] syntax error"
 
-    recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+    recorder = Recorder(answers={"glob": lambda c: list(LISTING), "exitCode": exit_code,
                                  "combinedOutput": output, "contents": CHART_YAML,
                                  "stdout": "", "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError) as raised:
@@ -146,7 +150,7 @@ def test_a_packaging_failure_is_a_clear_error(monkeypatch):
             return helm_answers(call)
         return "Error: validation: chart.metadata.name is required"
 
-    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+    Recorder(answers={"glob": lambda c: list(LISTING), "exitCode": exit_code,
                       "combinedOutput": output,
                       "stdout": "", "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError, match="helm package .*chart.metadata.name is required"):
@@ -180,7 +184,7 @@ def test_an_invalid_tag_fails_before_any_container(recorder):
 
 
 def test_an_existing_version_is_refused_without_pushing(monkeypatch):
-    recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": 0,
+    recorder = Recorder(answers={"glob": lambda c: list(LISTING), "exitCode": 0,
                       "combinedOutput": "apiVersion: v2\nversion: 1.4.0", "stdout": "",
                       "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError, match="already exists"):
@@ -247,7 +251,7 @@ def test_a_signing_or_verification_failure_is_never_reported_as_published(monkey
             return "Error: no matching signatures: invalid signature when validating ASN.1"
         return helm_answers(call)
 
-    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_code,
+    Recorder(answers={"glob": lambda c: list(LISTING), "exitCode": exit_code,
                       "combinedOutput": output, "stdout": "", "contents": CHART_YAML,
                       "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError) as raised:
@@ -266,7 +270,7 @@ def test_a_verification_that_names_another_digest_fails(monkeypatch):
             return VERIFIED.replace(DIGEST, "sha256:" + "cd" * 32)
         return helm_answers(call)
 
-    Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": exit_codes,
+    Recorder(answers={"glob": lambda c: list(LISTING), "exitCode": exit_codes,
                       "combinedOutput": output, "stdout": "", "contents": CHART_YAML,
                       "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError, match=f"no verified signature names {DIGEST}"):
@@ -277,7 +281,7 @@ def test_the_packaged_chart_carries_the_provenance_annotations(recorder):
     call_publish()
     package = next(c for c in recorder.leaves("exitCode")
                    if c.execs and c.execs[-1][:2] == ["helm", "package"])
-    chart = package.mounts[f"/repo/{CHART_DIR}"]
+    chart = package.mounts[f"{WORKDIR}/{layout.CHART}"]
     written = next(f for f in chain_of(chart) if f.name == "withNewFile")
     assert written.args["path"] == "Chart.yaml"
     annotations = yaml.safe_load(written.args["contents"])["annotations"]
@@ -327,12 +331,16 @@ def test_the_pushed_package_is_the_reproducible_repack_stamped_with_the_commit_t
         toolchain.tool("python").image_ref
     argv = [f.args["args"] for f in repack if f.name == "withExec"][-1]
     # 2026-11-26T05:45:39Z, the commit's time, as seconds since the epoch
-    assert argv == ["python", "src/pipeline/publish/reproducible.py", "/in/chart.tgz",
-                    "/tmp/chart.tgz", "1795671939"]
+    assert argv == ["python", REPACK_SCRIPT, "/in/chart.tgz", "/tmp/chart.tgz", "1795671939"]
+    # The module's own script, never the published tree's copy (it may have none).
+    script = next(f for f in repack if f.name == "withMountedFile"
+                  and f.args["path"] == REPACK_SCRIPT).args["source"]
+    assert [f.name for f in chain_of(script)][:2] == ["currentModule", "source"]
+    assert chain_of(script)[-1].args == {"path": "publish/reproducible.py"}
 
 
 def test_an_existing_version_is_refused_before_the_lint_starts(monkeypatch):
-    recorder = Recorder(answers={"glob": lambda c: repo_listing(), "exitCode": 0,
+    recorder = Recorder(answers={"glob": lambda c: list(LISTING), "exitCode": 0,
                                  "combinedOutput": "apiVersion: v2\nname: dpp-platform",
                                  "stdout": "", "contents": CHART_YAML, "plaintext": PASSWORD}).install(monkeypatch)
     with pytest.raises(PublishError, match="already exists in ghcr.io"):

@@ -8,39 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import layout
 from pipeline.executors.native import environment
-from pipeline.publish import CHART_DIR, PublishError
-from pipeline.publish import native as publish_native
-from tests.conftest import REPO, copy_whole_repo, run_pipeline
-from pipeline.publish.provenance import Origin
-from tests.publish import signing_keys
+from pipeline.publish import PublishError
+from tests.conftest import REPO, copy_repo, run_pipeline
 from tests.publish.faulty_proxy import failing_uploads
+from tests.support.publish import REPOSITORY, manifest_digest, publish, signing_flags
 
 pytestmark = pytest.mark.tools
-REPOSITORY = "acme/dpp/charts"
-
-
-# The worktree may have no `origin` remote; revision and date come from its git HEAD.
-ORIGIN = Origin(source_url="https://github.com/acme/dpp-platform")
-
-
-def publish(registry, tag="v1.4.0", password_env="REGISTRY_PASSWORD", lint=lambda: True,
-            monkeypatch=None, host=None, signing=None, origin=ORIGIN):
-    return publish_native.publish(REPO, tag, host or registry.host, REPOSITORY,
-                                  registry.username, f"env:{password_env}", True, lint,
-                                  signing or signing_keys.pairs()[0].inputs(), origin)
-
-
-def signing_flags() -> list[str]:
-    keys = signing_keys.pairs()[0]
-    return ["--signing-key", f"file:{keys.key}", "--signing-password",
-            f"file:{keys.password_file}", "--verify-key", str(keys.public),
-            "--source-url", ORIGIN.source_url]
-
-
-@pytest.fixture
-def password(monkeypatch, registry):
-    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
 
 
 def helm(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -55,20 +30,8 @@ def registry_config(tmp_path, registry) -> str:
     return str(path)
 
 
-def manifest_digest(registry, version: str) -> str:
-    import base64
-    import urllib.request
-    request = urllib.request.Request(
-        f"http://{registry.host}/v2/{REPOSITORY}/dpp-platform/manifests/{version}", method="HEAD")
-    token = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    request.add_header("Accept", "application/vnd.oci.image.manifest.v1+json")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return response.headers["Docker-Content-Digest"]
-
-
 def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, password, tmp_path):
-    chart_before = (REPO / CHART_DIR / "Chart.yaml").read_text()
+    chart_before = (REPO / layout.CHART_YAML).read_text()
     reference = publish(registry).split()[0]
     chart, _, digest = reference.partition("@")
     assert chart == f"oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0"
@@ -78,14 +41,14 @@ def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, passw
                  "--registry-config", auth, "--plain-http")
     assert shown.returncode == 0, shown.stderr
     assert "version: 1.4.0" in shown.stdout and "appVersion: 1.4.0" in shown.stdout
-    assert (REPO / CHART_DIR / "Chart.yaml").read_text() == chart_before, "repo was changed"
+    assert (REPO / layout.CHART_YAML).read_text() == chart_before, "repo was changed"
     pulled = helm("pull", chart.rsplit(":", 1)[0], "--version", "1.4.0", "--registry-config",
                   auth, "--plain-http", "--untar", "--destination", str(tmp_path / "pulled"))
     assert pulled.returncode == 0, pulled.stderr
     from pipeline import toolchain
     kube = ["--kube-version", toolchain.kube_versions()[-1],
-            "-f", str(REPO / CHART_DIR / "values-dev.yaml")]
-    ours = helm("template", "dpp", CHART_DIR, *kube)
+            "-f", str(REPO / layout.CHART / "values-dev.yaml")]
+    ours = helm("template", "dpp", layout.CHART, *kube)
     theirs = helm("template", "dpp", str(tmp_path / "pulled" / "dpp-platform"), *kube)
     assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr + theirs.stderr
     version = chart_before.split("\nversion:")[1].split()[0].strip("\"'")
@@ -167,7 +130,10 @@ def test_the_password_is_never_taken_from_the_command_line(registry):
 
 
 def test_the_cli_lints_the_source_and_refuses_a_broken_tree(registry, password, tmp_path):
-    root = copy_whole_repo(tmp_path / "repo")
+    # What lint reads to find the broken file: the yamllint config and the file. Nothing is
+    # packaged (the chart is never read), so no more of the repository is needed.
+    root = copy_repo(tmp_path / "repo", ".yamllint.yaml")
+    (root / ".github").mkdir()
     (root / ".github" / "broken.yaml").write_text("key: [unclosed\n")
     done = run_pipeline("publish", "--source", str(root), "--tag", "v1.4.0", "--registry",
                         registry.host, "--repository", REPOSITORY, "--username",
@@ -176,7 +142,7 @@ def test_the_cli_lints_the_source_and_refuses_a_broken_tree(registry, password, 
                         "--created", "2026-11-26T05:45:39Z")
     assert done.returncode == 1, done.stdout
     assert "lint failed: nothing was packaged or pushed" in done.stdout
-    assert "workflows/yamllint" in done.stdout
+    assert "workflows/yamllint" in done.stdout and ".github/broken.yaml" in done.stdout
     assert registry.password not in done.stdout + done.stderr
     assert registry.status(f"/v2/{REPOSITORY}/dpp-platform/tags/list") == 404
 
@@ -187,9 +153,7 @@ def test_an_invalid_repository_fails_before_any_work(registry, password, reposit
         raise AssertionError("lint ran for an invalid repository")
 
     with pytest.raises(PublishError, match="not a valid OCI repository path"):
-        publish_native.publish(REPO, "v1.4.0", registry.host, repository, registry.username,
-                               "env:REGISTRY_PASSWORD", True, lint,
-                               signing_keys.pairs()[0].inputs(), ORIGIN)
+        publish(registry, repository=repository, lint=lint)
 
 
 def test_the_password_variable_is_taken_before_lint_and_helm_run(registry, password):
@@ -236,3 +200,16 @@ def test_the_cli_refuses_an_existing_version_without_starting_lint(registry, pas
     assert done.returncode == 1
     assert "already exists" in done.stdout
     assert "lint" not in done.stdout.replace("lint failed", ""), done.stdout
+
+
+def test_a_tree_without_the_chart_fails_naming_the_file_and_pushes_nothing(registry, password,
+                                                                          tmp_path):
+    """Lint has no chart check to fail on such a tree: packaging must say what is missing."""
+    from pipeline.publish.provenance import Origin
+
+    root = copy_repo(tmp_path / "repo", ".yamllint.yaml")
+    with pytest.raises(PublishError, match=rf"^{layout.CHART_YAML}: cannot read it in "
+                                           rf"{root}: No such file or directory$"):
+        publish(registry, source=root, origin=Origin("https://github.com/acme/dpp-platform",
+                                                     "0" * 40, "2026-11-26T05:45:39Z"))
+    assert registry.status(f"/v2/{REPOSITORY}/dpp-platform/tags/list") == 404

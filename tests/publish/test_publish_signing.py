@@ -14,24 +14,20 @@ from pathlib import Path
 import anyio
 import pytest
 
+from pipeline import layout
 from pipeline.executors.native import environment
 from pipeline.publish import PublishError, Target, registry_config
 from pipeline.publish import native as publish_native
 from pipeline.publish import signing
 from pipeline.publish.provenance import Origin
-from tests.conftest import REPO, copy_whole_repo, run_pipeline
+from tests.conftest import REPO, copy_repo, run_pipeline
 from tests.publish.faulty_proxy import failing_uploads, signature_manifests
 from tests.publish.signing_keys import PASSWORD, cosign, pairs
-from tests.publish.test_publish_native import REPOSITORY, publish, signing_flags
+from tests.support.publish import REPOSITORY, publish, signing_flags
 
 pytestmark = pytest.mark.tools
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 FIXED = Origin("https://github.com/acme/dpp-platform", COMMIT, "2026-11-26T06:45:39+01:00")
-
-
-@pytest.fixture
-def password(monkeypatch, registry):
-    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
 
 
 @pytest.fixture
@@ -125,9 +121,10 @@ def test_an_unsigned_chart_fails_the_pipelines_verification(registry, tmp_path, 
     release, _ = pairs()
     digest = helm_push_unsigned(registry, tmp_path, "9.9.9", "never signed")
     target = Target(registry.host, REPOSITORY, "9.9.9", plain_http=True)
-    run = publish_native.runner(REPO, {**environment(REPO), "DOCKER_CONFIG": str(docker_config)})
-    code, output = anyio.run(run, signing.verify_argv(
-        target, digest, signing.Signing(key="unused", public_key=str(release.public))))
+    argv = signing.verify_argv(
+        target, digest, signing.Signing(key="unused", public_key=str(release.public)))
+    code, output = anyio.run(publish_native.run_tool, argv, REPO,
+                             {**environment(REPO), "DOCKER_CONFIG": str(docker_config)})
     assert code != 0 and "no signatures found" in output, output
 
 
@@ -158,11 +155,17 @@ def test_a_registry_refusing_the_signature_fails_the_publish_and_says_what_was_p
     assert tags(registry) == ["1.4.0"], "the chart is there, no signature"
 
 
-def test_the_cli_never_prints_published_for_an_unsigned_release(registry, monkeypatch):
+def cli_provenance(tree) -> list[str]:
+    """A tree without .git: the commit and its date as flags."""
+    return ["--source", str(tree), "--revision", COMMIT, "--created", FIXED.created]
+
+
+def test_the_cli_never_prints_published_for_an_unsigned_release(registry, release_tree):
     with failing_uploads(registry.host, signature_manifests) as proxy:
         done = run_pipeline("publish", "--tag", "v1.4.0", "--registry", proxy, "--repository",
                             REPOSITORY, "--username", registry.username, "--registry-password",
                             "env:REGISTRY_PASSWORD", "--plain-http", *signing_flags(),
+                            *cli_provenance(release_tree),
                             env={"REGISTRY_PASSWORD": registry.password})
     assert done.returncode == 1
     assert "published" not in done.stdout.replace("cosign sign", "")
@@ -172,11 +175,13 @@ def test_the_cli_never_prints_published_for_an_unsigned_release(registry, monkey
     assert pairs()[0].key.read_text().splitlines()[1] not in output
 
 
-def test_the_cli_publishes_signed_and_keeps_key_and_passwords_out_of_output(registry):
+def test_the_cli_publishes_signed_and_keeps_key_and_passwords_out_of_output(registry,
+                                                                          release_tree):
     done = run_pipeline("publish", "--tag", "v1.4.0", "--registry", registry.host,
                         "--repository", REPOSITORY, "--username", registry.username,
                         "--registry-password", "env:REGISTRY_PASSWORD", "--plain-http",
-                        *signing_flags(), env={"REGISTRY_PASSWORD": registry.password})
+                        *signing_flags(), *cli_provenance(release_tree),
+                        env={"REGISTRY_PASSWORD": registry.password})
     assert done.returncode == 0, done.stdout + done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith(f"published oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0@")
@@ -239,26 +244,22 @@ def test_provenance_defaults_to_the_checkouts_head_and_commit_date(registry, pas
 
 def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(registry, password,
                                                                           tmp_path):
-    root = copy_whole_repo(tmp_path / "repo")
-    (root / ".git").unlink(missing_ok=True)  # a worktree's .git is a file the copy takes along
+    root = copy_repo(tmp_path / "repo", layout.CHART)  # what publish reads, and no .git
 
     def lint():
         raise AssertionError("lint ran without provenance")
 
     with pytest.raises(PublishError, match=r"--revision, --created not given; not readable "
                                            r"from git in .*repo either"):
-        publish_native.publish(root, "v1.4.0", registry.host, REPOSITORY, registry.username,
-                               "env:REGISTRY_PASSWORD", True, lint, pairs()[0].inputs(),
-                               Origin(source_url="https://github.com/acme/dpp-platform"))
+        publish(registry, lint=lint, source=root,
+                origin=Origin(source_url="https://github.com/acme/dpp-platform"))
 
 
 def test_the_same_commit_publishes_the_same_manifest_digest(registry, password, monkeypatch):
     """helm stamps archive entries with the clock; publish restamps them with the commit's."""
     first = digest_of(publish(registry, origin=FIXED))
     monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
-    again = digest_of(publish_native.publish(
-        REPO, "v1.4.0", registry.host, "acme/mirror/charts", registry.username,
-        "env:REGISTRY_PASSWORD", True, lambda: True, pairs()[0].inputs(), FIXED))
+    again = digest_of(publish(registry, repository="acme/mirror/charts", origin=FIXED))
     assert again == first
 
 

@@ -1,9 +1,9 @@
 """Publishing the chart as an OCI artifact: the rules both executors share.
 
 Pure Python: tag validation, the helm argv of each step, the registry config
-helm reads credentials from, and the reading of helm's answers. The native
-(`publish.native`) and Dagger (`publish.containers`) paths only differ in how
-they run these argv and where the secret comes from.
+helm reads credentials from, and the reading of helm's answers. The release
+sequence is written once in `publish.core`; the native (`publish.native`) and
+Dagger (`publish.containers`) executors only supply where its steps run.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import json
 import re
 from dataclasses import dataclass
 
+from pipeline import layout
+
 DEFAULT_REGISTRY = "ghcr.io"
 DEFAULT_REPOSITORY = "dpp-platform/charts"
 DEFAULT_USERNAME = "dpp-release"  # GHCR accepts any user name with a GITHUB_TOKEN
-CHART_DIR = "infra/helm/dpp-platform"
-CHART_NAME = "dpp-platform"
+CHART_NAME = "dpp-platform"  # Chart.yaml `name`: the package and the OCI repository
 REGISTRY_CONFIG = "/run/secrets/helm-registry.json"  # in the container; natively a 0600 tmp file
-ATTEMPTS = 3
+# The pauses between the attempts of a registry step that fails transiently (3 attempts).
 BACKOFF_SECONDS = (1.0, 2.0)
 
 # semver.org's regular expression, with an optional leading "v".
@@ -110,7 +111,7 @@ class Target:
         return ["--registry-config", config] + (["--plain-http"] if self.plain_http else [])
 
 
-def package_argv(version: str, destination: str, chart: str = CHART_DIR) -> list[str]:
+def package_argv(version: str, destination: str, chart: str = layout.CHART) -> list[str]:
     """Stamp version and appVersion from the tag into the package, not into the repo."""
     return ["helm", "package", chart, "--version", version, "--app-version", version,
             "--destination", destination]
@@ -175,55 +176,10 @@ def registry_failure(target: Target, step: str, output: str, attempts: int) -> P
                         f"{cause}: {last_error_line(output)}")
 
 
+def package_failure(version: str, output: str) -> PublishError:
+    return PublishError(f"helm package {layout.CHART} {version}: {output.strip()}")
+
+
 def pushed_digest(output: str) -> str | None:
     match = PUSHED_DIGEST.search(output)
     return match[1] if match else None
-
-
-async def attempt(run, argv: list[str], target: Target, step: str) -> tuple[int, str]:
-    """Run one registry step, retrying only transient failures, a bounded number of times."""
-    import anyio
-
-    code, output = await run(argv)
-    for tries, pause in enumerate(BACKOFF_SECONDS, start=2):
-        if code == 0 or classify(output, target) != "transient":
-            break
-        await anyio.sleep(pause)
-        code, output = await run(argv)
-    else:
-        tries = ATTEMPTS
-    if code != 0 and classify(output, target) == "transient":
-        raise registry_failure(target, step, output, tries)
-    return code, output
-
-
-async def preflight(run, target: Target, config: str) -> None:
-    """The cheap facts, asked before any lint or packaging: the registry answers, accepts
-    the credentials, and does not hold this version yet (one `helm show chart`)."""
-    code, output = await attempt(run, exists_argv(target, config), target, "check")
-    if code == 0:
-        raise refuse_existing(target)
-    if classify(output, target) != "absent":
-        raise registry_failure(target, "check", output, 1)
-
-
-async def release(run, target: Target, package: str, config: str, cosign, signing) -> str:
-    """Refuse an existing version, push once, sign and verify; return what publish prints.
-
-    `run(argv) -> (exit code, output)` runs helm where the package and config are;
-    `cosign(argv)` runs cosign where the signing key (or OIDC token) and config are.
-    Nothing is reported as published unless its signature was verified.
-    """
-    from pipeline.publish.signing import sign_and_verify, signed_line
-
-    await preflight(run, target, config)
-    code, output = await attempt(run, push_argv(target, package, config), target, "push")
-    if code != 0:
-        raise registry_failure(target, "push", output, 1)
-    digest = pushed_digest(output)
-    if digest is None:
-        raise PublishError(f"push {target.chart}:{target.version} on {target.registry}: "
-                           f"helm reported no digest, so the push is not confirmed: "
-                           f"{last_error_line(output)}")
-    signature = await sign_and_verify(cosign, target, digest, signing)
-    return signed_line(target.reference(digest), signature, signing)

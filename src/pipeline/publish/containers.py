@@ -1,25 +1,25 @@
-"""`dagger call publish`: the same release steps, helm in its pinned image.
+"""`dagger call publish`: the release sequence (`publish.core`) in Dagger's containers.
 
-The credentials reach helm only as a mounted secret file (a docker-style
-registry config), never as argv, plain env or a layer; every registry step
-carries a nonce so Dagger never serves it from cache.
+helm and cosign run in their pinned images. The credentials reach helm only as a
+mounted secret file (a docker-style registry config), never as argv, plain env or a
+layer; every registry step carries a nonce so Dagger never serves it from cache.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import dagger
 from dagger import ReturnType, dag
 
-from pipeline.executors.dagger import WORKDIR, tool_container
-from pipeline.publish import (CHART_DIR, REGISTRY_CONFIG, PublishError, Target, check_plain_http,
-                              check_repository, package_argv, package_file, preflight,
-                              registry_config, release, version_from_tag)
+from pipeline import layout
+from pipeline.executors.dagger import WORKDIR, module_code, tool_container
+from pipeline.publish import (REGISTRY_CONFIG, package_argv, package_failure, package_file,
+                              registry_config, version_from_tag)
 from pipeline.publish import provenance as stamping
 from pipeline.publish import signing as cosign
+from pipeline.publish.core import Lint, Outcome, publish_release, release_target
 
 PACKAGE_DIR = "/out"
 NONCE = "DPP_PUBLISH_NONCE"
@@ -29,23 +29,23 @@ COSIGN_USER = "65532"
 COSIGN_DOCKER_CONFIG = "/run/secrets/docker"
 COSIGN_KEY = "/run/secrets/cosign.key"
 COSIGN_PUBLIC_KEY = "/run/secrets/cosign.pub"
-REPRODUCIBLE = "src/pipeline/publish/reproducible.py"
+# The module's own repack script (stdlib only), never a copy in the tree being published.
+REPACK_SCRIPT = "/run/publish/reproducible.py"
 
 
 async def packaged(chart: dagger.Directory, version: str) -> dagger.File:
     """`helm package` of the chart directory with `version`: the .tgz, kept in the engine."""
-    done = (tool_container("helm").with_mounted_directory(f"{WORKDIR}/{CHART_DIR}", chart)
+    done = (tool_container("helm").with_mounted_directory(f"{WORKDIR}/{layout.CHART}", chart)
             .with_exec(package_argv(version, PACKAGE_DIR), expect=ReturnType.ANY))
     if await done.exit_code() != 0:
-        raise PublishError(f"helm package {CHART_DIR} {version}: "
-                           f"{(await done.combined_output()).strip()}")
+        raise package_failure(version, await done.combined_output())
     return done.file(package_file(version, PACKAGE_DIR))
 
 
-async def package(source: dagger.Directory, tag: str) -> dagger.File:
+async def package_of_tag(source: dagger.Directory, tag: str) -> dagger.File:
     """`dagger call package`: the chart .tgz of a release tag, by the packaging step publish
     runs (publish packages its provenance-stamped Chart.yaml and fixes the timestamps)."""
-    return await packaged(source.directory(CHART_DIR), version_from_tag(tag))
+    return await packaged(source.directory(layout.CHART), version_from_tag(tag))
 
 
 def registry_helm(config: dagger.Secret, registry: str,
@@ -96,57 +96,70 @@ def cosign_with_secrets(config: dagger.Secret, secrets: SigningSecrets) -> dagge
             .with_secret_variable(cosign.PASSWORD_ENV, password))
 
 
-def runner(ctr: dagger.Container):
+async def uncached(ctr: dagger.Container, argv: list[str]) -> Outcome:
     """Run an argv in `ctr`, never from Dagger's cache (each registry step carries a nonce)."""
-    async def run(argv: list[str]) -> tuple[int, str]:
-        step = (ctr.with_env_variable(NONCE, str(time.time_ns()))
-                .with_exec(argv, expect=ReturnType.ANY))
-        return await step.exit_code(), await step.combined_output()
-
-    return run
+    step = (ctr.with_env_variable(NONCE, str(time.time_ns()))
+            .with_exec(argv, expect=ReturnType.ANY))
+    return await step.exit_code(), await step.combined_output()
 
 
-def reproducible(source: dagger.Directory, package: dagger.File, epoch: int) -> dagger.File:
+def reproducible(package: dagger.File, epoch: int) -> dagger.File:
     """The package with every entry stamped with the commit's time (same code as natively)."""
     return (tool_container("python")
-            .with_mounted_file(f"{WORKDIR}/{REPRODUCIBLE}", source.file(REPRODUCIBLE))
+            .with_mounted_file(REPACK_SCRIPT, module_code().file("publish/reproducible.py"))
             .with_mounted_file("/in/chart.tgz", package)
-            .with_exec(["python", REPRODUCIBLE, "/in/chart.tgz", "/tmp/chart.tgz", str(epoch)])
+            .with_exec(["python", REPACK_SCRIPT, "/in/chart.tgz", "/tmp/chart.tgz", str(epoch)])
             .file("/tmp/chart.tgz"))
 
 
-async def stamped_chart(source: dagger.Directory, stamp: stamping.Provenance) -> dagger.Directory:
-    """The chart directory whose Chart.yaml carries the provenance annotations."""
-    chart = source.directory(CHART_DIR)
-    text = await chart.file("Chart.yaml").contents()
-    return chart.with_new_file("Chart.yaml", stamping.stamped_chart_yaml(text, stamp))
+@dataclass
+class DaggerSteps:
+    """`publish.core.Steps` in containers: the registry steps in helm's image with only the
+    registry config (and, once packaged, the package) mounted; signing in cosign's image."""
+
+    source: dagger.Directory
+    helm: dagger.Container
+    cosign: dagger.Container
+    registry_config: str = REGISTRY_CONFIG
+    helm_with_package: dagger.Container | None = None
+
+    async def read_chart_yaml(self) -> str:
+        return await self.source.directory(layout.CHART).file("Chart.yaml").contents()
+
+    async def package(self, chart_yaml: str, version: str, epoch: int) -> str:
+        chart = self.source.directory(layout.CHART).with_new_file("Chart.yaml", chart_yaml)
+        package = reproducible(await packaged(chart, version), epoch)
+        path = package_file(version, PACKAGE_DIR)
+        self.helm_with_package = self.helm.with_mounted_file(path, package)
+        return path
+
+    async def ask_registry(self, argv: list[str]) -> Outcome:
+        return await uncached(self.helm, argv)
+
+    async def push(self, argv: list[str]) -> Outcome:
+        if self.helm_with_package is None:
+            raise RuntimeError("publish.core pushed before packaging: nothing to push")
+        return await uncached(self.helm_with_package, argv)
+
+    async def sign(self, argv: list[str]) -> Outcome:
+        return await uncached(self.cosign, argv)
 
 
-async def publish(source: dagger.Directory, tag: str, registry: str, repository: str,
-                  username: str, password: dagger.Secret,
-                  lint: Callable[[], Awaitable[str | None]], signing: SigningSecrets,
-                  origin: stamping.Origin, plain_http: bool = False,
-                  registry_service: dagger.Service | None = None) -> str:
-    """`lint()` returns None when every check passed, else the failed checks.
-    `registry_service` is bound under the registry's host name (e.g. a registry on the
-    host as tcp://localhost:5000, reached as registry:5000)."""
-    version = version_from_tag(tag)
-    repository = check_repository(repository)
-    check_plain_http(registry, plain_http)
+async def publish_in_containers(source: dagger.Directory, tag: str, registry: str,
+                                repository: str, username: str, password: dagger.Secret,
+                                lint: Lint, signing: SigningSecrets, origin: stamping.Origin,
+                                plain_http: bool = False,
+                                registry_service: dagger.Service | None = None) -> str:
+    """Validate every input, make the registry config a secret, then run the release
+    sequence; return the signed reference line. `lint()` returns None when every check
+    passed, else the failed checks. `registry_service` is bound under the registry's host
+    name (e.g. a registry on the host as tcp://localhost:5000, reached as registry:5000)."""
+    target = release_target(tag, registry, repository, plain_http)
     signing.check()
     stamp = stamping.from_origin(origin, "the Dagger source carries no .git, so pass them "
                                          "(e.g. --revision $(git rev-parse HEAD))")
-    target = Target(registry, repository, version, plain_http)
     config = dag.set_secret(f"helm-registry-config-{registry}",
                             registry_config(registry, username, await password.plaintext()))
-    helm = registry_helm(config, registry, registry_service)
-    await preflight(runner(helm), target, REGISTRY_CONFIG)  # before the lint: cheap facts first
-    failed = await lint()
-    if failed is not None:
-        raise PublishError(f"lint failed: nothing was packaged or pushed\n{failed}")
-    path = package_file(version, PACKAGE_DIR)
-    package = reproducible(source, await packaged(await stamped_chart(source, stamp), version),
-                           stamp.epoch)
-    return await release(runner(helm.with_mounted_file(path, package)), target, path,
-                         REGISTRY_CONFIG, runner(cosign_with_secrets(config, signing)),
-                         signing.signing())
+    steps = DaggerSteps(source, registry_helm(config, registry, registry_service),
+                        cosign_with_secrets(config, signing))
+    return await publish_release(steps, target, stamp, signing.signing(), lint)

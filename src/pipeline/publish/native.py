@@ -1,4 +1,9 @@
-"""`python -m pipeline publish`: the native twin of `dagger call publish`."""
+"""`python -m pipeline publish`: the release sequence (`publish.core`) run natively.
+
+helm and cosign run as subprocesses with the pinned tools; the registry config, the
+signing key and the package live in a private temporary directory (files 0600) that is
+removed afterwards. Secrets come from env:NAME or file:PATH, never from argv.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,19 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
+from pipeline import layout
 from pipeline.executors.native import environment
-from pipeline.publish import (check_plain_http, check_repository, CHART_DIR, CHART_NAME,
-                              PublishError, Target, package_argv, package_file, preflight,
-                              registry_config, release, version_from_tag)
+from pipeline.publish import (CHART_NAME, PublishError, package_argv, package_failure,
+                              package_file, registry_config)
 from pipeline.publish import provenance as stamping
 from pipeline.publish import reproducible
 from pipeline.publish import signing as cosign
+from pipeline.publish.core import Lint, Outcome, publish_release, release_target
 
 STEP_TIMEOUT_SECONDS = 60
 
@@ -80,43 +85,74 @@ def checked_signing(inputs: SigningInputs) -> None:
         raise PublishError(f"--verify-key {inputs.public_key}: no such file")
 
 
-def stamped_chart(source: Path, private: Path, stamp: stamping.Provenance) -> Path:
-    """A private copy of the chart whose Chart.yaml carries the provenance annotations."""
-    chart = private / "chart" / CHART_NAME
-    shutil.copytree(source / CHART_DIR, chart, symlinks=True)
-    manifest = chart / "Chart.yaml"
-    manifest.write_text(stamping.stamped_chart_yaml(manifest.read_text(), stamp))
-    return chart
-
-
 def private_file(path: Path, text: str) -> str:
     path.touch(mode=0o600)
     path.write_text(text)
     return str(path)
 
 
-def runner(cwd: Path, env: dict[str, str]):
-    async def run(argv: list[str]) -> tuple[int, str]:
+async def run_tool(argv: list[str], cwd: Path, env: dict[str, str]) -> Outcome:
+    """One helm or cosign step; no answer within the step timeout reads as an i/o timeout
+    (a transient registry failure, retried like one)."""
+    try:
+        with anyio.fail_after(STEP_TIMEOUT_SECONDS):
+            done = await anyio.run_process(argv, cwd=cwd, env=env, check=False, input=b"",
+                                           stderr=subprocess.STDOUT)
+    except TimeoutError:
+        return 1, f"Error: i/o timeout: no answer within {STEP_TIMEOUT_SECONDS}s"
+    return done.returncode, done.stdout.decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class NativeSteps:
+    """`publish.core.Steps` on this machine: subprocesses, files in a private directory."""
+
+    source: Path
+    private: Path
+    registry_config: str
+    helm_env: dict[str, str]
+    cosign_env: dict[str, str]
+
+    async def read_chart_yaml(self) -> str:
+        path = self.source / layout.CHART_YAML
         try:
-            with anyio.fail_after(STEP_TIMEOUT_SECONDS):
-                done = await anyio.run_process(argv, cwd=cwd, env=env, check=False, input=b"",
-                                               stderr=subprocess.STDOUT)
-        except TimeoutError:
-            return 1, f"Error: i/o timeout: no answer within {STEP_TIMEOUT_SECONDS}s"
-        return done.returncode, done.stdout.decode(errors="replace")
+            return path.read_text()
+        except OSError as error:
+            raise PublishError(f"{layout.CHART_YAML}: cannot read it in {self.source}: "
+                               f"{error.strerror}") from None
 
-    return run
+    async def package(self, chart_yaml: str, version: str, epoch: int) -> str:
+        """A private copy of the chart with the stamped Chart.yaml, packaged and repacked:
+        the repository itself is never written."""
+        chart = self.private / "chart" / CHART_NAME
+        shutil.copytree(self.source / layout.CHART, chart, symlinks=True)
+        (chart / "Chart.yaml").write_text(chart_yaml)
+        out = str(self.private / "package")
+        code, output = await run_tool(package_argv(version, out, str(chart)), self.source,
+                                      self.helm_env)
+        if code != 0:
+            raise package_failure(version, output)
+        package = Path(package_file(version, out))
+        reproducible.repack(package, package, epoch)
+        return str(package)
+
+    async def ask_registry(self, argv: list[str]) -> Outcome:
+        return await run_tool(argv, self.source, self.helm_env)
+
+    push = ask_registry  # the package is a file in `private`: helm reads it where it runs
+
+    async def sign(self, argv: list[str]) -> Outcome:
+        return await run_tool(argv, self.source, self.cosign_env)
 
 
-def publish(source: Path, tag: str, registry: str, repository: str, username: str,
-            registry_password: str, plain_http: bool, lint: Callable[[], bool],
-            signing: SigningInputs, origin: stamping.Origin = stamping.Origin()) -> str:
-    """Validate, ask the registry the cheap facts (reachable, credentials, version new), lint,
-    package with the tag's version and provenance, push once, sign and verify; return the
-    signed reference line."""
-    version = version_from_tag(tag)
-    repository = check_repository(repository)
-    check_plain_http(registry, plain_http)
+def publish_natively(source: Path, tag: str, registry: str, repository: str, username: str,
+                     registry_password: str, plain_http: bool, lint: Lint,
+                     signing: SigningInputs,
+                     origin: stamping.Origin = stamping.Origin()) -> str:
+    """Validate every input, take the secrets out of the environment, then run the release
+    sequence; return the signed reference line. `lint()` returns None when every check
+    passed, else what failed ("" when its report is printed already)."""
+    target = release_target(tag, registry, repository, plain_http)
     checked_signing(signing)
     stamp = provenance_of(source, origin)
     password = take_secret(registry_password)
@@ -125,30 +161,18 @@ def publish(source: Path, tag: str, registry: str, repository: str, username: st
     oidc = {name: take_secret(spec, flag) for name, spec, flag in zip(
         cosign.GITHUB_OIDC_ENV, (signing.oidc_request_url, signing.oidc_request_token),
         ("--oidc-request-url", "--oidc-request-token")) if spec}
-    target = Target(registry, repository, version, plain_http)
+
     with tempfile.TemporaryDirectory(prefix="dpp-publish-") as tmp:
         private = Path(tmp)
-        config = private_file(private / cosign.DOCKER_CONFIG_FILE,
-                              registry_config(registry, username, password))
-        helm = runner(source, environment(source))
-        anyio.run(preflight, helm, target, config)
-        if not lint():
-            raise PublishError("lint failed: nothing was packaged or pushed")
         signer = cosign.Signing(
             key=private_file(private / "cosign.key", key) if key else "",
             public_key=str(Path(signing.public_key).resolve()) if signing.public_key else "",
             identity=signing.identity)
-        sign = runner(source, {**environment(source), cosign.DOCKER_CONFIG_ENV: tmp,
-                               cosign.PASSWORD_ENV: key_password, **oidc})
-        chart = stamped_chart(source, private, stamp)
-        out = str(private / "package")
-
-        async def steps() -> str:
-            code, output = await helm(package_argv(version, out, str(chart)))
-            if code != 0:
-                raise PublishError(f"helm package {CHART_NAME} {version}: {output.strip()}")
-            package = Path(package_file(version, out))
-            reproducible.repack(package, package, stamp.epoch)
-            return await release(helm, target, str(package), config, sign, signer)
-
-        return anyio.run(steps)
+        steps = NativeSteps(
+            source, private,
+            registry_config=private_file(private / cosign.DOCKER_CONFIG_FILE,
+                                         registry_config(registry, username, password)),
+            helm_env=environment(source),
+            cosign_env={**environment(source), cosign.DOCKER_CONFIG_ENV: tmp,
+                        cosign.PASSWORD_ENV: key_password, **oidc})
+        return anyio.run(publish_release, steps, target, stamp, signer, lint)

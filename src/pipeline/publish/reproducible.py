@@ -37,7 +37,8 @@ def repack(package: Path, out: Path, epoch: int) -> None:
         zipped.write(buffer.getvalue())
 
 
-def main(argv: list[str]) -> int:
+def repack_command(argv: list[str]) -> int:
+    """`python reproducible.py PACKAGE.tgz OUT.tgz EPOCH`: how the Dagger path runs it."""
     if len(argv) != 3 or not argv[2].isdigit():
         print(__doc__, file=sys.stderr)
         return 2
@@ -46,4 +47,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(repack_command(sys.argv[1:]))

@@ -1,0 +1,49 @@
+"""What the publish tests share: one way to publish natively to the test registry, the CLI's
+signing flags, and the digest the registry serves."""
+
+from __future__ import annotations
+
+import base64
+import urllib.request
+
+from pipeline.publish import native as publish_native
+from pipeline.publish.provenance import Origin
+from tests.conftest import REPO
+from tests.publish import signing_keys
+
+REPOSITORY = "acme/dpp/charts"
+# The worktree may have no `origin` remote; revision and date come from its git HEAD.
+ORIGIN = Origin(source_url="https://github.com/acme/dpp-platform")
+
+
+def publish(registry, tag="v1.4.0", password_env="REGISTRY_PASSWORD", lint=lambda: True,
+            host=None, signing=None, origin=ORIGIN, repository=REPOSITORY, source=REPO):
+    """`publish_natively` of `source` (this checkout) to the test registry, plain HTTP,
+    signed with the release key pair; the password from the environment variable.
+    `lint()` says whether lint passed (or raises: a lint that must not start)."""
+    async def lint_failures() -> str | None:
+        return None if lint() else "FAILED (the test's lint)"
+
+    return publish_native.publish_natively(
+        source, tag, host or registry.host, repository, registry.username,
+        f"env:{password_env}", True, lint_failures, signing or signing_keys.pairs()[0].inputs(),
+        origin)
+
+
+def signing_flags() -> list[str]:
+    """The CLI flags of a key-pair release (files, never the secrets themselves)."""
+    keys = signing_keys.pairs()[0]
+    return ["--signing-key", f"file:{keys.key}", "--signing-password",
+            f"file:{keys.password_file}", "--verify-key", str(keys.public),
+            "--source-url", ORIGIN.source_url]
+
+
+def manifest_digest(registry, version: str) -> str:
+    """The digest the registry serves for the chart's `version` tag."""
+    request = urllib.request.Request(
+        f"http://{registry.host}/v2/{REPOSITORY}/dpp-platform/manifests/{version}", method="HEAD")
+    token = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    request.add_header("Accept", "application/vnd.oci.image.manifest.v1+json")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.headers["Docker-Content-Digest"]
