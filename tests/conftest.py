@@ -5,23 +5,15 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.repo import REPO
 
 
-def take_ctrl_c() -> None:
-    """Popen's preexec_fn for a child a test interrupts: SIGINT acts as a terminal's Ctrl-C
-    even when this test run ignores it (a background job of a non-interactive shell inherits
-    SIG_IGN, and Python and Go programs then keep ignoring it)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 # Every `python -m pipeline...` a test starts runs this checkout's code, even when the
 # shared venv's editable install points at another checkout (a CI clone, say).
 os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -38,34 +30,6 @@ if os.environ.get("DPP_TEST_RESULT_CACHE_OWNER") is None:
 @pytest.fixture
 def repo() -> Path:
     return REPO
-
-
-def run_pipeline(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
-                 timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """`python -m pipeline ARGS` in a subprocess, non-TTY (plain output, as in CI)."""
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def copy_repo(dest: Path, *paths: str) -> Path:
-    """Copy the named repo paths (files or directories) into `dest`, keeping their layout."""
-    for path in paths:
-        source = REPO / path
-        target = dest / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    return dest
-
-
-def copy_whole_repo(dest: Path) -> Path:
-    """Every file the plan could read (the same walk the native executor uses)."""
-    from pipeline.plan import Tree
-
-    return copy_repo(dest, *sorted(Tree.from_path(REPO).files))
 
 
 @pytest.fixture(scope="session")

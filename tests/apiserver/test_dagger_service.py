@@ -14,7 +14,7 @@ from pipeline import plan, toolchain
 from pipeline.executors import dagger_services
 from pipeline.kubeapi import server
 from pipeline.main import Pipeline
-from tests.conftest import REPO
+from tests.support.repo import REPO
 from tests.dagger_recorder import Call, Recorder, chain_of
 
 APISERVER_CHECKS = [c for c in plan.build(plan.Tree.from_path(REPO)) if c.group == "apiserver"]
@@ -70,7 +70,7 @@ def test_every_apiserver_check_is_bound_to_the_service_with_helm_and_kubectl(mon
     lint("apiserver")
     started_apiserver = service_args(recorder.leaves("start")[1])
     runs = [c for c in recorder.leaves("exitCode") if c.execs and c.execs[-1][:3] ==
-            ["python", "-m", "pipeline.kubeapi.dryrun"]]
+            ["python", "-m", "pipeline.checks.apiserver.dryrun"]]
     assert len(runs) == len(APISERVER_CHECKS)
     for call in runs:
         binding = [f for f in call.chain if f.name == "withServiceBinding"][-1]

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline import plan, toolchain
 from pipeline.plan.services import SERVICES, needed
-from tests.conftest import REPO, copy_repo, run_pipeline, take_ctrl_c
+from tests.support.repo import REPO, copy_repo, run_pipeline, take_ctrl_c
 
 pytestmark = pytest.mark.tools
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.layout import COMPOSE_FILE, COMPOSE_LINT_ENV
 from pipeline.model import compose as model
-from tests.conftest import REPO
+from tests.support.repo import REPO
 
 pytestmark = pytest.mark.tools
 

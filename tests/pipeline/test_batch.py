@@ -11,7 +11,7 @@ import pytest
 from pipeline import plan
 from pipeline.executors import ERROR, FAILED, PASSED, batch, native
 from pipeline.plan.chart import CHART, CRD_SCHEMAS
-from tests.conftest import copy_repo
+from tests.support.repo import copy_repo
 
 pytestmark = pytest.mark.tools
 REDIS = f"{CHART}/templates/redis/deployment.yaml"

@@ -16,19 +16,7 @@ import pytest
 from pipeline import cli, plan
 from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, native
 from pipeline.plan.model import Check, Step
-from tests.conftest import REPO, copy_repo, run_pipeline
-
-UNPINNED = "      - uses: actions/checkout@v4\n"
-
-
-def workflows_repo(dest: Path, pinned: bool = True) -> Path:
-    root = copy_repo(dest, ".github", "dagger.json", ".yamllint.yaml")
-    if not pinned:
-        ci = root / ".github" / "workflows" / "ci.yml"
-        text = ci.read_text()
-        ci.write_text(text.replace("    steps:\n", "    steps:\n" + UNPINNED, 1))
-    return root
-
+from tests.support.repo import REPO, run_pipeline, workflows_repo
 
 def git_init(root: Path) -> Path:
     subprocess.run(["git", "init", "-q", str(root)], check=True)

@@ -16,12 +16,8 @@ from pipeline.executors import batch, dagger_services
 from pipeline.kubeapi import server
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG, SCHEMAS
-from tests.conftest import REPO
+from tests.support.repo import REPO, repo_listing
 from tests.dagger_recorder import Exit, Recorder, chain_of
-
-
-def repo_listing() -> list[str]:
-    return sorted(plan.Tree.from_path(REPO).files)
 
 
 ANSWERS = {"glob": lambda call: repo_listing(), "exitCode": 0, "combinedOutput": "ok",

@@ -15,7 +15,7 @@ from pipeline.executors import dagger as executor
 from pipeline.executors import batch, dagger_services
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG
-from tests.conftest import REPO
+from tests.support.repo import REPO
 from tests.dagger_recorder import Recorder, all_fields, chain_of
 
 FUNCTIONS = Pipeline.__dagger_object_type__.functions
@@ -188,7 +188,7 @@ def test_the_uploaded_module_source_is_only_what_the_runtime_needs():
     """
     import json
 
-    from tests.conftest import REPO
+    from tests.support.repo import REPO
 
     config = json.loads((REPO / "dagger.json").read_text())
     assert config["engineVersion"].startswith("v0.21.")

@@ -11,9 +11,9 @@ from pipeline.executors import dagger as executor
 from pipeline.main import Pipeline
 from pipeline.plan import chart
 from pipeline.publish import containers as publish_containers
-from tests.conftest import REPO
+from tests.support.repo import REPO
 from tests.dagger_recorder import Exit, Recorder, chain_of
-from tests.pipeline.test_dagger_lint import repo_listing
+from tests.support.repo import repo_listing
 
 
 @pytest.fixture

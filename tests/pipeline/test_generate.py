@@ -11,7 +11,7 @@ from pipeline import generators, plan, toolchain
 from pipeline.executors import dagger as executor
 from pipeline.main import Pipeline
 from pipeline.plan.chart import CHART
-from tests.conftest import REPO, copy_repo, run_pipeline
+from tests.support.repo import REPO, copy_repo, run_pipeline
 from tests.dagger_recorder import Recorder, chain_of
 
 FUNCTIONS = Pipeline.__dagger_object_type__.functions

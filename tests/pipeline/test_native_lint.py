@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_repo, run_pipeline
+from tests.support.repo import copy_repo, run_pipeline
 
 pytestmark = pytest.mark.tools
 

@@ -9,7 +9,7 @@ import yaml
 
 from pipeline import plan
 from pipeline.plan import chart
-from tests.conftest import REPO, run_pipeline
+from tests.support.repo import REPO, run_pipeline
 
 pytestmark = pytest.mark.tools
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import plan, toolchain
 from pipeline.plan.model import SCHEMAS
-from tests.conftest import REPO
+from tests.support.repo import REPO
 
 TREE = plan.Tree.from_path(REPO)
 CHECKS = plan.build(TREE)

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import plan
 from pipeline.executors import native
-from tests.conftest import REPO, copy_repo
+from tests.support.repo import REPO, copy_repo
 
 pytestmark = pytest.mark.tools
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline import plan
-from tests.conftest import copy_repo, run_pipeline
+from tests.support.repo import copy_repo, run_pipeline
 
 pytestmark = pytest.mark.tools
 

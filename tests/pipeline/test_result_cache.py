@@ -13,8 +13,8 @@ import pytest
 
 from pipeline import plan
 from pipeline.executors import FAILED, PASSED, Result, cache
-from tests.conftest import REPO, run_pipeline
-from tests.pipeline.test_cli import workflows_repo
+from tests.support.repo import REPO, run_pipeline
+from tests.support.repo import workflows_repo
 
 pytestmark = pytest.mark.tools
 REUSED = re.compile(r"\((\d+) reused from the result cache\)")

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from pipeline import kubeschemas, toolchain
-from tests.conftest import REPO
+from tests.support.repo import REPO
 
 pytestmark = pytest.mark.tools
 

@@ -10,7 +10,7 @@ import sys
 import tomllib
 from importlib import metadata
 
-from tests.conftest import REPO
+from tests.support.repo import REPO
 
 LOCK = REPO / "uv.lock"
 

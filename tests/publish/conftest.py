@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import layout
 from pipeline.plan import Tree
-from tests.conftest import REPO, copy_repo
+from tests.support.repo import REPO, copy_repo
 from tests.publish.registry import running_registry
 
 

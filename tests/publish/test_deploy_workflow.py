@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from tests.conftest import REPO
+from tests.support.repo import REPO
 
 WORKFLOW = yaml.safe_load((REPO / ".github/workflows/deploy.yml").read_text())
 # PyYAML reads the bare key `on` as True.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.publish import PublishError, check_plain_http
-from tests.conftest import run_pipeline
+from tests.support.repo import run_pipeline
 
 
 @pytest.mark.parametrize("registry", ["localhost:5000", "127.0.0.1:41234", "[::1]:5000",

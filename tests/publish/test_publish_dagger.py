@@ -15,7 +15,7 @@ from pipeline.executors.dagger import WORKDIR
 from pipeline.publish import REGISTRY_CONFIG, PublishError
 from pipeline.publish.containers import (COSIGN_KEY, COSIGN_PUBLIC_KEY, COSIGN_USER, NONCE,
                                          REPACK_SCRIPT)
-from tests.conftest import REPO
+from tests.support.repo import REPO
 from tests.dagger_recorder import Recorder, all_fields, chain_of
 
 PASSWORD = "ghp_TopSecretToken123"

@@ -11,7 +11,7 @@ import pytest
 from pipeline import layout
 from pipeline.executors.native import environment
 from pipeline.publish import PublishError
-from tests.conftest import REPO, copy_repo, run_pipeline
+from tests.support.repo import REPO, copy_repo, run_pipeline
 from tests.publish.faulty_proxy import failing_uploads
 from tests.support.publish import REPOSITORY, manifest_digest, publish, signing_flags
 

@@ -20,7 +20,7 @@ from pipeline.publish import PublishError, Target, registry_config
 from pipeline.publish import native as publish_native
 from pipeline.publish import signing
 from pipeline.publish.provenance import Origin
-from tests.conftest import REPO, copy_repo, run_pipeline
+from tests.support.repo import REPO, copy_repo, run_pipeline
 from tests.publish.faulty_proxy import failing_uploads, signature_manifests
 from tests.publish.signing_keys import PASSWORD, cosign, pairs
 from tests.support.publish import REPOSITORY, publish, signing_flags

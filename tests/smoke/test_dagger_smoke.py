@@ -15,7 +15,7 @@ from pipeline import plan, toolchain
 from pipeline.executors.dagger import WORKDIR
 from pipeline.model import compose as model
 from pipeline.smoke import checks, containers, stack
-from tests.conftest import REPO, copy_repo
+from tests.support.repo import REPO, copy_repo
 from tests.dagger_recorder import Exit, Recorder, chain_of
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pipeline.smoke import helpers
-from tests.conftest import REPO
+from tests.support.repo import REPO
 
 CONTRACT = REPO / "infra/monitoring/metrics-contract.yaml"
 

@@ -19,7 +19,7 @@ import pytest
 
 from pipeline import toolchain
 from pipeline.smoke import checks
-from tests.conftest import REPO, copy_repo, take_ctrl_c
+from tests.support.repo import REPO, copy_repo, take_ctrl_c
 
 pytestmark = pytest.mark.tools
 

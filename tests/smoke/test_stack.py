@@ -12,7 +12,7 @@ import yaml
 from pipeline import toolchain
 from pipeline.model import compose as model
 from pipeline.smoke import checks, stack
-from tests.conftest import REPO, copy_repo
+from tests.support.repo import REPO, copy_repo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -13,7 +13,7 @@ import pytest
 from pipeline.executors import FAILED, PASSED, native
 from pipeline.plan import Tree, build
 from pipeline.plan.model import Check
-from tests.conftest import copy_repo
+from tests.support.repo import copy_repo
 
 MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "infra/compose",
                     "src/pipeline")

@@ -8,7 +8,7 @@ import urllib.request
 
 from pipeline.publish import native as publish_native
 from pipeline.publish.provenance import Origin
-from tests.conftest import REPO
+from tests.support.repo import REPO
 from tests.publish import signing_keys
 
 REPOSITORY = "acme/dpp/charts"

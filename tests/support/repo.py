@@ -3,7 +3,9 @@ the producer), rendering the chart, and finding the native tools: what many test
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +71,56 @@ def render(env: str, *helm_args: str, kube: str = "1.37.0", monitoring: bool = T
 
 def output(result: subprocess.CompletedProcess) -> str:
     return result.stdout + result.stderr
+
+
+def take_ctrl_c() -> None:
+    """Popen's preexec_fn for a child a test interrupts: SIGINT acts as a terminal's Ctrl-C
+    even when this test run ignores it (a background job of a non-interactive shell inherits
+    SIG_IGN, and Python and Go programs then keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def run_pipeline(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
+                 timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline ARGS` in a subprocess, non-TTY (plain output, as in CI)."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def copy_repo(dest: Path, *paths: str) -> Path:
+    """Copy the named repo paths (files or directories) into `dest`, keeping their layout."""
+    for path in paths:
+        source = REPO / path
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    return dest
+
+
+def copy_whole_repo(dest: Path) -> Path:
+    """Every file the plan could read (the same walk the native executor uses)."""
+    from pipeline.plan import Tree
+
+    return copy_repo(dest, *sorted(Tree.from_path(REPO).files))
+
+
+def repo_listing() -> list[str]:
+    return sorted(Tree.from_path(REPO).files)
+
+
+# A workflow step that breaks workflows/pins (an action by tag, not by commit).
+UNPINNED = "      - uses: actions/checkout@v4\n"
+
+
+def workflows_repo(dest: Path, pinned: bool = True) -> Path:
+    """A tree holding only what the workflows checks read; `pinned=False` breaks one pin."""
+    root = copy_repo(dest, ".github", "dagger.json", ".yamllint.yaml")
+    if not pinned:
+        ci = root / ".github" / "workflows" / "ci.yml"
+        text = ci.read_text()
+        ci.write_text(text.replace("    steps:\n", "    steps:\n" + UNPINNED, 1))
+    return root

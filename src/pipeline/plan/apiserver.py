@@ -3,7 +3,7 @@
 kubeconform proves that a render matches the OpenAPI schemas; only the API server
 proves it is accepted: admission (Pod Security "restricted" from the namespace
 labels), strict field decoding, CRD schemas, server-side apply. These checks use the
-`kube-apiserver` service (plan/services.py) and run pipeline/kubeapi/dryrun.py:
+`kube-apiserver` service (plan/services.py) and run pipeline/checks/apiserver/dryrun.py:
 
   chart-<env>   per values-<env>.yaml: each ArgoCD Application (ApplicationSets
                 expanded) that deploys it, rendered as ArgoCD renders it (its release,
@@ -16,7 +16,7 @@ Each installs the CRDs of infra/schemas/crd-sources first.
 
 from __future__ import annotations
 
-from pipeline.kubeapi import dryrun
+from pipeline.checks.apiserver import dryrun
 from pipeline.layout import ARGOCD, CHART, CHART_YAML, CRD_SOURCES
 from pipeline.plan.chart import environments
 from pipeline.plan.model import KUBECONFIG, Check, Tree, python_check

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import copy_whole_repo, run_pipeline
+from tests.support.repo import copy_whole_repo, run_pipeline
 
 pytestmark = pytest.mark.tools
 

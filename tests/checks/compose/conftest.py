@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.layout import APP_CONTRACT, COMPOSE_FILE, EDC_SETTINGS, MONITORING
-from tests.conftest import copy_repo
+from tests.support.repo import copy_repo
 
 PATHS = (COMPOSE_FILE, "infra/compose", MONITORING, APP_CONTRACT, EDC_SETTINGS, "src/pipeline")
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from pipeline import toolchain
-from tests.conftest import REPO
+from tests.support.repo import REPO
 from tests.support import postgres
 
 pytestmark = pytest.mark.tools  # PostgreSQL and query-exporter natively

@@ -8,7 +8,7 @@ import json
 import yaml
 
 from pipeline.checks.monitoring.panel_queries import emit
-from tests.conftest import REPO
+from tests.support.repo import REPO
 from tests.support.monitoring import DASHBOARDS
 
 

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from pipeline.executors import FAILED, PASSED
-from tests.conftest import run_pipeline
+from tests.support.repo import run_pipeline
 from tests.support.monitoring import ALERTMANAGER, CONTRACT, DASHBOARDS, RULES, edit, plan_check, run
 
 pytestmark = pytest.mark.tools

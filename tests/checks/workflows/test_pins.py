@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import copy_repo, run_pipeline
+from tests.support.repo import copy_repo, run_pipeline
 
 pytestmark = pytest.mark.tools
 

@@ -13,9 +13,9 @@ import yaml
 
 from pipeline import plan
 from pipeline.executors import Result, native, native_services
-from pipeline.kubeapi import dryrun
+from pipeline.checks.apiserver import dryrun
 from pipeline.plan.services import KUBE_APISERVER
-from tests.conftest import REPO, copy_repo
+from tests.support.repo import REPO, copy_repo
 
 pytestmark = pytest.mark.tools
 

@@ -1,6 +1,6 @@
 """Dry-run targets on a real Kubernetes API server; fail on any rejection or warning.
 
-    python -m pipeline.kubeapi.dryrun --kubeconfig FILE --crds DIR [--chart CHART --env ENV] ARGOCD...
+    python -m pipeline.checks.apiserver.dryrun --kubeconfig FILE --crds DIR [--chart CHART --env ENV] ARGOCD...
 
 With --chart: every ArgoCD Application in the ARGOCD manifests (ApplicationSets
 expanded as goTemplate would) that deploys CHART with values-ENV.yaml, from git (its
@@ -354,7 +354,7 @@ def scratch_parent(kubeconfig: Path) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.kubeapi.dryrun", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m pipeline.checks.apiserver.dryrun", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--crds", type=Path, required=True, help="CRD YAML to install first")
