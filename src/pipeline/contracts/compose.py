@@ -28,7 +28,7 @@ import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from pipeline.contracts.alertmanager import file_fields
+from pipeline.checks.monitoring.alertmanager import file_fields
 from pipeline.contracts.common import Report, load_yaml, normpath, static_targets
 
 MONITORING = {

@@ -11,7 +11,7 @@ Prometheus config or dashboard gets its checks without touching this module:
 - pint                     pint --offline, failing on any reported problem (.pint.hcl)
 - amtool-config            amtool check-config
 - alertmanager-secrets     secrets only via absolute *_file paths, critical->warning inhibition
-                           (contracts/alertmanager.py)
+                           (checks/monitoring/alertmanager.py)
 - amtool-route-<case>      amtool config routes test, one per ROUTE_CASES entry
 - dashboards               Grafana 10.4 dashboard and provisioning rules (contracts/dashboards.py)
 - dashboards-promql        every panel query parsed by promtool (queries piped in as a rule file)
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from pipeline.checks.monitoring import alertmanager
 from pipeline.plan.model import Check, Step, Tree, python_check
 
 GROUP = "monitoring"
@@ -111,7 +112,7 @@ def checks(tree: Tree) -> list[Check]:
             argv=("amtool", "check-config", ALERTMANAGER_CONFIG), reads=(ALERTMANAGER_CONFIG,),
             description="Alertmanager configuration, receivers and templates"))
         found.append(python_check(
-            "alertmanager-secrets", GROUP, "contracts.alertmanager", [ALERTMANAGER_CONFIG],
+            "alertmanager-secrets", GROUP, alertmanager, [ALERTMANAGER_CONFIG],
             [ALERTMANAGER_CONFIG],
             description="no inline secret, every *_file path absolute, a critical inhibits the "
                         "warning of the same alert"))

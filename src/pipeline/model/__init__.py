@@ -1,0 +1,1 @@
+"""The shared domain, parsed once: Prometheus and Alertmanager configuration (prometheus.py), ..."""

@@ -1,0 +1,285 @@
+"""What Prometheus and Alertmanager mean by their configuration, written down once.
+
+- matchers: Alertmanager 0.27's classic matcher syntax (pkg/labels/parse.go ParseMatcher and
+  ParseMatchers; regexes anchored as labels.NewMatcher does);
+- durations: Prometheus 2.51's `model.ParseDuration` (prometheus/common model/time.go):
+  integer units in order y w d h m s ms, "0" allowed, no fractions;
+- the route tree: Alertmanager's dispatch/route.go `Route.Match` (depth first, `continue`,
+  settings inherited from the parent, root defaults `DefaultRouteOpts`);
+- a Prometheus config's static targets (scrape jobs and Alertmanagers);
+- what a rule file is: the YAML files directly in the rules directory (layout.RULES_DIR);
+  promtool's test files live below it.
+
+A configuration with the wrong shape where we read it raises ConfigError naming the field,
+so a caller reports its file and field instead of carrying on with an empty answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from pipeline import layout
+from pipeline.checks.files import normpath
+from pipeline.checks.problem import LoadError
+
+
+class ConfigError(LoadError):
+    """A configuration whose shape we cannot read: `field` says where (scrape_configs[0]...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+# --- matchers ------------------------------------------------------------------------------
+
+_MATCHER = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """`name op value`; a missing label has the value "" (as in Alertmanager)."""
+
+    name: str
+    op: str  # = != =~ !~
+    value: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.name, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        found = re.fullmatch(f"(?:{self.value})", actual, re.DOTALL) is not None
+        return found if self.op == "=~" else not found
+
+    def __str__(self) -> str:
+        value = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'{self.name}{self.op}"{value}"'
+
+
+def parse_matcher(text: str) -> Matcher:
+    """One matcher: a label name, an operator, a value optionally in double quotes with
+    OpenMetrics escapes (\\" \\n \\\\; any other backslash is literal). ValueError when
+    Alertmanager would refuse it."""
+    found = _MATCHER.match(text)
+    if not found:
+        raise ValueError(f"bad matcher format: {text}")
+    name, op, raw = found.groups()
+    quoted = raw.startswith('"')
+    body = raw[1:] if quoted else raw
+    value, escaped = [], False
+    for index, char in enumerate(body):
+        if escaped:
+            escaped = False
+            value.append({"n": "\n", '"': '"', "\\": "\\"}.get(char, "\\" + char))
+        elif char == "\\":
+            if index < len(body) - 1:
+                escaped = True
+            else:
+                value.append("\\")
+        elif char == '"':
+            if not quoted or index < len(body) - 1:
+                raise ValueError(f"matcher value contains unescaped double quote: {raw}")
+            quoted = False
+        else:
+            value.append(char)
+    if quoted:
+        raise ValueError(f"matcher value contains unescaped double quote: {raw}")
+    matcher = Matcher(name, op, "".join(value))
+    if op in ("=~", "!~"):
+        try:
+            re.compile(matcher.value)
+        except re.error as error:
+            raise ValueError(f"{text}: invalid regular expression: {error}") from error
+    return matcher
+
+
+def parse_matchers(text: str) -> list[Matcher]:
+    """A comma-separated list, optionally in braces; commas inside quotes do not split."""
+    text = text.strip()
+    text = text[1:] if text.startswith("{") else text
+    text = text[:-1] if text.endswith("}") else text
+    tokens, token, quoted, escaped = [], "", False, False
+    for char in text:
+        if char == "," and not quoted:
+            tokens.append(token)
+            token = ""
+            continue
+        if char == '"':
+            quoted = quoted if escaped else not quoted
+            escaped = False
+        elif char == "\\":
+            escaped = not escaped
+        else:
+            escaped = False
+        token += char
+    if token.strip():
+        tokens.append(token.strip())
+    return [parse_matcher(item) for item in tokens]
+
+
+def matchers_of(section: Mapping[str, Any], prefix: str = "") -> list[Matcher]:
+    """The matchers of a route (prefix "") or of an inhibit rule's side ("source_", "target_"):
+    the deprecated `match` / `match_re` maps and the `matchers` list."""
+    found = [Matcher(str(k), "=", str(v)) for k, v in _mapping(section, f"{prefix}match").items()]
+    found += [Matcher(str(k), "=~", str(v))
+              for k, v in _mapping(section, f"{prefix}match_re").items()]
+    for index, entry in enumerate(_list(section, f"{prefix}matchers")):
+        try:
+            found += parse_matchers(str(entry))
+        except ValueError as error:
+            raise ConfigError(f"{prefix}matchers[{index}]", str(error)) from error
+    return found
+
+
+# --- durations -----------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?"
+                       r"(?:(\d+)ms)?$")
+_UNITS = (31536000, 604800, 86400, 3600, 60, 1, 0.001)
+
+
+def parse_duration(text: str) -> float:
+    """A Prometheus duration ("1m30s", "250ms", "0") in seconds; ValueError as Prometheus."""
+    if text == "0":
+        return 0.0
+    if text == "":
+        raise ValueError("empty duration string")
+    found = _DURATION.match(text)
+    if not found:
+        raise ValueError(f"not a valid duration string: {text!r}")
+    return float(sum(int(n) * unit for n, unit in zip(found.groups(), _UNITS) if n))
+
+
+def duration_field(section: Mapping[str, Any], key: str, default: float, where: str = "") -> float:
+    """`section[key]` as seconds, `default` when absent; ConfigError naming the field when it
+    is not a duration (YAML `15` is the string "15" to Prometheus: no unit, refused)."""
+    value = section.get(key)
+    if value is None:
+        return default
+    try:
+        return parse_duration(str(value))
+    except ValueError as error:
+        raise ConfigError(f"{where}{key}", str(error)) from error
+
+
+# --- the Alertmanager route tree -----------------------------------------------------------
+
+DEFAULT_GROUP_WAIT = 30.0  # dispatch.DefaultRouteOpts
+
+
+@dataclass(frozen=True)
+class RouteEnd:
+    """A route an alert ends in: its receiver and group_wait (inherited where unset)."""
+
+    receiver: str
+    group_wait: float
+
+
+def routes_for(config: Mapping[str, Any], labels: Mapping[str, str]) -> list[RouteEnd]:
+    """Every route an alert with `labels` ends in, as Alertmanager's route tree decides."""
+
+    def walk(route: Mapping[str, Any], where: str, parent: RouteEnd) -> list[RouteEnd]:
+        if not isinstance(route, Mapping):
+            raise ConfigError(where, f"expected a mapping, got {type(route).__name__}")
+        try:
+            matchers = matchers_of(route)
+        except ConfigError as error:
+            raise ConfigError(f"{where}.{error.field}", error.reason) from error
+        if not all(m.matches(labels) for m in matchers):
+            return []
+        here = RouteEnd(str(route.get("receiver") or parent.receiver),
+                        duration_field(route, "group_wait", parent.group_wait, f"{where}."))
+        found: list[RouteEnd] = []
+        for index, child in enumerate(_list(route, "routes", where)):
+            ends = walk(child, f"{where}.routes[{index}]", here)
+            found += ends
+            if ends and not child.get("continue", False):
+                break
+        return found or [here]
+
+    return walk(config.get("route") or {}, "route", RouteEnd("", DEFAULT_GROUP_WAIT))
+
+
+# --- a Prometheus config's static targets --------------------------------------------------
+
+def _list(section: Mapping[str, Any], key: str, where: str = "") -> list:
+    value = section.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}.{key}" if where else key,
+                          f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _mapping(section: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:
+    value = section.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}.{key}" if where else key,
+                          f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _targets(section: Any, where: str) -> list[str]:
+    if not isinstance(section, Mapping):
+        raise ConfigError(where, f"expected a mapping, got {type(section).__name__}")
+    found = []
+    for index, static in enumerate(_list(section, "static_configs", where)):
+        at = f"{where}.static_configs[{index}]"
+        if not isinstance(static, Mapping):
+            raise ConfigError(at, f"expected a mapping, got {type(static).__name__}")
+        found += [str(target) for target in _list(static, "targets", at)]
+    return found
+
+
+def scrape_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """job_name -> the static targets of each scrape job (jobs without any included)."""
+    found: dict[str, list[str]] = {}
+    for index, job in enumerate(_list(config, "scrape_configs")):
+        targets = _targets(job, f"scrape_configs[{index}]")
+        found.setdefault(str(job.get("job_name")), []).extend(targets)
+    return found
+
+
+def alertmanager_targets(config: Mapping[str, Any]) -> list[str]:
+    """The static Alertmanager addresses a Prometheus config sends alerts to."""
+    alerting = _mapping(config, "alerting")
+    return [target for index, section in enumerate(_list(alerting, "alertmanagers", "alerting"))
+            for target in _targets(section, f"alerting.alertmanagers[{index}]")]
+
+
+def static_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Scrape job -> targets, and "alerting" -> the Alertmanagers, when it lists any."""
+    found = scrape_targets(config)
+    alertmanagers = alertmanager_targets(config)
+    if alertmanagers or _mapping(config, "alerting").get("alertmanagers"):
+        found.setdefault("alerting", []).extend(alertmanagers)
+    return found
+
+
+# --- rule files ----------------------------------------------------------------------------
+
+RULE_FILE_SUFFIX = ".yml"
+
+
+def rule_files(paths: Iterable[str], rules_dir: str = layout.RULES_DIR) -> list[str]:
+    """The rule files among repo paths: the .yml files directly in the rules directory (the
+    chart copies the same set, layout.CHART_COPIES); promtool tests live below it."""
+    prefix = rules_dir.rstrip("/") + "/"
+    return sorted(p for p in paths if p.startswith(prefix) and p.endswith(RULE_FILE_SUFFIX)
+                  and "/" not in p[len(prefix):])
+
+
+def listed_rule_files(config: Mapping[str, Any], config_path: str) -> set[str]:
+    """The repo paths a Prometheus config at `config_path` lists in `rule_files` (relative to
+    its directory, as Prometheus resolves them)."""
+    base = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
+    return {normpath(f"{base}/{entry}") for entry in _list(config, "rule_files")
+            if isinstance(entry, str)}
