@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from pipeline.checks.files import load_json, load_yaml, normpath  # noqa: F401 (moved)
 from pipeline.checks.problem import LoadError
+from pipeline.model.prometheus import static_targets  # noqa: F401 (moved)
 
 
 @dataclass
@@ -37,20 +38,6 @@ class Report:
             return 1
         print(f"{self.check}: OK{(' - ' + summary) if summary else ''}")
         return 0
-
-
-def static_targets(config: Any) -> dict[str, list[str]]:
-    """A Prometheus config's static targets: scrape job name -> targets, "alerting" -> Alertmanagers."""
-    config = config if isinstance(config, dict) else {}
-    found: dict[str, list[str]] = {}
-    sections = [(str(job.get("job_name")), job) for job in config.get("scrape_configs") or []
-                if isinstance(job, dict)]
-    sections += [("alerting", am) for am in (config.get("alerting") or {}).get("alertmanagers") or []
-                 if isinstance(am, dict)]
-    for name, section in sections:
-        found.setdefault(name, []).extend(
-            str(t) for sc in section.get("static_configs") or [] for t in sc.get("targets") or [])
-    return found
 
 
 def rules_of(document: Any) -> list[tuple[str, dict]]:

@@ -239,27 +239,36 @@ def _targets(section: Any, where: str) -> list[str]:
     return found
 
 
-def scrape_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
+def _document(config: Any) -> Mapping[str, Any]:
+    """A config document; an empty file (None) is an empty config, as for Prometheus."""
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise ConfigError("(top level)", f"expected a mapping, got {type(config).__name__}")
+    return config
+
+
+def scrape_targets(config: Mapping[str, Any] | None) -> dict[str, list[str]]:
     """job_name -> the static targets of each scrape job (jobs without any included)."""
     found: dict[str, list[str]] = {}
-    for index, job in enumerate(_list(config, "scrape_configs")):
+    for index, job in enumerate(_list(_document(config), "scrape_configs")):
         targets = _targets(job, f"scrape_configs[{index}]")
         found.setdefault(str(job.get("job_name")), []).extend(targets)
     return found
 
 
-def alertmanager_targets(config: Mapping[str, Any]) -> list[str]:
+def alertmanager_targets(config: Mapping[str, Any] | None) -> list[str]:
     """The static Alertmanager addresses a Prometheus config sends alerts to."""
-    alerting = _mapping(config, "alerting")
+    alerting = _mapping(_document(config), "alerting")
     return [target for index, section in enumerate(_list(alerting, "alertmanagers", "alerting"))
             for target in _targets(section, f"alerting.alertmanagers[{index}]")]
 
 
-def static_targets(config: Mapping[str, Any]) -> dict[str, list[str]]:
+def static_targets(config: Mapping[str, Any] | None) -> dict[str, list[str]]:
     """Scrape job -> targets, and "alerting" -> the Alertmanagers, when it lists any."""
     found = scrape_targets(config)
     alertmanagers = alertmanager_targets(config)
-    if alertmanagers or _mapping(config, "alerting").get("alertmanagers"):
+    if alertmanagers or _mapping(_document(config), "alerting").get("alertmanagers"):
         found.setdefault("alerting", []).extend(alertmanagers)
     return found
 
@@ -281,5 +290,5 @@ def listed_rule_files(config: Mapping[str, Any], config_path: str) -> set[str]:
     """The repo paths a Prometheus config at `config_path` lists in `rule_files` (relative to
     its directory, as Prometheus resolves them)."""
     base = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
-    return {normpath(f"{base}/{entry}") for entry in _list(config, "rule_files")
+    return {normpath(f"{base}/{entry}") for entry in _list(_document(config), "rule_files")
             if isinstance(entry, str)}
