@@ -1,4 +1,5 @@
-"""The Dagger path of smoke, offline: containers.run over the recording connection."""
+"""The Dagger path of smoke, offline: containers.run_smoke_in_containers over the recording
+connection."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 import yaml
 
 from pipeline import plan
-from pipeline.smoke import checks, containers, stack
+from pipeline.smoke import containers, stack
+from pipeline.smoke.report import Line, verdict
 from tests.conftest import REPO
 from tests.dagger_recorder import Exit, Recorder, chain_of
 
@@ -34,7 +36,7 @@ def recorder(monkeypatch) -> Recorder:
 
 
 def run() -> str:
-    return anyio.run(lambda: containers.run(dagger.dag.directory()))
+    return anyio.run(lambda: containers.run_smoke_in_containers(dagger.dag.directory()))
 
 
 def bindings(chain) -> dict[str, list]:
@@ -45,7 +47,7 @@ def bindings(chain) -> dict[str, list]:
 
 def runner(recorder: Recorder):
     calls = [c for c in recorder.leaves("exitCode")
-             if any("pipeline.smoke.checks" in e for e in c.execs[-1:][0])]
+             if any("pipeline.smoke.probe_urls" in e for e in c.execs[-1:][0])]
     assert len(calls) == 1
     return calls[0]
 
@@ -130,7 +132,7 @@ def test_a_failed_check_fails_the_function_with_the_report(monkeypatch):
     with pytest.raises(containers.SmokeFailed) as raised:
         run()
     assert "FAILED  prometheus ready" in str(raised.value)
-    assert checks.verdict([checks.Line(**failed[0])]) in str(raised.value)
+    assert verdict([Line(**failed[0])]) in str(raised.value)
 
 
 # Prometheus v2.51.0 on a config whose scrape_timeout exceeds scrape_interval: the log line of

@@ -273,6 +273,26 @@ def static_targets(config: Mapping[str, Any] | None) -> dict[str, list[str]]:
     return found
 
 
+# --- Alertmanager receivers --------------------------------------------------------------
+
+def receivers(config: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The receivers of an Alertmanager config, each a mapping whose `*_configs` are lists of
+    mappings (the shape every reader of a receiver relies on)."""
+    found = []
+    for index, receiver in enumerate(_list(_document(config), "receivers")):
+        where = f"receivers[{index}]"
+        if not isinstance(receiver, Mapping):
+            raise ConfigError(where, f"expected a mapping, got {type(receiver).__name__}")
+        for kind in receiver:
+            if str(kind).endswith("_configs"):
+                for position, entry in enumerate(_list(receiver, str(kind), where)):
+                    if not isinstance(entry, Mapping):
+                        raise ConfigError(f"{where}.{kind}[{position}]",
+                                          f"expected a mapping, got {type(entry).__name__}")
+        found.append(receiver)
+    return found
+
+
 # --- rule files ----------------------------------------------------------------------------
 
 RULE_FILE_SUFFIX = ".yml"
