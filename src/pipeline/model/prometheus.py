@@ -35,8 +35,11 @@ class ConfigError(LoadError):
 
 
 # --- matchers ------------------------------------------------------------------------------
-
-_MATCHER = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
+# Alertmanager 0.27 parses matchers in "fallback" mode by default (matchers/compat/parse.go
+# FallbackMatchersParser): both the classic parser (pkg/labels/parse.go) and the UTF-8 one
+# (matchers/parse); the classic result when it parses (also when the two disagree, e.g.
+# on `\t`), else the UTF-8 one (quoted or digit-led label names); both refuse -> the config
+# does not load (the classic parser's error).
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,97 @@ class Matcher:
         return f'{self.name}{self.op}"{value}"'
 
 
-def parse_matcher(text: str) -> Matcher:
-    """One matcher: a label name, an operator, a value optionally in double quotes with
-    OpenMetrics escapes (\\" \\n \\\\; any other backslash is literal). ValueError when
-    Alertmanager would refuse it."""
-    found = _MATCHER.match(text)
+def _checked(matcher: Matcher) -> Matcher:
+    """labels.NewMatcher: a regex must compile (Go's RE2; Python's re is close enough here)."""
+    if matcher.op in ("=~", "!~"):
+        try:
+            re.compile(matcher.value)
+        except re.error as error:
+            raise ValueError(f"{matcher}: invalid regular expression: {error}") from error
+    return matcher
+
+
+# The UTF-8 parser (matchers/parse/lexer.go, parse.go).
+_TOKEN = re.compile(r'\s*(?:(?P<punct>[{},])|(?P<op>=~|=|!=|!~)|(?P<quoted>"(?:\\.|[^"\\])*")'
+                    r"|(?P<unquoted>[^\s{}!=~,\"'`]+))", re.DOTALL)
+_GO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+               "\\": "\\", '"': '"'}
+_GO_NUMERIC = {"x": (2, 16), "u": (4, 16), "U": (8, 16)}
+
+
+def _go_unquote(token: str) -> str:
+    """Go's strconv.Unquote of a double-quoted token."""
+    body, out, index = token[1:-1], [], 0
+    while index < len(body):
+        char = body[index]
+        if char == "\n":
+            raise ValueError(f"{token}: invalid input")
+        if char != "\\":
+            out.append(char)
+            index += 1
+            continue
+        escape = body[index + 1:index + 2]
+        if escape in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[escape])
+            index += 2
+        elif escape in _GO_NUMERIC or escape in "01234567" and escape:
+            width, base = _GO_NUMERIC.get(escape, (3, 8))
+            start = index + (1 if base == 8 else 2)
+            digits = body[start:start + width]
+            try:
+                out.append(chr(int(digits, base)))
+            except ValueError:
+                raise ValueError(f"{token}: invalid input") from None
+            if len(digits) != width:
+                raise ValueError(f"{token}: invalid input")
+            index = start + width
+        else:
+            raise ValueError(f"{token}: invalid input")
+    return "".join(out)
+
+
+def _utf8_tokens(text: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    while text[position:].strip():
+        found = _TOKEN.match(text, position)
+        if not found:
+            raise ValueError(f"{text[position:].strip()}: invalid input")
+        kind = found.lastgroup or ""
+        tokens.append((kind, found.group(kind)))
+        position = found.end()
+    return tokens
+
+
+def _utf8_matchers(text: str) -> list[Matcher]:
+    tokens = _utf8_tokens(text)
+    braced = bool(tokens) and tokens[0] == ("punct", "{")
+    if braced:
+        if tokens[-1] != ("punct", "}"):
+            raise ValueError("expected close brace")
+        tokens = tokens[1:-1]
+    found, index = [], 0
+    while index < len(tokens):
+        part = tokens[index:index + 3]
+        kinds = [kind for kind, _ in part]
+        if len(part) < 3 or kinds[0] not in ("quoted", "unquoted") or kinds[1] != "op" \
+                or kinds[2] not in ("quoted", "unquoted"):
+            raise ValueError(f"{' '.join(value for _, value in part)}: expected a matcher")
+        name, op, value = (v if k != "quoted" else _go_unquote(v) for k, v in part)
+        found.append(_checked(Matcher(name, op, value)))
+        index += 3
+        if index < len(tokens):
+            if tokens[index] != ("punct", ","):
+                raise ValueError(f"{tokens[index][1]}: expected a comma or close brace")
+            index += 1
+    return found
+
+
+# The classic parser (pkg/labels/parse.go).
+_CLASSIC = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
+
+
+def _classic_matcher(text: str) -> Matcher:
+    found = _CLASSIC.match(text)
     if not found:
         raise ValueError(f"bad matcher format: {text}")
     name, op, raw = found.groups()
@@ -89,18 +178,10 @@ def parse_matcher(text: str) -> Matcher:
             value.append(char)
     if quoted:
         raise ValueError(f"matcher value contains unescaped double quote: {raw}")
-    matcher = Matcher(name, op, "".join(value))
-    if op in ("=~", "!~"):
-        try:
-            re.compile(matcher.value)
-        except re.error as error:
-            raise ValueError(f"{text}: invalid regular expression: {error}") from error
-    return matcher
+    return _checked(Matcher(name, op, "".join(value)))
 
 
-def parse_matchers(text: str) -> list[Matcher]:
-    """A comma-separated list, optionally in braces; commas inside quotes do not split."""
-    text = text.strip()
+def _classic_matchers(text: str) -> list[Matcher]:
     text = text[1:] if text.startswith("{") else text
     text = text[:-1] if text.endswith("}") else text
     tokens, token, quoted, escaped = [], "", False, False
@@ -119,7 +200,32 @@ def parse_matchers(text: str) -> list[Matcher]:
         token += char
     if token.strip():
         tokens.append(token.strip())
-    return [parse_matcher(item) for item in tokens]
+    return [_classic_matcher(item) for item in tokens]
+
+
+def parse_matcher(text: str) -> Matcher:
+    """One matcher, as Alertmanager 0.27 reads it; ValueError when it would refuse it."""
+    if text.startswith("{") or text.endswith("}"):
+        raise ValueError(f"unexpected open or close brace: {text}")
+    try:
+        return _classic_matcher(text)
+    except ValueError:
+        found = _utf8_matchers(text)
+        if len(found) != 1:
+            raise
+        return found[0]
+
+
+def parse_matchers(text: str) -> list[Matcher]:
+    """A comma-separated list, optionally in braces, as Alertmanager 0.27 reads it (the
+    `matchers` of a route or an inhibit rule, amtool's arguments)."""
+    try:
+        return _classic_matchers(text)
+    except ValueError as classic:
+        try:
+            return _utf8_matchers(text)
+        except ValueError:
+            raise classic from None
 
 
 def matchers_of(section: Mapping[str, Any], prefix: str = "") -> list[Matcher]:
