@@ -25,6 +25,17 @@ def native_tool(name: str) -> Path:
     return path
 
 
+def agree(argv: list[str], parse, text: str) -> None:
+    """The tool accepts its input exactly when `parse(text)` does."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    try:
+        parse(text)
+        ours = True
+    except ValueError:
+        ours = False
+    assert (done.returncode == 0) == ours, done.stdout + done.stderr
+
+
 # --- matchers ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -64,14 +75,8 @@ def test_a_matcher_alertmanager_refuses_is_a_value_error(text):
                                   'a=b, c=~"x|y"', "a=b,,c=d"])
 def test_what_amtool_accepts_we_parse(tmp_path, text):
     amtool = native_tool("amtool")
-    done = subprocess.run([str(amtool), "check-config", str(one_route(tmp_path, text))],
-                          capture_output=True, text=True, check=False)
-    try:
-        prometheus.parse_matchers(text)
-        ours = True
-    except ValueError:
-        ours = False
-    assert (done.returncode == 0) == ours, done.stdout + done.stderr
+    agree([str(amtool), "check-config", str(one_route(tmp_path, text))],
+          prometheus.parse_matchers, text)
 
 
 def test_a_matcher_list_splits_on_commas_outside_quotes():
@@ -148,14 +153,7 @@ def test_durations_agree_with_promtool(tmp_path, text):
     promtool = native_tool("promtool")
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({"global": {"evaluation_interval": text}}))
-    done = subprocess.run([str(promtool), "check", "config", str(config)],
-                          capture_output=True, text=True, check=False)
-    try:
-        prometheus.parse_duration(text)
-        ours = True
-    except ValueError:
-        ours = False
-    assert (done.returncode == 0) == ours, done.stdout + done.stderr
+    agree([str(promtool), "check", "config", str(config)], prometheus.parse_duration, text)
 
 
 # --- the route tree ------------------------------------------------------------------------

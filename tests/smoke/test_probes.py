@@ -85,7 +85,8 @@ def expect() -> Expectations:
 
 
 def context(url: str, expectations: Expectations | None = None, unreadable: str = "") -> Context:
-    return Context(prometheus=Endpoint("prometheus", url), alertmanager=Endpoint("alertmanager", url),
+    return Context(prometheus=Endpoint("prometheus", url),
+                   alertmanager=Endpoint("alertmanager", url),
                    grafana=Endpoint("grafana", None, absent="no grafana here"), sink=url,
                    expect=expectations, unreadable=unreadable, running={"backend"}, marker=MARKER)
 

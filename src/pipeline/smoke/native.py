@@ -58,10 +58,10 @@ class UnreadableConfig(Exception):
     """A server config that parses but that the native rewrite cannot read (a field of the
     wrong shape): reported as that server's failing line, its file and field named."""
 
-    def __init__(self, service: str, path: str, cause: Exception) -> None:
-        super().__init__(f"{path}: {cause}")
+    def __init__(self, service: str, cause: str) -> None:
+        super().__init__(cause)
         self.line = Line(f"{service} config", FAILED,
-                         f"{path}: {cause} (the native smoke rewrites it to run locally)")
+                         f"{cause} (the native smoke rewrites it to run locally)")
 
 
 @dataclass
@@ -322,9 +322,12 @@ def prometheus_copy(source: Path, spec: stack.ServiceSpec, am_spec: stack.Servic
         return {}, {}
     try:
         prometheus.static_targets(document)  # the shape rewrite_addresses walks
+    except prometheus.ConfigError as error:
+        raise UnreadableConfig("prometheus", f"{path}: {error}") from error
+    try:
         served = stack.fake_target_addresses(document)
-    except (prometheus.ConfigError, stack.StackError) as error:
-        raise UnreadableConfig("prometheus", path, error) from error
+    except stack.StackError as error:  # it names the file
+        raise UnreadableConfig("prometheus", str(error)) from error
     addresses = {f"{host}:{spec.listen_port}": local["prometheus"]
                  for host in ("localhost", "127.0.0.1", "prometheus")}
     addresses[f"alertmanager:{am_spec.listen_port}"] = local["alertmanager"]
@@ -346,7 +349,7 @@ def alertmanager_copy(source: Path, spec: stack.ServiceSpec, sink_url: str,
     try:
         prometheus.receivers(document)  # the shape receiver_overrides walks
     except prometheus.ConfigError as error:
-        raise UnreadableConfig("alertmanager", path, error) from error
+        raise UnreadableConfig("alertmanager", f"{path}: {error}") from error
     new, files, _ = stack.receiver_overrides(document, sink_url)
     new = stack.rewrite_paths(new, spec, rootfs)
     text = stack.rewrite_text((source / path).read_text(encoding="utf-8"), document, new)

@@ -44,9 +44,10 @@ RECEIVER_SECRETS = {
 GLOBAL_SECRETS = ("slack_api_url", "smtp_auth_password", "smtp_auth_secret", "opsgenie_api_key",
                   "victorops_api_key", "wechat_api_secret")
 # Inside any http_config (global or per integration): path -> field.
-HTTP_SECRETS = (("basic_auth", "password"), ("authorization", "credentials"), (None, "bearer_token"),
-                ("oauth2", "client_secret"))
-CRITICAL_INHIBITS_WARNING = (Matcher("severity", "=", "critical"), Matcher("severity", "=", "warning"))
+HTTP_SECRETS = (("basic_auth", "password"), ("authorization", "credentials"),
+                (None, "bearer_token"), ("oauth2", "client_secret"))
+CRITICAL_INHIBITS_WARNING = (Matcher("severity", "=", "critical"),
+                             Matcher("severity", "=", "warning"))
 
 
 def _set(value: Any) -> bool:
