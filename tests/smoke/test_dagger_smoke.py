@@ -35,7 +35,7 @@ def recorder(monkeypatch) -> Recorder:
                              "exitCode": 0, "stdout": json.dumps(REPORT)}).install(monkeypatch)
 
 
-def run() -> str:
+def run_smoke_in_containers() -> str:
     return anyio.run(lambda: containers.run_smoke_in_containers(dagger.dag.directory()))
 
 
@@ -58,7 +58,7 @@ def service_fields(chain, name):
 
 
 def test_each_compose_monitoring_service_is_a_service_from_its_image_and_mounts(recorder):
-    out = run()
+    out = run_smoke_in_containers()
     assert "prometheus ready" in out
     specs = stack.load(REPO)
     bound = bindings(runner(recorder).chain)
@@ -88,7 +88,7 @@ def test_each_compose_monitoring_service_is_a_service_from_its_image_and_mounts(
 
 
 def test_helpers_are_bound_under_the_compose_hostnames(recorder):
-    run()
+    run_smoke_in_containers()
     prom_doc = yaml.safe_load((REPO / "infra/monitoring/prometheus/prometheus.yml").read_text())
     backend_host, backend_port = stack.backend_address(prom_doc).split(":")
     bound = bindings(runner(recorder).chain)
@@ -107,7 +107,7 @@ def test_helpers_are_bound_under_the_compose_hostnames(recorder):
 
 
 def test_alertmanager_secret_files_point_at_the_sink(recorder):
-    run()
+    run_smoke_in_containers()
     chain = bindings(runner(recorder).chain)["alertmanager"]
     secrets = [f for f in chain if f.name == "withMountedDirectory"
                and f.args["path"] == "/etc/alertmanager/secrets"][0]
@@ -118,7 +118,7 @@ def test_alertmanager_secret_files_point_at_the_sink(recorder):
 
 
 def test_the_checks_run_from_the_python_runner_with_the_service_urls(recorder):
-    run()
+    run_smoke_in_containers()
     argv = runner(recorder).execs[-1]
     assert argv[argv.index("--prometheus") + 1] == "http://prometheus:9090"
     assert argv[argv.index("--alertmanager") + 1] == "http://alertmanager:9093"
@@ -130,7 +130,7 @@ def test_a_failed_check_fails_the_function_with_the_report(monkeypatch):
     Recorder(answers={"glob": lambda c: listing(), "contents": contents, "exitCode": 1,
                       "stdout": json.dumps(failed)}).install(monkeypatch)
     with pytest.raises(containers.SmokeFailed) as raised:
-        run()
+        run_smoke_in_containers()
     assert "FAILED  prometheus ready" in str(raised.value)
     assert verdict([Line(**failed[0])]) in str(raised.value)
 
@@ -158,7 +158,7 @@ def test_a_service_with_a_broken_config_shows_its_own_error_line(monkeypatch):
                       "stdout": json.dumps(REPORT)},
              exits=[(is_prometheus, Exit(2, stderr=PROMETHEUS_BAD_CONFIG))]).install(monkeypatch)
     with pytest.raises(containers.SmokeFailed) as raised:
-        run()
+        run_smoke_in_containers()
     message = str(raised.value)
     headline = message.splitlines()[0]
     assert headline.startswith("smoke: the stack did not start: prometheus exited with code 2:")
@@ -176,7 +176,7 @@ def test_up_exposes_the_smokes_services(recorder):
 
     functions = Pipeline.__dagger_object_type__.functions
     assert {name for name, f in functions.items() if f.service} == set(UP)
-    run()
+    run_smoke_in_containers()
     bound = bindings(runner(recorder).chain)
     for name in UP:
         service = anyio.run(lambda: getattr(Pipeline(), name)(source=dagger.dag.directory()))
