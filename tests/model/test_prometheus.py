@@ -251,3 +251,10 @@ def test_listed_rule_files_resolve_against_the_config_directory():
     listed = prometheus.listed_rule_files(config, layout.PROMETHEUS_K8S)
     assert f"{layout.RULES_DIR}/kubernetes.yml" in listed
     assert listed <= set(prometheus.rule_files(Tree.from_path(REPO).files))
+
+
+def test_file_fields_are_found_at_any_depth():
+    found = dict(prometheus.file_fields(ALERTMANAGER))
+    assert found and all(key.endswith("_file") for key in found)
+    assert list(prometheus.file_fields({"a": [{"http_config": {"password_file": "/s"}}]})) == [
+        ("password_file", "/s")]

@@ -28,8 +28,8 @@ import re
 import sys
 from pathlib import Path, PurePosixPath
 
-from pipeline.checks.monitoring.alertmanager import file_fields
 from pipeline.contracts.common import Report, load_yaml, normpath, static_targets
+from pipeline.model.prometheus import file_fields
 
 MONITORING = {
     "prometheus": {"image": "prom/prometheus:v2.51.0", "port": "127.0.0.1:9090:9090", "data": "/prometheus",

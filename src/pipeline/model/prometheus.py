@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from pipeline import layout
 from pipeline.checks.files import normpath
@@ -397,6 +397,20 @@ def receivers(config: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
                                           f"expected a mapping, got {type(entry).__name__}")
         found.append(receiver)
     return found
+
+
+def file_fields(node: Any) -> Iterator[tuple[str, str]]:
+    """(key, path) of every `*_file` field anywhere below node (secrets Alertmanager reads
+    from files at send time: url_file, api_url_file, password_file, ...)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if str(key).endswith("_file") and isinstance(value, str):
+                yield str(key), value
+            else:
+                yield from file_fields(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from file_fields(item)
 
 
 # --- rule files ----------------------------------------------------------------------------

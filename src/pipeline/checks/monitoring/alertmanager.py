@@ -19,13 +19,12 @@ Which check runs amtool itself: monitoring/amtool-config (plan/monitoring.py).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from typing import Any
 
 from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem
-from pipeline.model.prometheus import ConfigError, Matcher, matchers_of
+from pipeline.model.prometheus import ConfigError, Matcher, file_fields, matchers_of
 
 # Inline secret fields per receiver integration; each has a `<field>_file` twin.
 RECEIVER_SECRETS = {
@@ -69,19 +68,6 @@ def http_secrets(http: Any, where: str, path: str) -> list[Problem]:
             name = key if section is None else f"{section}.{key}"
             found.append(_inline(path, where, f"http_config.{name}", key))
     return found
-
-
-def file_fields(node: Any) -> Iterator[tuple[str, str]]:
-    """(key, path) of every `*_file` field anywhere below node."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if str(key).endswith("_file") and isinstance(value, str):
-                yield str(key), value
-            else:
-                yield from file_fields(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from file_fields(item)
 
 
 def relative_files(node: Any, where: str, path: str) -> list[Problem]:
