@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,3 +87,20 @@ def kube_apiserver() -> Iterator[Path]:
             if KUBE_APISERVER.name in started.errors:
                 pytest.fail(f"kube-apiserver: {started.errors[KUBE_APISERVER.name]}")
             yield Path(started.fills[KUBE_APISERVER.placeholder])
+
+
+@pytest.fixture(scope="session")
+def rendered() -> Callable[[str], str]:
+    """The plan's render of an environment (`helm template`, newest Kubernetes, monitoring API),
+    made once per test session: `rendered("prod")` is its text; parse it afresh to mutate it."""
+    from tests.support.repo import render
+
+    texts: dict[str, str] = {}
+
+    def text(env: str) -> str:
+        if env not in texts:
+            made = render(env)
+            assert made.returncode == 0, made.stderr
+            texts[env] = made.stdout
+        return texts[env]
+    return text

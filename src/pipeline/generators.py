@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.plan.chart import CRD_SCHEMAS
-from pipeline.policies.chartfiles import PAIRS
-
-CRD_SOURCES = "infra/schemas/crd-sources"  # the CRDs as upstream ships them
+from pipeline.checks.chart import chartfiles
+from pipeline.layout import CHART_COPIES, CRD_SCHEMAS, CRD_SOURCES
 
 
 @dataclass(frozen=True)
@@ -31,9 +29,9 @@ class Generator:
 
 GENERATORS = (
     # A missing monitoring source counts as empty (as the drift check reads it): no required.
-    Generator("chart-files", ("python", "-m", "pipeline.policies.chartfiles", "--sync"),
-              reads=tuple(source for source, _, _ in PAIRS),
-              writes=tuple(copy for _, _, copy in PAIRS),
+    Generator("chart-files", ("python", "-m", chartfiles.__name__, "--sync"),
+              reads=tuple(source for source, _, _ in CHART_COPIES),
+              writes=tuple(copy for _, _, copy in CHART_COPIES),
               description="the chart's copies of infra/monitoring's rules, dashboards and "
                           "exporter queries (Helm reads only files inside the chart)"),
     Generator("crd-schemas", ("python", "-m", "pipeline.crdschemas", CRD_SOURCES, CRD_SCHEMAS),

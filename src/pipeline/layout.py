@@ -29,6 +29,11 @@ CRD_SOURCES = "infra/schemas/crd-sources"
 # ArgoCD.
 ARGOCD = "infra/argocd"
 
+# GitHub Actions, the Dagger module and the YAML style every YAML file follows.
+WORKFLOWS = ".github/workflows"
+DAGGER_JSON = "dagger.json"
+YAMLLINT_CONFIG = ".yamllint.yaml"
+
 # Monitoring.
 MONITORING = "infra/monitoring"
 PROMETHEUS_DIR = f"{MONITORING}/prometheus"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.executors import FAILED, PASSED
-from pipeline.policies.appcontract import repository
+from pipeline.checks.chart.appcontract import repository
 from tests.chart.helpers import output, run_check
 from tests.conftest import copy_repo
 from tests.monitoring.helpers import edit, run

@@ -40,9 +40,10 @@ def test_lint_from_a_second_clone_checks_that_clone_with_the_first_clones_code(t
     clone 2: the tree is clone 2 (found from a subdirectory), the code is clone 1's, and
     clone 2's own copy of src/pipeline (sabotaged to pass everything) is never run."""
     second = git_init(workflows_repo(tmp_path / "second", pinned=False))
-    sabotaged = second / "src" / "pipeline" / "policies"
+    sabotaged = second / "src" / "pipeline" / "checks" / "workflows"
     sabotaged.mkdir(parents=True)
-    for name in ("__init__.py", "workflows.py"):
+    (sabotaged.parent / "__init__.py").write_text("raise SystemExit(0)\n")
+    for name in ("__init__.py", "pins.py"):
         (sabotaged / name).write_text("raise SystemExit(0)\n")
     (second / "src" / "pipeline" / "__init__.py").write_text("")
     done = run_pipeline("lint", "--only", "pins", cwd=second / ".github" / "workflows")

@@ -187,7 +187,7 @@ def test_the_dagger_report_is_the_shared_one_with_the_overlay_hint(monkeypatch):
 def test_python_checks_run_the_modules_own_code_never_the_sources(recorder):
     run_lint(only=["workflows/pins"])
     [call] = [c for c in recorder.leaves("exitCode") if c.execs[-1][:3] == ["python", "-m",
-                                                                          "pipeline.policies.workflows"]]
+                                                                          "pipeline.checks.workflows.pins"]]
     code = chain_of(call.mounts[f"{executor.MODULE_SRC}/pipeline"])
     assert [f.name for f in code] == ["currentModule", "source", "directory"]
     assert code[-1].args["path"] == "src/pipeline"

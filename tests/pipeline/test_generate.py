@@ -60,9 +60,9 @@ def test_a_generator_without_its_inputs_writes_nothing(monkeypatch):
 
 
 def drifted_copy(tmp_path):
-    from pipeline.policies.chartfiles import PAIRS
+    from pipeline.layout import CHART_COPIES
 
-    root = copy_repo(tmp_path, *(s for s, _, _ in PAIRS if (REPO / s).is_dir()), f"{CHART}/files")
+    root = copy_repo(tmp_path, *(s for s, _, _ in CHART_COPIES if (REPO / s).is_dir()), f"{CHART}/files")
     rule = sorted((root / RULE).glob("*.yml"))[0]
     doc = yaml.safe_load(rule.read_text())
     doc["groups"][0]["rules"][0].setdefault("labels", {})["edited"] = "by-the-test"
@@ -76,18 +76,18 @@ def test_the_drift_check_names_the_fixing_command(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "pipeline.policies.chartfiles", "--check",
+    done = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.chartfiles", "--check",
                            "--root", str(root)], capture_output=True, text=True)
     assert done.returncode == 1
-    assert "dagger generate chart-files" in done.stderr
-    assert "python -m pipeline generate chart-files" in done.stderr
+    assert "dagger generate chart-files" in done.stdout + done.stderr
+    assert "python -m pipeline generate chart-files" in done.stdout + done.stderr
 
 
 def test_the_native_twin_writes_the_copies(tmp_path):
     root, rule = drifted_copy(tmp_path)
     done = run_pipeline("generate", "chart-files", "--source", str(root))
     assert done.returncode == 0, done.stdout + done.stderr
-    from pipeline.policies import chartfiles
+    from pipeline.checks.chart import chartfiles
 
     assert chartfiles.drift(root) == []
     assert "by-the-test" in (root / f"{CHART}/files/rules" / rule.name).read_text()

@@ -42,9 +42,10 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.checks.argocd.sources import apps_of
 from pipeline.kubeapi import server
-from pipeline.policies.argocd import apps_of
-from pipeline.policies.manifests import pod_template, report
+from pipeline.model.kube import pod_template
+from pipeline.policies.manifests import report
 
 TOOL = "apiserver"
 ARGOCD_MANAGER = "argocd-controller"
@@ -204,7 +205,7 @@ def _retried(kubectl: Kubectl, *args: str, stdin: str | None = None) -> tuple[in
 
 def applications(manifests: list[Path]) -> list[tuple[str, dict]]:
     """(label, spec) of every Application, ApplicationSets expanded as goTemplate would
-    (policies/argocd.py's expansion; its policy findings are argocd/sources' to report)."""
+    (checks/argocd/sources.py's expansion; its policy findings are argocd/sources' to report)."""
     return [(app.where, app.spec) for path in manifests for app in apps_of(path, [])]
 
 

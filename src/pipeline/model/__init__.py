@@ -1,1 +1,2 @@
-"""The shared domain, parsed once: Prometheus and Alertmanager configuration (prometheus.py), ..."""
+"""The shared domain, parsed once: Kubernetes renders (kube.py), Prometheus and Alertmanager
+configuration (prometheus.py), ..."""

@@ -16,19 +16,18 @@ Each installs the CRDs of infra/schemas/crd-sources first.
 
 from __future__ import annotations
 
-from pipeline.plan.argocd import ARGOCD
-from pipeline.plan.chart import CHART, environments
+from pipeline.kubeapi import dryrun
+from pipeline.layout import ARGOCD, CHART, CHART_YAML, CRD_SOURCES
+from pipeline.plan.chart import environments
 from pipeline.plan.model import KUBECONFIG, Check, Tree, python_check
 from pipeline.plan.services import KUBE_APISERVER
 
 GROUP = "apiserver"
-CRD_SOURCES = "infra/schemas/crd-sources"
-MODULE = "kubeapi.dryrun"
 
 
 def dry_run(name: str, args: list[str], reads: list[str], description: str) -> Check:
     return python_check(
-        name, GROUP, MODULE, ["--kubeconfig", KUBECONFIG, "--crds", CRD_SOURCES, *args],
+        name, GROUP, dryrun, ["--kubeconfig", KUBECONFIG, "--crds", CRD_SOURCES, *args],
         [*reads, CRD_SOURCES], description=description, uses=("helm", "kubectl"),
         services=(KUBE_APISERVER.name,))
 
@@ -38,7 +37,7 @@ def checks(tree: Tree) -> list[Check]:
     if not manifests or not tree.is_dir(CRD_SOURCES):
         return []
     found = []
-    if tree.is_file(f"{CHART}/Chart.yaml"):
+    if tree.is_file(CHART_YAML):
         for env in environments(tree):
             found.append(dry_run(
                 f"chart-{env}", ["--chart", CHART, "--env", env, *manifests], [CHART, ARGOCD],

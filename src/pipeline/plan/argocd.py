@@ -2,17 +2,18 @@
 
   kubeconform   the manifests against the ArgoCD CRD schemas (infra/schemas/crds), strict
   sources       the chart path, valueFiles and branches they deploy exist; sync policy
-                (src/pipeline/policies/argocd.py)
+                (src/pipeline/checks/argocd/sources.py)
 """
 
 from __future__ import annotations
 
-from pipeline.plan.chart import CHART, CRD_SCHEMAS, kubeconform_argv
+from pipeline.checks.argocd import sources
+from pipeline.layout import ARGOCD, CHART, CRD_SCHEMAS
+from pipeline.plan.chart import kubeconform_argv
 from pipeline.plan.model import Check, Tree, python_check
 from pipeline.toolchain import kube_versions
 
 GROUP = "argocd"
-ARGOCD = "infra/argocd"
 
 
 def checks(tree: Tree) -> list[Check]:
@@ -25,7 +26,7 @@ def checks(tree: Tree) -> list[Check]:
               argv=kubeconform_argv(newest, *manifests),
               reads=(ARGOCD, CRD_SCHEMAS),
               description="infra/argocd against the argoproj.io CRD schemas (strict)"),
-        python_check("sources", GROUP, "policies.argocd", manifests, [ARGOCD, CHART],
+        python_check("sources", GROUP, sources, manifests, [ARGOCD, CHART],
                      description="chart path, valueFiles and per-environment branches exist; "
                                  "automated sync, CreateNamespace, PSA restricted"),
     ]

@@ -7,9 +7,10 @@ Kubernetes version of toolchain.toml:
                                          monitoring.coreos.com/v1 API) | kubeconform -strict
                                          against the Kubernetes and the CRD schemas
 and per environment, on the newest version with the monitoring API:
-  policies-<env>    python policies over the render (src/pipeline/policies/chart.py)
+  policies-<env>    python policies over the render (src/pipeline/checks/chart/policies.py,
+                    one rule a module beside it)
   hardening-<env>   supply-chain and runtime hardening over the render, with the
-                    exceptions its values document (src/pipeline/policies/hardening.py)
+                    exceptions its values document (src/pipeline/checks/chart/hardening.py)
   netpol-<env>      NetworkPolicy reachability == infra/helm/network-edges.yaml
   resources-<env>   requests summed (a development tier must fit 4 CPU / 8 GiB)
   prometheusrule-<env>  every selector of the rendered rules scoped to the release namespace,
@@ -24,34 +25,22 @@ plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-d
 
 from __future__ import annotations
 
+from pipeline import layout
+from pipeline.checks.chart import (appcontract, chartfiles, edc, hardening, netpol, policies, resources,
+                                   valuesdoc)
+from pipeline.layout import (APP_CONTRACT, CHART, CHART_COPIES, CHART_YAML, CLUSTER_OBJECTS,
+                             CRD_SCHEMAS, EDC_SETTINGS, METRICS_CONTRACT, NAMESPACE, NETWORK_EDGES,
+                             PROMETHEUS_K8S, RELEASE, VALUES, VALUES_SCHEMA, values_file)
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
 from pipeline.toolchain import kube_versions
 
 GROUP = "chart"
-CHART = "infra/helm/dpp-platform"
-RELEASE = "dpp-platform"
-NAMESPACE = "dpp-platform"
-CRD_SCHEMAS = "infra/schemas/crds"
 CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
-EDGES = "infra/helm/network-edges.yaml"
-EDC_SETTINGS = f"{CHART}/edc-settings.yaml"
-APP_CONTRACT = "infra/app-contract.yaml"
 MONITORING_API = "monitoring.coreos.com/v1"
-MONITORING_SOURCES = ("infra/monitoring/alertmanager/rules", "infra/monitoring/grafana/dashboards",
-                      "infra/monitoring/query-exporter")
-PROMETHEUS_K8S = "infra/monitoring/prometheus/prometheus.k8s.yml"
-METRICS_CONTRACT = "infra/monitoring/metrics-contract.yaml"
-CLUSTER_OBJECTS = "infra/monitoring/kubernetes/cluster-objects.yaml"
 
 
 def environments(tree: Tree) -> list[str]:
-    prefix, suffix = f"{CHART}/values-", ".yaml"
-    return [path[len(prefix):-len(suffix)] for path in tree.glob(f"{prefix}*{suffix}")
-            if "/" not in path[len(prefix):]]
-
-
-def values_file(env: str) -> str:
-    return f"{CHART}/values-{env}.yaml"
+    return layout.environments(tree.files)
 
 
 def render_step(tree: Tree, env: str) -> Step:
@@ -87,7 +76,7 @@ def kubeconform_argv(kube: str, *inputs: str) -> tuple[str, ...]:
 
 
 def checks(tree: Tree) -> list[Check]:
-    if not tree.is_file(f"{CHART}/Chart.yaml"):
+    if not tree.is_file(CHART_YAML):
         return []
     out: list[Check] = []
     versions = kube_versions()
@@ -109,23 +98,23 @@ def checks(tree: Tree) -> list[Check]:
                                  f"{'with' if monitoring else 'without'} {MONITORING_API} "
                                  f"| kubeconform -strict, Kubernetes {kube}")))
         render = render_step(tree, env)
-        values = ["--values", f"{CHART}/values.yaml", "--values", values_file(env)]
+        values = ["--values", VALUES, "--values", values_file(env)]
         out.append(python_check(
-            f"policies-{env}", GROUP, "policies.chart", ["--env", env, *values, "--chart", CHART],
+            f"policies-{env}", GROUP, policies, ["--env", env, *values, "--chart", CHART],
             [CHART],
             stdin_from=render,
             description=f"chart policies (PSS restricted, probes, secrets, PDB, ...) over the {env} render"))
         out.append(python_check(
-            f"hardening-{env}", GROUP, "policies.hardening", ["--env", env, *values],
+            f"hardening-{env}", GROUP, hardening, ["--env", env, *values, "--chart", CHART],
             [CHART], stdin_from=render,
             description=f"image digests, pull policy, secrets as files, UIDs, distinct probes and "
                         f"ephemeral storage over the {env} render, with the exceptions its values "
                         f"document"))
         out.append(python_check(
-            f"netpol-{env}", GROUP, "policies.netpol", ["--edges", EDGES, "--env", env, "--chart", CHART],
-            [CHART, EDGES],
+            f"netpol-{env}", GROUP, netpol, ["--edges", NETWORK_EDGES, "--env", env, "--chart", CHART],
+            [CHART, NETWORK_EDGES],
             stdin_from=render,
-            description=f"NetworkPolicy reachability of the {env} render equals {EDGES}"))
+            description=f"NetworkPolicy reachability of the {env} render equals {NETWORK_EDGES}"))
         out.append(python_check(
             f"prometheusrule-{env}", GROUP, "policies.promrules", ["--env", env, "--namespace", NAMESPACE],
             [CHART], stdin_from=render,
@@ -141,27 +130,26 @@ def checks(tree: Tree) -> list[Check]:
                 description=f"scrape jobs of {PROMETHEUS_K8S} and the ServiceMonitors keep the {env} "
                             "render's targets (Prometheus relabel semantics)"))
         out.append(python_check(
-            f"edc-settings-{env}", GROUP, "policies.edc", ["--contract", EDC_SETTINGS, "--env", env],
+            f"edc-settings-{env}", GROUP, edc, ["--contract", EDC_SETTINGS, "--env", env],
             [CHART], stdin_from=render,
             description=f"every EDC 0.7.3 setting of {EDC_SETTINGS} on both planes of the {env} render, "
                         "URLs at the right Service/Ingress"))
         if tree.is_file(APP_CONTRACT):
             out.append(python_check(
-                f"app-contract-{env}", GROUP, "policies.appcontract",
+                f"app-contract-{env}", GROUP, appcontract,
                 ["--contract", APP_CONTRACT, "--env", env], [CHART, APP_CONTRACT], stdin_from=render,
                 description=f"backend and frontend of the {env} render agree with {APP_CONTRACT}"))
         out.append(python_check(
-            f"resources-{env}", GROUP, "policies.resources", ["--env", env, *values], [CHART],
+            f"resources-{env}", GROUP, resources, ["--env", env, *values, "--chart", CHART], [CHART],
             stdin_from=render,
             description=f"resource requests of {env} summed, within its tier's budget"))
-    sources = [path for path in MONITORING_SOURCES if tree.is_dir(path)]
-    copies = [path for path in (f"{CHART}/files",) if tree.is_dir(path)]
+    sources = [source for source, _, _ in CHART_COPIES if tree.is_dir(source)]
+    copies = [path for path in (layout.CHART_FILES,) if tree.is_dir(path)]
     out.append(python_check(
-        "monitoring-files-sync", GROUP, "policies.chartfiles", ["--check"], [*sources, *copies],
+        "monitoring-files-sync", GROUP, chartfiles, ["--check"], [*sources, *copies],
         description="the chart's copies of infra/monitoring rules and dashboards equal their sources"))
     out.append(python_check(
-        "values-docs", GROUP, "policies.valuesdoc", [f"{CHART}/values.yaml", f"{CHART}/values.schema.json"],
-        [f"{CHART}/values.yaml", f"{CHART}/values.schema.json"],
+        "values-docs", GROUP, valuesdoc, [VALUES, VALUES_SCHEMA], [VALUES, VALUES_SCHEMA],
         description="every key of values.yaml is documented by a comment starting with its name "
                     "and known to values.schema.json"))
     return out

@@ -67,12 +67,12 @@ def checks(tree: Tree) -> list[Check]:
                         "database a service connects to is created"))
         if tree.is_file(EDC_SETTINGS):
             found.append(python_check(
-                "edc-settings", GROUP, "policies.edc", ["--contract", EDC_SETTINGS, "--compose", compose],
+                "edc-settings", GROUP, "checks.chart.edc", ["--contract", EDC_SETTINGS, "--compose", compose],
                 [compose, EDC_SETTINGS],
                 description=f"the compose EDC services carry every setting of {EDC_SETTINGS}"))
         if tree.is_file(APP_CONTRACT):
             found.append(python_check(
-                "app-contract", GROUP, "policies.appcontract", ["--contract", APP_CONTRACT, "--compose", compose],
+                "app-contract", GROUP, "checks.chart.appcontract", ["--contract", APP_CONTRACT, "--compose", compose],
                 [compose, APP_CONTRACT],
                 description=f"backend and frontend services agree with {APP_CONTRACT}"))
     return found

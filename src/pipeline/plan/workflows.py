@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+from pipeline.checks.workflows import pins
+from pipeline.layout import DAGGER_JSON, WORKFLOWS, YAMLLINT_CONFIG
 from pipeline.plan.model import Check, Tree, python_check
-
-YAMLLINT_CONFIG = ".yamllint.yaml"
 
 
 def checks(tree: Tree) -> list[Check]:
-    workflows = tree.glob(".github/workflows/*.y*ml")
+    workflows = tree.glob(f"{WORKFLOWS}/*.y*ml")
     found = []
     if workflows:
         found.append(Check(
             name="actionlint", group="workflows", tool="actionlint",
             argv=("actionlint", "-no-color", *workflows), reads=tuple(workflows),
             description="GitHub Actions workflow syntax, expressions and run: scripts"))
-    if workflows and tree.is_file("dagger.json"):
+    if workflows and tree.is_file(DAGGER_JSON):
         found.append(python_check(
-            "pins", "workflows", "policies.workflows", ["dagger.json", *workflows],
-            ["dagger.json", *workflows],
+            "pins", "workflows", pins, [DAGGER_JSON, *workflows], [DAGGER_JSON, *workflows],
             description="every action pinned to a commit, the Dagger CLI = engineVersion, "
                         "no check logic in run: steps"))
     yaml_files = sorted({f for f in tree.glob("*.y*ml") + tree.glob(".github/*")

@@ -1,0 +1,1 @@
+"""Checks of the argocd group: the Applications and ApplicationSets of infra/argocd."""
