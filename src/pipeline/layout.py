@@ -38,6 +38,7 @@ YAMLLINT_CONFIG = ".yamllint.yaml"
 MONITORING = "infra/monitoring"
 PROMETHEUS_DIR = f"{MONITORING}/prometheus"
 PROMETHEUS_K8S = f"{PROMETHEUS_DIR}/prometheus.k8s.yml"
+PROMETHEUS_COMPOSE = f"{PROMETHEUS_DIR}/prometheus.yml"  # the compose stack's Prometheus
 RULES_DIR = f"{MONITORING}/alertmanager/rules"
 ALERTMANAGER_CONFIG = f"{MONITORING}/alertmanager/alertmanager.yml"
 GRAFANA = f"{MONITORING}/grafana"

@@ -11,9 +11,9 @@ import pytest
 
 from pipeline.executors import FAILED, PASSED
 from pipeline.checks.chart.appcontract import repository
-from tests.chart.helpers import output, run_check
+from tests.support.repo import output, run_check
 from tests.conftest import copy_repo
-from tests.monitoring.helpers import edit, run
+from tests.support.monitoring import edit, run
 
 COMPOSE = "docker-compose.prod.yml"
 PATHS = (COMPOSE, "infra/compose", "infra/monitoring", "infra/app-contract.yaml",

@@ -7,7 +7,7 @@ import pytest
 from pipeline.executors import FAILED, PASSED
 from tests.compose.test_compose import COMPOSE, PATHS
 from tests.conftest import copy_repo
-from tests.monitoring.helpers import edit, run
+from tests.support.monitoring import edit, run
 
 pytestmark = pytest.mark.tools
 

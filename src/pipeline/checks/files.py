@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import posixpath
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import yaml
 
-from pipeline.checks.problem import LoadError
+from pipeline.checks.cli import read_input
+from pipeline.checks.problem import LoadError, Problem
 
 
 def _load(path: str | Path, parse: Callable[[Any], Any], kind: str,
@@ -34,3 +35,27 @@ def load_json(path: str | Path) -> Any:
 def normpath(path: str | Path) -> str:
     """A '/'-separated path normalised without touching the disk (a/b/../c -> a/c)."""
     return posixpath.normpath(str(path).replace("\\", "/"))
+
+
+def load_each(paths: Iterable[str], loader: Callable[[str], Any],
+              problems: list[Problem]) -> dict[str, Any]:
+    """Each file that loads, by path; one that does not is a problem naming it, and the
+    check goes on with the others (so one broken file does not hide the rest's problems)."""
+    found = {}
+    for path in paths:
+        try:
+            found[path] = loader(path)
+        except LoadError as error:
+            problems.append(Problem("", str(error), rule="load"))
+    return found
+
+
+def load_stream(path: str) -> tuple[list[dict], str]:
+    """The non-empty documents of a multi-document YAML file, or of stdin for "-" (a render
+    piped from `helm template`), and its text (helm's `# Source:` comments name templates)."""
+    text = read_input(path)
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and doc]
+    except yaml.YAMLError as error:
+        raise LoadError(f"{'<stdin>' if path == '-' else path}: not valid YAML: {error}") from error
+    return documents, text

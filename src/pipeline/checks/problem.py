@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from enum import Enum
-from typing import IO, Iterable
+from pathlib import PurePath
+from typing import IO, Callable, Iterable
 
 
 class Severity(str, Enum):
@@ -72,3 +73,11 @@ def finish(check: str, problems: list[Problem], summary: str = "",
         return 1
     print(f"{check}: OK{(' - ' + summary) if summary else ''}", file=out)
     return 0
+
+
+def collector(problems: list[Problem], rule: str) -> Callable[..., None]:
+    """`add(path, message, resource="", field="")`: append an error of `rule` to `problems`
+    (a check that walks many files reports everything it finds, not just the first)."""
+    def add(path: str | PurePath, message: str, resource: str = "", field: str = "") -> None:
+        problems.append(Problem(str(path), message, resource=resource, field=field, rule=rule))
+    return add

@@ -45,7 +45,7 @@ import yaml
 from pipeline.checks.argocd.sources import apps_of
 from pipeline.kubeapi import server
 from pipeline.model.kube import pod_template
-from pipeline.policies.manifests import report
+from pipeline.checks.problem import Problem, finish
 
 TOOL = "apiserver"
 ARGOCD_MANAGER = "argocd-controller"
@@ -367,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         version = server.wait_ready(*server.read_kubeconfig(args.kubeconfig))
     except server.NotReady as error:
-        print(f"{TOOL}: the API server is not ready: {error}", file=sys.stderr)
-        return 1
+        return finish(TOOL, [Problem(str(args.kubeconfig), f"the API server is not ready: {error}",
+                                     rule="dry-run")])
     with tempfile.TemporaryDirectory(prefix="dpp-dryrun-", dir=scratch_parent(args.kubeconfig)) \
             as work:
         kubectl = Kubectl(args.kubeconfig, Path(work) / "cache")
@@ -383,9 +383,9 @@ def main(argv: list[str] | None = None) -> int:
             problems += dry_run(kubectl, target)
     resources = sum(len(d.docs) for d in targets)
     pods = sum(1 for d in targets for doc in d.docs if as_pod(doc))
-    return report(TOOL, problems, f"kube-apiserver {version} accepts {resources} resource(s) and "
-                                  f"{pods} pod(s) of {len(targets)} deployment(s) "
-                                  f"({'; '.join(d.label for d in targets)}) with no warning")
+    return finish(TOOL, [Problem("", p, rule="dry-run") for p in problems],
+                  f"kube-apiserver {version} accepts {resources} resource(s) and {pods} pod(s) of "
+                  f"{len(targets)} deployment(s) ({'; '.join(d.label for d in targets)}) with no warning")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-d
 from __future__ import annotations
 
 from pipeline import layout
-from pipeline.checks.chart import (appcontract, chartfiles, edc, hardening, netpol, policies, resources,
-                                   valuesdoc)
+from pipeline.checks.chart import (appcontract, chartfiles, edc, hardening, netpol, policies,
+                                   promrules, resources, scrape, valuesdoc)
 from pipeline.layout import (APP_CONTRACT, CHART, CHART_COPIES, CHART_YAML, CLUSTER_OBJECTS,
                              CRD_SCHEMAS, EDC_SETTINGS, METRICS_CONTRACT, NAMESPACE, NETWORK_EDGES,
                              PROMETHEUS_K8S, RELEASE, VALUES, VALUES_SCHEMA, values_file)
@@ -116,14 +116,14 @@ def checks(tree: Tree) -> list[Check]:
             stdin_from=render,
             description=f"NetworkPolicy reachability of the {env} render equals {NETWORK_EDGES}"))
         out.append(python_check(
-            f"prometheusrule-{env}", GROUP, "policies.promrules", ["--env", env, "--namespace", NAMESPACE],
+            f"prometheusrule-{env}", GROUP, promrules, ["--env", env, "--namespace", NAMESPACE],
             [CHART], stdin_from=render,
             description=f"the {env} PrometheusRule reads only the release namespace; EDC groups only "
                         "with the EDC"))
         if tree.is_file(PROMETHEUS_K8S) and tree.is_file(METRICS_CONTRACT):
             cluster = [CLUSTER_OBJECTS] if tree.is_file(CLUSTER_OBJECTS) else []
             out.append(python_check(
-                f"scrape-{env}", GROUP, "policies.scrape",
+                f"scrape-{env}", GROUP, scrape,
                 ["--env", env, "--namespace", NAMESPACE, "--prometheus-config", PROMETHEUS_K8S,
                  "--contract", METRICS_CONTRACT, *(["--cluster", *cluster] if cluster else [])],
                 [CHART, PROMETHEUS_K8S, METRICS_CONTRACT, *cluster], stdin_from=render,

@@ -7,15 +7,16 @@ Prometheus config or dashboard gets its checks without touching this module:
 - promtool-rules-<name>    promtool check rules, per rule file
 - promtool-test-<name>     promtool test rules, per rules/tests/*_test.yml
 - rules-coverage           every alert fires and stays quiet in some promtool test,
-                           severity/summary/description/runbook_url (contracts/rules.py)
+                           severity/summary/description/runbook_url (checks/monitoring/rules.py)
 - pint                     pint --offline, failing on any reported problem (.pint.hcl)
 - amtool-config            amtool check-config
 - alertmanager-secrets     secrets only via absolute *_file paths, critical->warning inhibition
                            (checks/monitoring/alertmanager.py)
 - amtool-route-<case>      amtool config routes test, one per ROUTE_CASES entry
-- dashboards               Grafana 10.4 dashboard and provisioning rules (contracts/dashboards.py)
-- dashboards-promql        every panel query parsed by promtool (queries piped in as a rule file)
-- metrics-contract         rules and panels against metrics-contract.yaml (contracts/metrics.py)
+- dashboards               Grafana 10.4 dashboard and provisioning rules (checks/monitoring/dashboards.py)
+- dashboards-promql        every panel query parsed by promtool (checks/monitoring/panel_queries.py
+                           pipes them in as a rule file)
+- metrics-contract         rules and panels against metrics-contract.yaml (checks/monitoring/metrics.py)
 - query-exporter-config    query-exporter --check-only: the EDC exporter's config loads in the
                            pinned release (metric, query and database definitions)
 """
@@ -25,18 +26,17 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from pipeline.checks.monitoring import alertmanager
+from pipeline.checks.monitoring import dashboards as dashboards_check
+from pipeline.checks.monitoring import metrics, panel_queries
+from pipeline.checks.monitoring import rules as rules_check
+from pipeline.layout import (ALERTMANAGER_CONFIG, DASHBOARDS_DIR, GRAFANA, METRICS_CONTRACT,
+                             PINT_CONFIG, PROMETHEUS_COMPOSE, PROMETHEUS_DIR, QUERY_EXPORTER_CONFIG,
+                             RULES_DIR)
 from pipeline.plan.model import Check, Step, Tree, python_check
 
 GROUP = "monitoring"
-ROOT = "infra/monitoring"
-PROMETHEUS_CONFIGS = f"{ROOT}/prometheus/*.yml"
-RULES_DIR = f"{ROOT}/alertmanager/rules"
-ALERTMANAGER_CONFIG = f"{ROOT}/alertmanager/alertmanager.yml"
-GRAFANA = f"{ROOT}/grafana"
-DASHBOARDS = f"{GRAFANA}/dashboards/*.json"
-CONTRACT = f"{ROOT}/metrics-contract.yaml"
-QUERY_EXPORTER_CONFIG = f"{ROOT}/query-exporter/config.yaml"
-PINT_CONFIG = ".pint.hcl"
+PROMETHEUS_CONFIGS = f"{PROMETHEUS_DIR}/*.yml"
+DASHBOARDS = f"{DASHBOARDS_DIR}/*.json"
 
 # `amtool config routes test` cases: (name, labels, receivers the alert must reach, in order).
 ROUTE_CASES = (
@@ -94,7 +94,7 @@ def checks(tree: Tree) -> list[Check]:
             description=f"promtool unit tests {test} (rule_files relative to the test file)"))
     if rules:
         found.append(python_check(
-            "rules-coverage", GROUP, "contracts.rules",
+            "rules-coverage", GROUP, rules_check,
             ["--rules", *rules, "--tests", *tests], [*rules, *tests],
             description="every alert has severity, summary, description, runbook_url and a "
                         "promtool test where it fires and one where it does not"))
@@ -127,7 +127,7 @@ def checks(tree: Tree) -> list[Check]:
 
     if dashboards:
         found.append(python_check(
-            "dashboards", GROUP, "contracts.dashboards",
+            "dashboards", GROUP, dashboards_check,
             ["--provisioning", GRAFANA, *dashboards], [GRAFANA],
             description="Grafana 10.4 dashboard JSON, unique uids/titles, datasource variable, "
                         "units, $__rate_interval, provisioning layout"))
@@ -135,8 +135,7 @@ def checks(tree: Tree) -> list[Check]:
             name="dashboards-promql", group=GROUP, tool="promtool",
             argv=("promtool", "check", "rules", "--lint=none"),
             reads=tuple(dashboards),
-            stdin_from=Step("python", ("python", "-m", "pipeline.contracts.dashboards", "--emit-rules",
-                                       *dashboards)),
+            stdin_from=Step("python", ("python", "-m", panel_queries.__name__, *dashboards)),
             description="every panel query parses as PromQL (promtool reads the queries as a rule "
                         "file on stdin)"))
 
@@ -147,14 +146,13 @@ def checks(tree: Tree) -> list[Check]:
             reads=(QUERY_EXPORTER_CONFIG,),
             description="query-exporter 5.0.2 loads the EDC exporter's metrics, queries and databases"))
 
-    if tree.is_file(CONTRACT):
-        configs = tree.glob(PROMETHEUS_CONFIGS)
-        compose_config = f"{ROOT}/prometheus/prometheus.yml"
-        extra = ["--prometheus-config", compose_config] if compose_config in configs else []
+    if tree.is_file(METRICS_CONTRACT):
+        compose_config = PROMETHEUS_COMPOSE
+        extra = ["--prometheus-config", compose_config] if tree.is_file(compose_config) else []
         found.append(python_check(
-            "metrics-contract", GROUP, "contracts.metrics",
-            ["--contract", CONTRACT, "--rules", *rules, "--dashboards", *dashboards, *extra],
-            [CONTRACT, *rules, *dashboards, *([compose_config] if extra else []),
+            "metrics-contract", GROUP, metrics,
+            ["--contract", METRICS_CONTRACT, "--rules", *rules, "--dashboards", *dashboards, *extra],
+            [METRICS_CONTRACT, *rules, *dashboards, *([compose_config] if extra else []),
              *([QUERY_EXPORTER_CONFIG] if tree.is_file(QUERY_EXPORTER_CONFIG) else [])],
             description="every metric of a rule or panel is in the contract; every contract "
                         "metric is used; quantile alerts below the highest bucket"))

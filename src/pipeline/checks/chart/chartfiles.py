@@ -26,7 +26,7 @@ import yaml
 
 from pipeline.checks.cli import run_check
 from pipeline.checks.problem import Problem, Severity
-from pipeline.contracts.promql import add_matcher
+from pipeline.checks.monitoring.promql import add_matcher
 from pipeline.layout import CHART_COPIES, RULES_DIR
 
 RELEASE_NAMESPACE = "__RELEASE_NAMESPACE__"  # templates/monitoring/prometheusrule.yaml replaces it

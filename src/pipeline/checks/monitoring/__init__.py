@@ -1,1 +1,1 @@
-"""The monitoring group's Python checks."""
+"""The monitoring group's Python checks: rule conventions and coverage, dashboards, the metrics contract."""

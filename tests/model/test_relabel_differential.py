@@ -1,6 +1,6 @@
-"""contracts/relabel.py against the real Prometheus: the same targets, the same answer.
+"""model/relabel.py against the real Prometheus: the same targets, the same answer.
 
-The targets policies/scrape.py discovers in the staging render (and cluster-objects.yaml)
+The targets checks/chart/scrape.py discovers in the staging render (and cluster-objects.yaml)
 are handed to the pinned Prometheus server through file_sd, each job with the relabel
 configs of prometheus.k8s.yml or of a rendered ServiceMonitor's translation. Prometheus'
 own /api/v1/targets must then list exactly the targets, labels and scrape URLs our
@@ -17,12 +17,12 @@ import urllib.request
 import pytest
 import yaml
 
-from pipeline.contracts.relabel import parse_rules, populate
-from pipeline.plan.chart import NAMESPACE
-from pipeline.policies.manifests import load, of_kind
-from pipeline.policies.scrape import ROLES, _in_namespaces, build_cluster, service_monitor_job
-from tests.chart.helpers import REPO, binary, render
-from tests.monitoring.postgres import free_port
+from pipeline.checks.chart.scrape import ROLES, _in_namespaces, build_cluster, service_monitor_job
+from pipeline.layout import NAMESPACE
+from pipeline.model.relabel import parse_rules, populate
+from pipeline.model.kube import load, of_kind
+from tests.support.repo import REPO, binary, render
+from tests.support.postgres import free_port
 
 pytestmark = pytest.mark.tools
 

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.executors import FAILED, PASSED
 from tests.conftest import run_pipeline
-from tests.monitoring.helpers import ALERTMANAGER, CONTRACT, DASHBOARDS, RULES, edit, plan_check, run
+from tests.support.monitoring import ALERTMANAGER, CONTRACT, DASHBOARDS, RULES, edit, plan_check, run
 
 pytestmark = pytest.mark.tools
 

@@ -1,6 +1,6 @@
 """Scrape targets that exist: Prometheus' Kubernetes discovery over one environment's render.
 
-    helm template ... | python -m pipeline.policies.scrape --env ENV --namespace NS \
+    helm template ... | python -m pipeline.checks.chart.scrape --env ENV --namespace NS \
         --prometheus-config prometheus.k8s.yml --contract metrics-contract.yaml \
         --cluster cluster-objects.yaml
 
@@ -9,7 +9,7 @@ Services get the Endpoints the endpoints controller would write, and the objects
 `--cluster` (kube-state-metrics, a node: what the cluster provides, not the chart) are
 added. Then every scrape job of `--prometheus-config` and every rendered ServiceMonitor
 (translated into the scrape config prometheus-operator generates) is discovered and
-relabelled with Prometheus' own semantics (contracts/relabel.py). Fails when
+relabelled with Prometheus' own semantics (model/relabel.py). Fails when
 
 - a scrape job keeps no target, unless it is the contract job of a component this
   environment does not deploy;
@@ -28,14 +28,15 @@ endpoint port name, `job` from the Service name, then the endpoint's relabelings
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass, field
 
-import yaml
-
-from pipeline.contracts.relabel import (RelabelError, parse_rules, populate, sanitize_label_name)
-from pipeline.policies.manifests import load, of_kind, report, workloads
-from pipeline.policies.netpol import _selector_matches as selector_matches
+from pipeline import layout
+from pipeline.checks.cli import run_check
+from pipeline.checks.files import load_stream, load_yaml
+from pipeline.checks.problem import Problem
+from pipeline.model.relabel import RelabelError, parse_rules, populate, sanitize_label_name
+from pipeline.model.kube import label_selector_matches as selector_matches
+from pipeline.model.kube import of_kind, rid, template_sources, workloads
 
 COMPONENT = "app.kubernetes.io/component"
 HOOK = "helm.sh/hook"
@@ -331,53 +332,66 @@ def service_monitor_job(monitor: dict, namespace: str, index: int, endpoint: dic
 
 
 def check_service_monitors(docs: list[dict], cluster: Cluster, namespace: str,
-                           problems: list[str]) -> list[Kept]:
+                           sources: dict[str, str]) -> tuple[list[Problem], list[Kept]]:
+    """Each rendered ServiceMonitor selects a Service, names its ports and keeps a target."""
+    problems: list[Problem] = []
     kept_all: list[Kept] = []
     for monitor in of_kind(docs, "ServiceMonitor"):
-        name = _meta(monitor).get("name")
+        resource = rid(monitor)
+        path = sources.get(resource, "")
         selector = (monitor.get("spec") or {}).get("selector") or {}
         services = [s for s in cluster.services if _meta(s).get("namespace") == namespace
                     and selector_matches(selector, _meta(s).get("labels") or {})]
         if not services:
-            problems.append(f"ServiceMonitor {name}: its selector {selector} matches no Service")
+            problems.append(Problem(path, f"{selector} matches no Service", resource=resource,
+                                    field="spec.selector", rule="servicemonitor-targets"))
             continue
         for index, endpoint in enumerate((monitor.get("spec") or {}).get("endpoints") or []):
             port = endpoint.get("port")
             for service in services:
                 ports = [str(p.get("name")) for p in (service.get("spec") or {}).get("ports") or []]
                 if port and port not in ports:
-                    problems.append(f"ServiceMonitor {name}: endpoints[{index}].port {port!r} is not a "
-                                    f"port of Service {_meta(service).get('name')} (ports: {', '.join(ports)})")
+                    problems.append(Problem(
+                        path, f"{port!r} is not a port of Service {_meta(service).get('name')} "
+                              f"(ports: {', '.join(ports)})",
+                        resource=resource, field=f"spec.endpoints[{index}].port",
+                        rule="servicemonitor-targets"))
             job = service_monitor_job(monitor, namespace, index, endpoint)
             kept = scrape(job, cluster, {})
             if not kept:
-                problems.append(f"ServiceMonitor {name}: endpoints[{index}] keeps no target")
+                problems.append(Problem(path, "keeps no target", resource=resource,
+                                        field=f"spec.endpoints[{index}]", rule="servicemonitor-targets"))
             kept_all += kept
-    return kept_all
+    return problems, kept_all
 
 
-def check_coverage(source: str, kept: dict[str, list[Kept]], contract: dict, rendered: set[str],
-                   problems: list[str]) -> None:
+def check_coverage(path: str, resource: str, kept: list[Kept], contract: dict,
+                   rendered: set[str]) -> list[Problem]:
     """Each contract job of a rendered component is scraped under its name, at its path."""
+    problems = []
     for job, spec in (contract.get("jobs") or {}).items():
         component = (spec or {}).get("component")
         if not component or component not in rendered:
             continue
-        path = (spec or {}).get("path", "/metrics")
-        hits = [k for targets in kept.values() for k in targets
-                if k.labels.get("job") == job and k.component == component]
+        wanted = (spec or {}).get("path", "/metrics")
+        hits = [k for k in kept if k.labels.get("job") == job and k.component == component]
         if not hits:
-            problems.append(f"{source}: contract job {job} (component {component}) is scraped by no job")
+            problems.append(Problem(path, f"contract job {job} (component {component}) is scraped by no job",
+                                    resource=resource, rule="contract-coverage"))
             continue
-        wrong = sorted({k.labels.get("__metrics_path__", "") for k in hits} - {path})
+        wrong = sorted({k.labels.get("__metrics_path__", "") for k in hits} - {wanted})
         if wrong:
-            problems.append(f"{source}: contract job {job} is scraped at {', '.join(wrong)}, the contract "
-                            f"says {path}")
+            problems.append(Problem(path, f"contract job {job} is scraped at {', '.join(wrong)}, the "
+                                          f"contract says {wanted}", resource=resource,
+                                    rule="contract-coverage"))
+    return problems
 
 
-def check(docs: list[dict], config: dict, contract: dict, extra: list[dict], namespace: str,
-          config_path: str) -> tuple[list[str], str]:
-    problems: list[str] = []
+def check_render(docs: list[dict], config: dict, contract: dict, extra: list[dict], namespace: str,
+                 config_path: str, sources: dict[str, str] | None = None) -> tuple[list[Problem], str]:
+    """The problems of one render (`sources`: kind/name -> its chart template) and a summary."""
+    sources = sources or {}
+    problems: list[Problem] = []
     cluster = build_cluster(docs, namespace, extra)
     rendered = {p.labels.get(COMPONENT, "") for p in cluster.pods if p.namespace == namespace} - {""}
     optional = {job: spec.get("component") for job, spec in (contract.get("jobs") or {}).items()
@@ -385,57 +399,50 @@ def check(docs: list[dict], config: dict, contract: dict, extra: list[dict], nam
     kept: dict[str, list[Kept]] = {}
     for job in config.get("scrape_configs") or []:
         name = str(job.get("job_name"))
+        resource = f"scrape job {name}"
         try:
             kept[name] = scrape(job, cluster, config.get("global") or {})
         except RelabelError as error:
-            problems.append(f"{config_path}: scrape job {name}: {error}")
+            problems.append(Problem(config_path, str(error), resource=resource, rule="relabel"))
             continue
         component = optional.get(name)
         if kept[name] or (component and component not in rendered):
             continue  # (a contract job of a component this environment does not deploy may be empty)
-        if component:
-            problems.append(f"{config_path}: scrape job {name} keeps no target of the render, although "
-                            f"component {component} is rendered")
-        else:
-            problems.append(f"{config_path}: scrape job {name} keeps no target of the render "
-                            "(its discovery and relabel_configs select nothing the chart or the "
-                            "cluster runs)")
-    check_coverage(config_path, kept, contract, rendered, problems)
+        problems.append(Problem(
+            config_path, resource=resource, rule="job-keeps-targets",
+            message=(f"keeps no target of the render, although component {component} is rendered"
+                     if component else
+                     "keeps no target of the render (its discovery and relabel_configs select "
+                     "nothing the chart or the cluster runs)")))
+    problems += check_coverage(config_path, "", [k for targets in kept.values() for k in targets],
+                               contract, rendered)
     monitors = of_kind(docs, "ServiceMonitor")
     if monitors:
-        sm_kept = check_service_monitors(docs, cluster, namespace, problems)
-        check_coverage("ServiceMonitors", {"all": sm_kept}, contract, rendered, problems)
+        found, sm_kept = check_service_monitors(docs, cluster, namespace, sources)
+        problems += found + check_coverage("", "ServiceMonitors", sm_kept, contract, rendered)
     total = sum(len(v) for v in kept.values())
     return problems, (f"{len(kept)} scrape jobs keep {total} targets; {len(monitors)} ServiceMonitors; "
                       f"components {', '.join(sorted(rendered))}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.policies.scrape", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True)
     parser.add_argument("--namespace", required=True, help="the release namespace of the render")
     parser.add_argument("--prometheus-config", required=True)
     parser.add_argument("--contract", required=True)
     parser.add_argument("--cluster", help="objects the cluster provides (YAML stream)")
-    parser.add_argument("file", nargs="?", default="-")
-    args = parser.parse_args(argv)
-    try:
-        with open(args.prometheus_config, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle) or {}
-        with open(args.contract, encoding="utf-8") as handle:
-            contract = yaml.safe_load(handle) or {}
-        extra = []
-        if args.cluster:
-            with open(args.cluster, encoding="utf-8") as handle:
-                extra = load(handle.read())
-    except (OSError, yaml.YAMLError) as error:
-        print(f"scrape: {error}", file=sys.stderr)
-        return 1
-    text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
-    problems, summary = check(load(text), config, contract, extra, args.namespace, args.prometheus_config)
-    return report("scrape", [f"{args.env}: {p}" for p in problems], f"{args.env}: {summary}")
+    parser.add_argument("file", nargs="?", default="-", help="the render (default: stdin)")
+
+
+def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
+    config = load_yaml(args.prometheus_config) or {}
+    contract = load_yaml(args.contract) or {}
+    extra = load_stream(args.cluster)[0] if args.cluster else []
+    docs, text = load_stream(args.file)
+    problems, summary = check_render(docs, config, contract, extra, args.namespace,
+                                     args.prometheus_config, template_sources(text, layout.CHART))
+    return problems, f"{args.env}: {summary}"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_check("scrape", __doc__, arguments, check))

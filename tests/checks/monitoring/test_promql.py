@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.contracts.promql import (PromQLTokenError, add_matcher, label_matcher, metric_names,
-                                      selectors, substitute_grafana_variables)
+from pipeline.checks.monitoring.promql import (PromQLTokenError, add_matcher, label_matcher,
+                                              metric_names, selectors, substitute_grafana_variables)
 
 
 @pytest.mark.parametrize(("expr", "names"), [

@@ -1,12 +1,16 @@
-"""Run one check of the plan, exactly as `lint` would, on a copy of the repo."""
+"""Run one check of the plan, exactly as `lint` would, on a copy of the repo.
+
+`root` is a fixture: a conftest imports it (`from tests.support.monitoring import root`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import anyio
+import pytest
 
-from pipeline.executors import native
+from pipeline.executors import FAILED, PASSED, native
 from pipeline.plan import Tree, build
 from pipeline.plan.model import Check
 from tests.conftest import copy_repo
@@ -23,6 +27,12 @@ PROMETHEUS = "infra/monitoring/prometheus/prometheus.yml"
 def monitoring_repo(tmp_path: Path) -> Path:
     """The files the monitoring and compose checks read, in a fresh tree."""
     return copy_repo(tmp_path / "repo", *MONITORING_PATHS)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A fresh copy of the files the monitoring and compose checks read."""
+    return monitoring_repo(tmp_path)
 
 
 def plan_check(root: Path, check_id: str) -> Check:
@@ -44,13 +54,35 @@ def edit(path: Path, old: str, new: str, count: int = 1) -> None:
     path.write_text(text.replace(old, new, count))
 
 
+def passes(root: Path, check_id: str) -> str:
+    """The output of the plan's check, which must pass on the files as they are."""
+    status, output = run(root, check_id)
+    assert status == PASSED, output
+    assert ": OK" in output, output
+    return output
+
+
+def edit_cases(cases: list[tuple]) -> pytest.MarkDecorator:
+    """Parametrize a test over (case, file, old, new, expected lines) edits, named by case."""
+    return pytest.mark.parametrize(("path", "old", "new", "expected"), [c[1:] for c in cases],
+                                   ids=[c[0] for c in cases])
+
+
+def fails_after_edit(root: Path, check_id: str, path: str, old: str, new: str) -> str:
+    """The output of the plan's check, which must fail once `old` is `new` in `path`."""
+    edit(root / path, old, new)
+    status, output = run(root, check_id)
+    assert status == FAILED, output
+    return output
+
+
 def run_check_on_chart(check_id: str, chart: Path):
     """A chart check of the plan with its `helm template` producer pointed at a copy of the chart
     (its values files too)."""
     import subprocess
 
-    from tests.chart.helpers import REPO, native
-    from tests.chart.helpers import plan_check as repo_check
+    from tests.support.repo import REPO, native
+    from tests.support.repo import plan_check as repo_check
 
     check = repo_check(check_id)
     chart_dir = "infra/helm/dpp-platform"
@@ -67,7 +99,7 @@ def edited_chart(tmp_path: Path, *edits: tuple[str, str, str]) -> Path:
     """A copy of the chart with each (file, old, new) edit applied (old must be there)."""
     import shutil
 
-    from tests.chart.helpers import CHART
+    from tests.support.repo import CHART
 
     chart = tmp_path / "chart"
     shutil.copytree(CHART, chart)

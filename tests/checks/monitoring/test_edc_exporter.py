@@ -1,6 +1,6 @@
 """The EDC metrics come from a real exporter: query-exporter over a real PostgreSQL.
 
-A PostgreSQL server is started (tests/monitoring/postgres.py), the tractusx-edc 0.7.3
+A PostgreSQL server is started (tests/support/postgres.py), the tractusx-edc 0.7.3
 tables are created (testdata/edc-0.7.3-schema.sql) and filled with known rows, the pinned
 query-exporter runs natively with infra/monitoring/query-exporter/config.yaml exactly as
 the chart and compose run it (credentials from the libpq environment), and its /metrics is
@@ -15,19 +15,20 @@ import re
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline import toolchain
 from tests.conftest import REPO
-from tests.monitoring import postgres
+from tests.support import postgres
 
 pytestmark = pytest.mark.tools  # PostgreSQL and query-exporter natively
 
 CONFIG = REPO / "infra/monitoring/query-exporter/config.yaml"
 CONTRACT = REPO / "infra/monitoring/metrics-contract.yaml"
-SCHEMA = REPO / "tests/monitoring/testdata/edc-0.7.3-schema.sql"
+SCHEMA = Path(__file__).parent / "testdata/edc-0.7.3-schema.sql"
 PASSWORD = "exporter-test-password"
 SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from pipeline.plan.chart import template
-from tests.chart.helpers import REPO, binary, native, output
-from tests.monitoring.helpers import edited_chart, run_check_on_chart
+from tests.support.repo import REPO, binary, native, output
+from tests.support.monitoring import edited_chart, run_check_on_chart
 
 pytestmark = pytest.mark.tools
 
@@ -32,6 +32,18 @@ def rendered_rules(env: str, namespace: str, *helm_args: str) -> dict:
     rules = [d for d in yaml.safe_load_all(made.stdout) if d and d.get("kind") == "PrometheusRule"]
     assert len(rules) == 1, made.stdout[-2000:]
     return {"groups": rules[0]["spec"]["groups"]}
+
+
+@pytest.fixture(scope="session")
+def rules_of_env():
+    """rendered_rules(env, namespace) once per session: several tests read the same render."""
+    renders: dict[tuple[str, str], dict] = {}
+
+    def get(env: str, namespace: str) -> dict:
+        if (env, namespace) not in renders:
+            renders[env, namespace] = rendered_rules(env, namespace)
+        return renders[env, namespace]
+    return get
 
 
 def series(name: str, namespace: str, values: str, **labels: str) -> dict:
@@ -58,9 +70,9 @@ def promtool_test(tmp_path: Path, rule_files: list[str], cases: list[dict]) -> s
                           text=True, timeout=120)
 
 
-def test_staging_losing_its_control_plane_is_not_masked_by_prod(tmp_path):
+def test_staging_losing_its_control_plane_is_not_masked_by_prod(tmp_path, rules_of_env):
     for env, namespace in (("staging", STAGING), ("prod", PROD)):
-        (tmp_path / f"{env}.yml").write_text(yaml.safe_dump(rendered_rules(env, namespace), sort_keys=False))
+        (tmp_path / f"{env}.yml").write_text(yaml.safe_dump(rules_of_env(env, namespace), sort_keys=False))
     down = [{"exp_labels": {"job": "edc-controlplane", "namespace": STAGING, "severity": "critical"},
              "exp_annotations": {
                  "summary": "The EDC control plane has been unreachable or crash-looping for 5 minutes.",
@@ -90,11 +102,11 @@ def test_unscoped_rules_would_mask_the_outage(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_edc_rules_only_with_the_edc():
-    groups = [g["name"] for g in rendered_rules("dev", "dpp-platform-dev")["groups"]]
+def test_edc_rules_only_with_the_edc(rules_of_env):
+    groups = [g["name"] for g in rules_of_env("dev", "dpp-platform-dev")["groups"]]
     assert not [g for g in groups if g.startswith("dpp-edc")], groups
     assert "dpp-meta" not in groups
-    groups = [g["name"] for g in rendered_rules("staging", STAGING)["groups"]]
+    groups = [g["name"] for g in rules_of_env("staging", STAGING)["groups"]]
     assert {"dpp-edc-agent", "dpp-edc-exporter", "dpp-edc-kubernetes"} <= set(groups) and "dpp-meta" not in groups
 
 
@@ -106,7 +118,8 @@ def test_an_edc_rule_without_namespace_scoping_fails_lint(tmp_path):
     result = run_check_on_chart("chart/prometheusrule-staging", chart)
     text = output(result)
     assert result.returncode == 1, text
-    assert ("staging: PrometheusRule/dpp-platform: group 'dpp-edc-exporter', alert EdcTransferProcessFailures: "
+    assert ("ERROR infra/helm/dpp-platform/templates/monitoring/prometheusrule.yaml: "
+            "PrometheusRule/dpp-platform: group 'dpp-edc-exporter', alert EdcTransferProcessFailures: "
             'selector edc_transfer_processes{state="TERMINATED"} is not scoped to the release namespace '
             '(namespace="dpp-platform")') in text
 
@@ -129,5 +142,5 @@ def test_an_absent_guard_over_an_unscraped_job_fails_lint(tmp_path):
     result = run_check_on_chart("chart/prometheusrule-staging", chart)
     text = output(result)
     assert result.returncode == 1, text
-    assert ("staging: PrometheusRule/dpp-platform: group 'dpp-edc-agent', alert EdcControlPlaneDown: "
+    assert ("PrometheusRule/dpp-platform: group 'dpp-edc-agent', alert EdcControlPlaneDown: "
             'absent(up{job="edc-controlplane"}) guards a job no rendered ServiceMonitor scrapes') in text
