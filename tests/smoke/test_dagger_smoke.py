@@ -4,16 +4,20 @@ connection."""
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import anyio
 import dagger
 import pytest
 import yaml
 
-from pipeline import plan
+from pipeline import plan, toolchain
+from pipeline.executors.dagger import WORKDIR
+from pipeline.model import compose as model
 from pipeline.smoke import containers, stack
 from pipeline.smoke.report import Line, verdict
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_repo
 from tests.dagger_recorder import Exit, Recorder, chain_of
 
 
@@ -29,10 +33,35 @@ REPORT = [{"name": "prometheus ready", "status": "passed", "detail": "ok", "seco
            "logs": ""}]
 
 
+def is_compose(call) -> bool:
+    return bool(call.execs) and call.execs[-1][:1] == [model.BINARY]
+
+
+def answers(root: Path = REPO, code: int = 0, report: list | None = None) -> dict:
+    """The stand-in engine's answers. The compose image's `docker-compose config` is answered
+    by the real tool running the recorded argv in `root` (so its JSON is what Compose prints);
+    the checks' runner exits `code` printing `report`."""
+    def stdout(call) -> str:
+        if not is_compose(call):
+            return json.dumps(REPORT if report is None else report)
+        return subprocess.run([model.binary(), *call.execs[-1][1:]], cwd=root, capture_output=True,
+                              text=True, check=True).stdout
+
+    return {"glob": lambda c: listing(), "contents": contents, "stdout": stdout,
+            "exitCode": lambda call: 0 if is_compose(call) else code}
+
+
+@pytest.fixture(autouse=True)
+def compose_installed():
+    try:
+        model.binary()
+    except model.ComposeError:
+        pytest.skip("docker-compose is not installed (scripts/bootstrap compose)")
+
+
 @pytest.fixture
 def recorder(monkeypatch) -> Recorder:
-    return Recorder(answers={"glob": lambda c: listing(), "contents": contents,
-                             "exitCode": 0, "stdout": json.dumps(REPORT)}).install(monkeypatch)
+    return Recorder(answers=answers()).install(monkeypatch)
 
 
 def run_smoke_in_containers() -> str:
@@ -127,8 +156,7 @@ def test_the_checks_run_from_the_python_runner_with_the_service_urls(recorder):
 
 def test_a_failed_check_fails_the_function_with_the_report(monkeypatch):
     failed = [{**REPORT[0], "status": "failed", "detail": "prometheus exited"}]
-    Recorder(answers={"glob": lambda c: listing(), "contents": contents, "exitCode": 1,
-                      "stdout": json.dumps(failed)}).install(monkeypatch)
+    Recorder(answers=answers(code=1, report=failed)).install(monkeypatch)
     with pytest.raises(containers.SmokeFailed) as raised:
         run_smoke_in_containers()
     assert "FAILED  prometheus ready" in str(raised.value)
@@ -154,8 +182,7 @@ def test_a_service_with_a_broken_config_shows_its_own_error_line(monkeypatch):
     def is_prometheus(argv):
         return argv[-len(prometheus.smoke_args):] == prometheus.smoke_args
 
-    Recorder(answers={"glob": lambda c: listing(), "contents": contents, "exitCode": 0,
-                      "stdout": json.dumps(REPORT)},
+    Recorder(answers=answers(),
              exits=[(is_prometheus, Exit(2, stderr=PROMETHEUS_BAD_CONFIG))]).install(monkeypatch)
     with pytest.raises(containers.SmokeFailed) as raised:
         run_smoke_in_containers()
@@ -186,17 +213,36 @@ def test_up_exposes_the_smokes_services(recorder):
         assert stack.load(REPO)[name].listen_port in ports
 
 
-def test_up_of_a_service_compose_lacks_names_the_services(monkeypatch):
-    text = (REPO / stack.COMPOSE_FILE).read_text()
-    doc = yaml.safe_load(text)
+def test_up_of_a_service_compose_lacks_names_the_services(monkeypatch, tmp_path):
+    root = copy_repo(tmp_path, stack.COMPOSE_FILE, stack.COMPOSE_LINT_ENV)
+    doc = yaml.safe_load((root / stack.COMPOSE_FILE).read_text())
     doc["services"].pop("grafana")
+    (root / stack.COMPOSE_FILE).write_text(yaml.safe_dump(doc))
 
-    def contents_without_grafana(call):
-        if call.arg("file", "path") == stack.COMPOSE_FILE:
-            return yaml.safe_dump(doc)
-        return contents(call)
-
-    Recorder(answers={"glob": lambda c: listing(),
-                      "contents": contents_without_grafana}).install(monkeypatch)
+    Recorder(answers=answers(root)).install(monkeypatch)
     with pytest.raises(containers.SmokeFailed, match="no grafana service"):
         anyio.run(lambda: containers.service(dagger.dag.directory(), "grafana"))
+
+
+def test_the_stack_is_read_through_compose_in_its_pinned_image(recorder):
+    run_smoke_in_containers()
+    calls = [c for c in recorder.calls if is_compose(c)]
+    assert calls, "the compose file was not resolved by docker-compose"
+    assert {c.image for c in calls} == {toolchain.tool(model.TOOL).image_ref}
+    assert calls[0].execs[-1] == list(stack.config_argv(WORKDIR))
+    assert set(calls[0].mounts) == {f"{WORKDIR}/{stack.COMPOSE_FILE}", f"{WORKDIR}/{stack.COMPOSE_LINT_ENV}"}
+
+
+def test_a_compose_file_compose_refuses_fails_smoke_in_its_words(monkeypatch, tmp_path):
+    root = copy_repo(tmp_path, stack.COMPOSE_FILE, stack.COMPOSE_LINT_ENV)
+    (root / stack.COMPOSE_LINT_ENV).write_text("")  # the required variables are unset
+    refused = subprocess.run([model.binary(), *stack.config_argv(containers.WORKDIR)[1:]], cwd=root,
+                             capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+    Recorder(answers=answers(root), exits=[(lambda argv: argv[:1] == [model.BINARY],
+                                            Exit(refused.returncode, stderr=refused.stderr))]
+             ).install(monkeypatch)
+    with pytest.raises(containers.SmokeFailed) as raised:
+        run_smoke_in_containers()
+    assert str(raised.value) == f"{stack.COMPOSE_FILE}: docker-compose config: {refused.stderr.strip()}"
+    assert "required variable" in str(raised.value)

@@ -97,7 +97,7 @@ def test_the_stack_from_the_repo_files_passes_end_to_end():
 
 
 def broken_copy(tmp_path: Path, rel: str, edit) -> Path:
-    root = copy_repo(tmp_path, "docker-compose.prod.yml", "infra/monitoring", "src/pipeline")
+    root = copy_repo(tmp_path, "docker-compose.prod.yml", "infra/compose", "infra/monitoring", "src/pipeline")
     path = root / rel
     path.write_text(edit(path.read_text()))
     return root

@@ -2,37 +2,49 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from pipeline.model import compose as model
 from pipeline.smoke import stack
 from tests.conftest import REPO, copy_repo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_monitoring_services_come_from_the_compose_file():
+@pytest.fixture(scope="session")
+def resolved() -> dict:
+    """What the real Compose prints for the repo's compose file (the model's input)."""
+    try:
+        binary = model.binary()
+    except model.ComposeError:
+        pytest.skip("docker-compose is not installed (scripts/bootstrap compose)")
+    argv = model.config_argv(stack.COMPOSE_FILE, stack.COMPOSE_LINT_ENV)
+    done = subprocess.run([binary, *argv[1:]], cwd=REPO, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)["services"]
+
+
+def test_monitoring_services_come_from_the_compose_file(resolved):
     specs = stack.load(REPO)
-    compose = yaml.safe_load((REPO / stack.COMPOSE_FILE).read_text())["services"]
     assert {"prometheus", "alertmanager"} <= set(specs)
     for name, spec in specs.items():
-        assert spec.image == compose[name]["image"], name
-        if "command" in compose[name]:
-            assert list(spec.command) == [stack.interpolate(a, {}, "") for a in
-                                          compose[name]["command"]], name
+        assert spec.image == resolved[name]["image"], name
+        assert spec.command == (tuple(resolved[name]["command"]) if resolved[name]["command"] else None), name
+        binds = {v["target"]: v for v in resolved[name].get("volumes") or [] if v["type"] == "bind"}
         for mount in spec.repo_mounts():
             assert (REPO / mount.source).exists(), (name, mount)
-            binds = [stack.interpolate(v, {}, "").split(":") for v in compose[name]["volumes"]]
-            assert [mount.target, True] in [[b[1], "ro" in b[2:]] for b in binds if len(b) > 1], \
-                (name, mount)
+            assert binds[mount.target]["source"] == str(REPO / mount.source), (name, mount)
+            assert mount.read_only == binds[mount.target].get("read_only", False), (name, mount)
     assert specs["prometheus"].source_of(specs["prometheus"].flag("config.file")) == \
         stack.config_source(specs["prometheus"])
 
 
 def test_a_missing_mounted_file_is_named(tmp_path):
-    root = copy_repo(tmp_path, stack.COMPOSE_FILE, "infra/monitoring")
+    root = copy_repo(tmp_path, stack.COMPOSE_FILE, stack.COMPOSE_LINT_ENV, "infra/monitoring")
     (root / "infra/monitoring/alertmanager/alertmanager.yml").unlink()
     with pytest.raises(stack.StackError) as raised:
         stack.load(root)
@@ -40,13 +52,16 @@ def test_a_missing_mounted_file_is_named(tmp_path):
     assert "alertmanager" in str(raised.value)
 
 
-def test_compose_forms_long_syntax_secrets_configs_profiles_interpolation():
-    text = (FIXTURES / "compose-variants.yml").read_text()
-    specs = stack.monitoring_services(text)
-    assert list(specs) == ["prometheus", "alertmanager"]  # the profile, not the name list
+def test_compose_forms_long_syntax_secrets_configs_profiles_interpolation(tmp_path):
+    root = copy_repo(tmp_path, "infra/monitoring")
+    (root / stack.COMPOSE_FILE).write_text((FIXTURES / "compose-variants.yml").read_text())
+    (root / stack.COMPOSE_LINT_ENV).parent.mkdir(parents=True)
+    (root / stack.COMPOSE_LINT_ENV).write_text("VERSION=1.2.3\n")  # the required variable
+    specs = stack.load(root)
+    assert sorted(specs) == ["alertmanager", "prometheus"]  # the profile, not the name list
     prom, am = specs["prometheus"], specs["alertmanager"]
     assert prom.command[0] == "--config.file=/etc/prometheus/prometheus.yml"
-    assert prom.listen_port == 9091 and prom.ports[0].published == 19091
+    assert prom.listen_port == 9091 and prom.ports[0].published_port == 19091
     mounts = {m.target: m for m in prom.mounts}
     assert mounts["/etc/prometheus"].kind == "repo" and mounts["/etc/prometheus"].read_only
     assert mounts["/prometheus"].kind == "volume"
@@ -59,9 +74,9 @@ def test_compose_forms_long_syntax_secrets_configs_profiles_interpolation():
     assert am_mounts["/run/secrets/webhook-url"].source == \
         "infra/monitoring/alertmanager/secrets.example/webhook-url"
     assert am_mounts["/host/proc"].kind == "host"
-    # a required variable of a selected service gets a throwaway value
-    backend = stack.parse_compose(text, names=["backend"])["backend"]
-    assert backend.image == "example/backend:smoke-version"
+    # a required variable comes from the env file, as Compose reads it
+    backend = model.resolve(root, stack.COMPOSE_FILE, stack.COMPOSE_LINT_ENV).services["backend"]
+    assert backend.image == "example/backend:1.2.3"
 
 
 def test_native_argv_keeps_compose_flags_and_adapts_addresses_and_paths(tmp_path):

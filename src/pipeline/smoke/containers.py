@@ -24,9 +24,10 @@ import dagger
 import yaml
 from dagger import ReturnType, dag
 
-from pipeline.executors.dagger import WORKDIR, exec_failure, tool_container
-from pipeline.plan.model import Tree
 from pipeline import layout
+from pipeline.executors.dagger import WORKDIR, exec_failure, tool_container, with_tools
+from pipeline.model import compose as model
+from pipeline.plan.model import Tree
 from pipeline.smoke import stack
 from pipeline.smoke.native import error_line
 from pipeline.smoke.report import exit_code, from_json, render_text
@@ -42,12 +43,28 @@ class SmokeFailed(Exception):
 
 def python_container(source: dagger.Directory) -> dagger.Container:
     """The pinned python image with PyYAML and the module's own package (tool_container),
-    the compose file and infra/monitoring mounted at their repo paths under /repo."""
-    return (tool_container("python")
+    the compose file, its lint.env and infra/monitoring mounted at their repo paths under
+    /repo, and the pinned docker-compose (the checks read the stack through the compose model)."""
+    return (with_tools(tool_container("python"), (model.TOOL,))
             .with_mounted_directory(f"{WORKDIR}/infra/monitoring",
                                     source.directory("infra/monitoring"))
             .with_mounted_file(f"{WORKDIR}/{stack.COMPOSE_FILE}",
-                               source.file(stack.COMPOSE_FILE)))
+                               source.file(stack.COMPOSE_FILE))
+            .with_mounted_file(f"{WORKDIR}/{stack.COMPOSE_LINT_ENV}",
+                               source.file(stack.COMPOSE_LINT_ENV)))
+
+
+async def resolved(source: dagger.Directory, files: frozenset[str]) -> model.Project:
+    """The compose model: `docker-compose config --format json` in the pinned compose image."""
+    env_file = stack.COMPOSE_LINT_ENV if stack.COMPOSE_LINT_ENV in files else None
+    ctr = tool_container(model.TOOL).with_mounted_file(f"{WORKDIR}/{stack.COMPOSE_FILE}",
+                                                       source.file(stack.COMPOSE_FILE))
+    if env_file:
+        ctr = ctr.with_mounted_file(f"{WORKDIR}/{env_file}", source.file(env_file))
+    done = ctr.with_exec(list(stack.config_argv(WORKDIR, env_file)), expect=ReturnType.ANY)
+    if await done.exit_code() != 0:
+        raise SmokeFailed(f"{stack.COMPOSE_FILE}: docker-compose config: {(await done.stderr()).strip()}")
+    return model.from_json(await done.stdout(), stack.COMPOSE_FILE, WORKDIR)
 
 
 def helper_service(source: dagger.Directory, port: int, *args: str) -> dagger.Service:
@@ -149,7 +166,7 @@ async def build_stack(source: dagger.Directory) -> Stack:
     kind_of = stack.tree_kind(files)
     if stack.COMPOSE_FILE not in files:
         raise SmokeFailed(f"{stack.COMPOSE_FILE}: not found in the source directory")
-    specs = stack.monitoring_services(await source.file(stack.COMPOSE_FILE).contents())
+    specs = stack.monitoring_services(await resolved(source, files))
     stack.check_mounts(specs, kind_of)
     prom_spec, am_spec = specs["prometheus"], specs["alertmanager"]
 

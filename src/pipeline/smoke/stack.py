@@ -1,10 +1,11 @@
 """docker-compose.prod.yml -> the monitoring services, as data both executors start.
 
-Pure Python (PyYAML only): no process, no Dagger. The compose file is the one
-definition of the stack; this module reads image, command, entrypoint, mounts
-(binds from the repo, compose `secrets:`/`configs:`, host binds, named volumes),
-environment and ports of the monitoring services, and, for native runs, adapts
-them to local processes:
+The compose file is the one definition of the stack, read through the one compose model
+(pipeline.model.compose: what the real Compose v2 resolves, `docker-compose config --format
+json`; natively `load` runs it, in Dagger smoke/containers.py runs it in the compose image).
+This module picks the monitoring services from that model (image, command, entrypoint,
+mounts: binds from the repo, compose `secrets:`/`configs:`, host binds, named volumes;
+environment and ports), and, for native runs, adapts them to local processes:
 
 - each service gets its own emulated container filesystem (`rootfs`): every
   repo mount is copied to `rootfs/<container path>`, so relative paths inside
@@ -20,16 +21,18 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shlex
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-COMPOSE_FILE = "docker-compose.prod.yml"
+from pipeline.layout import COMPOSE_FILE, COMPOSE_LINT_ENV
+from pipeline.model import compose as model
+from pipeline.model.compose import Mount, Port, under as _under
+
 MONITORING_PROFILE = "monitoring"
 MONITORING_SERVICES = ("prometheus", "alertmanager", "grafana", "node-exporter")
 
@@ -71,40 +74,59 @@ IMAGE_DEFAULTS = {
 SMOKE_FLAGS = {"prometheus": ("--rules.alert.resend-delay=5s",)}
 
 
-class StackError(ValueError):
-    """The compose file cannot give a runnable stack; the message names file and key."""
-
-
-@dataclass(frozen=True)
-class Mount:
-    """One mount of a service. `kind`: repo (a path of the repo), host (an absolute host path,
-    e.g. /proc), volume (a named volume) or tmpfs."""
-
-    target: str
-    source: str | None
-    kind: str
-    read_only: bool = False
-    origin: str = "volumes"  # volumes | secrets | configs
-
-
-@dataclass(frozen=True)
-class Port:
-    container: int
-    published: int | None = None
-    protocol: str = "tcp"
+# The smoke test's one error: the compose model's (file, service, field named).
+StackError = model.ComposeError
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    name: str
-    image: str
-    command: tuple[str, ...] | None = None  # None: the image's CMD
-    entrypoint: tuple[str, ...] | None = None  # None: the image's ENTRYPOINT
-    environment: Mapping[str, str] = field(default_factory=dict)
-    mounts: tuple[Mount, ...] = ()
-    ports: tuple[Port, ...] = ()
-    expose: tuple[int, ...] = ()
-    working_dir: str | None = None
+    """A monitoring service of the compose model, with what the image leaves to its defaults."""
+
+    service: model.Service
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    @property
+    def image(self) -> str:
+        return self.service.image
+
+    @property
+    def command(self) -> tuple[str, ...] | None:  # None: the image's CMD
+        return self.service.command
+
+    @property
+    def entrypoint(self) -> tuple[str, ...] | None:  # None: the image's ENTRYPOINT
+        return self.service.entrypoint
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The variables compose sets (one without a value, taken from the shell, is left out)."""
+        return {k: v for k, v in self.service.environment.items() if v is not None}
+
+    @property
+    def mounts(self) -> tuple[Mount, ...]:
+        return self.service.mounts
+
+    @property
+    def ports(self) -> tuple[Port, ...]:
+        return self.service.ports
+
+    @property
+    def expose(self) -> tuple[int, ...]:
+        found = []
+        for entry in self.service.expose:
+            port = entry.split("/", 1)[0]
+            if not port.isdigit():
+                raise StackError(f"{COMPOSE_FILE}: services.{self.name}.expose: {entry!r}: a port "
+                                 "range is not supported by the smoke test")
+            found.append(int(port))
+        return tuple(found)
+
+    @property
+    def working_dir(self) -> str | None:
+        return self.service.working_dir
 
     @property
     def defaults(self) -> ImageDefaults | None:
@@ -127,10 +149,7 @@ class ServiceSpec:
 
     def flag(self, name: str) -> str | None:
         """The value of `--name=value` in the effective arguments."""
-        for arg in self.args:
-            if arg.startswith(f"--{name}="):
-                return arg.split("=", 1)[1]
-        return None
+        return self.service.flag(name, self.args)
 
     @property
     def listen_port(self) -> int:
@@ -141,14 +160,14 @@ class ServiceSpec:
         if self.defaults:
             return self.defaults.port
         if self.ports:
-            return self.ports[0].container
+            return self.ports[0].target
         if self.expose:
             return self.expose[0]
         raise StackError(f"service {self.name}: no port (ports, expose or a known image)")
 
     @property
     def container_ports(self) -> list[int]:
-        return list(dict.fromkeys([self.listen_port, *(p.container for p in self.ports
+        return list(dict.fromkeys([self.listen_port, *(p.target for p in self.ports
                                                        if p.protocol == "tcp"), *self.expose]))
 
     @property
@@ -165,20 +184,11 @@ class ServiceSpec:
 
     def mount_for(self, container_path: str) -> Mount | None:
         """The innermost mount holding `container_path`."""
-        best = None
-        for mount in self.mounts:
-            if _under(container_path, mount.target) and (
-                    best is None or len(mount.target) > len(best.target)):
-                best = mount
-        return best
+        return self.service.mount_for(container_path)
 
     def source_of(self, container_path: str) -> str | None:
         """The repo path a container path comes from, if it is inside a repo mount."""
-        mount = self.mount_for(container_path)
-        if mount is None or mount.kind != "repo":
-            return None
-        rest = PurePosixPath(container_path).relative_to(mount.target).as_posix()
-        return mount.source if rest == "." else f"{mount.source}/{rest}"
+        return self.service.source_of(container_path)
 
 
 def image_defaults(image: str) -> ImageDefaults | None:
@@ -189,229 +199,33 @@ def image_defaults(image: str) -> ImageDefaults | None:
     return IMAGE_DEFAULTS.get(name)
 
 
-def _under(path: str, root: str) -> bool:
-    root = root.rstrip("/") or "/"
-    return path == root or path.startswith(root + "/") or root == "/"
+# --- the monitoring services of the compose model -------------------------------------------
+
+def config_argv(project_dir: str | None = None, env_file: str | None = COMPOSE_LINT_ENV) -> tuple[str, ...]:
+    """`docker-compose config --format json` of the compose file, every profile on; the
+    variables it requires from infra/compose/lint.env (harmless dummies, as lint uses)."""
+    return model.config_argv(COMPOSE_FILE, env_file, model.ALL_PROFILES, project_dir)
 
 
-# --- compose parsing -------------------------------------------------------------------------
-
-_VAR = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
-
-
-def interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """Compose variable interpolation: $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, $$."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, env, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, env, where) for v in value]
-    if not isinstance(value, str):
-        return value
-
-    def sub(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        expr = match.group("braced") if match.group("braced") is not None \
-            else match.group("plain")
-        for sep in (":-", "-", ":?", "?", ":+", "+"):
-            if sep in expr:
-                name, arg = expr.split(sep, 1)
-                break
-        else:
-            name, sep, arg = expr, "", ""
-        current = env.get(name)
-        unset_or_empty = not current
-        if sep == ":-":
-            return arg if unset_or_empty else current
-        if sep == "-":
-            return arg if current is None else current
-        if sep in (":?", "?") and (current is None or (sep == ":?" and not current)):
-            # A required secret (e.g. GRAFANA_ADMIN_PASSWORD): a throwaway value for the
-            # throwaway stack, recorded so the checks can use it.
-            return f"smoke-{name.lower().replace('_', '-')}"
-        if sep == ":+":
-            return "" if unset_or_empty else arg
-        if sep == "+":
-            return "" if current is None else arg
-        return current or ""
-
-    return _VAR.sub(sub, value)
-
-
-def _norm(path: str) -> str | None:
-    """A repo-relative path normalised without the disk; None if it leaves the repo."""
-    parts: list[str] = []
-    for part in PurePosixPath(path).parts:
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-        elif part not in (".", ""):
-            parts.append(part)
-    return "/".join(parts) or "."
-
-
-def _bind(source: str, target: str, read_only: bool, origin: str = "volumes") -> Mount:
-    if source.startswith(("/", "~")):
-        return Mount(target, source, "host", read_only, origin)
-    if source.startswith(".") or "/" in source:
-        rel = _norm(source)
-        if rel is None:
-            return Mount(target, source, "host", read_only, origin)
-        return Mount(target, rel, "repo", read_only, origin)
-    return Mount(target, source, "volume", read_only, origin)
-
-
-def _volumes(name: str, entries: list, where: str) -> list[Mount]:
-    mounts = []
-    for entry in entries or []:
-        if isinstance(entry, str):
-            parts = entry.split(":")
-            if len(parts) == 1:
-                mounts.append(Mount(parts[0], None, "volume"))
-                continue
-            source, target = parts[0], parts[1]
-            mode = parts[2] if len(parts) > 2 else ""
-            mounts.append(_bind(source, target, "ro" in mode.split(",")))
-        elif isinstance(entry, dict):
-            kind, target = entry.get("type", "volume"), entry.get("target")
-            if not target:
-                raise StackError(f"{where}.volumes: an entry has no target: {entry}")
-            read_only = bool(entry.get("read_only", False))
-            if kind == "bind":
-                mounts.append(_bind(str(entry.get("source", "")), target, read_only))
-            elif kind == "tmpfs":
-                mounts.append(Mount(target, None, "tmpfs"))
-            else:
-                mounts.append(Mount(target, entry.get("source"), "volume", read_only))
-        else:
-            raise StackError(f"{where}.volumes: cannot read entry {entry!r}")
-    return mounts
-
-
-def _file_objects(name: str, kind: str, entries: list, top: dict, where: str) -> list[Mount]:
-    """Compose `secrets:` / `configs:` of a service, resolved against the top-level ones."""
-    mounts = []
-    for entry in entries or []:
-        ref = entry if isinstance(entry, str) else entry.get("source")
-        target = None if isinstance(entry, str) else entry.get("target")
-        definition = (top or {}).get(ref)
-        if not isinstance(definition, dict):
-            raise StackError(f"{where}.{kind}: {ref!r} is not defined under top-level {kind}:")
-        if "file" not in definition:
-            raise StackError(f"{where}.{kind}: {ref!r} has no `file:` (only file-based "
-                             f"{kind} can be mounted by the smoke test)")
-        default_dir = "/run/secrets" if kind == "secrets" else ""
-        if not target:
-            target = f"{default_dir}/{ref}"
-        elif not target.startswith("/"):
-            target = f"{default_dir or ''}/{target}"
-        mounts.append(_bind(str(definition["file"]), target, True, kind))
-    return mounts
-
-
-def _ports(entries: list, where: str) -> list[Port]:
-    ports = []
-    for entry in entries or []:
-        if isinstance(entry, int):
-            ports.append(Port(entry))
-        elif isinstance(entry, str):
-            spec, _, protocol = entry.partition("/")
-            pieces = spec.split(":")
-            container = pieces[-1]
-            published = pieces[-2] if len(pieces) >= 2 else None
-            if not container.isdigit():
-                raise StackError(f"{where}.ports: cannot read {entry!r} (ranges unsupported)")
-            ports.append(Port(int(container), int(published) if published and
-                              published.isdigit() else None, protocol or "tcp"))
-        elif isinstance(entry, dict):
-            published = entry.get("published")
-            ports.append(Port(int(entry["target"]), int(published) if published else None,
-                              entry.get("protocol", "tcp")))
-    return ports
-
-
-def _argv(value: Any, where: str) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return tuple(shlex.split(value))
-    if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    raise StackError(f"{where}: expected a string or a list, got {value!r}")
-
-
-def _environment(value: Any) -> dict[str, str]:
-    if isinstance(value, dict):
-        return {str(k): "" if v is None else str(v) for k, v in value.items()}
-    env = {}
-    for item in value or []:
-        key, _, val = str(item).partition("=")
-        env[key] = val
-    return env
-
-
-def _document(text: str, label: str) -> dict:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise StackError(f"{label}: not valid YAML: {error}") from error
-    if not isinstance(document, dict) or not isinstance(document.get("services"), dict):
-        raise StackError(f"{label}: no `services:` mapping")
-    return document
-
-
-def parse_compose(text: str, label: str = COMPOSE_FILE, env: Mapping[str, str] | None = None,
-                  names: list[str] | None = None) -> dict[str, ServiceSpec]:
-    """Services of a compose file (all, or `names`), as specs.
-
-    `env`: interpolation variables; {} (the default) = the file's own defaults, so a run does
-    not depend on the caller's shell. A required `${VAR:?}` without a value gets a
-    throwaway `smoke-var` value (only the selected services are interpolated).
-    """
-    document = _document(text, label)
-    specs = {}
-    for name, service in document["services"].items():
-        if names is not None and name not in names:
-            continue
-        where = f"{label}: services.{name}"
-        service = interpolate(service, env or {}, where)
-        top = {key: interpolate(document.get(key) or {}, env or {}, f"{label}: {key}")
-               for key in ("secrets", "configs")}
-        if not isinstance(service, dict):
-            raise StackError(f"{where}: not a mapping")
-        if "image" not in service:
-            raise StackError(f"{where}: no `image:` (the smoke test starts images, not builds)")
-        if service.get("env_file"):
-            raise StackError(f"{where}: env_file is not supported by the smoke test; "
-                             f"use `environment:`")
-        mounts = _volumes(name, service.get("volumes"), where)
-        mounts += _file_objects(name, "secrets", service.get("secrets"),
-                                top["secrets"], where)
-        mounts += _file_objects(name, "configs", service.get("configs"), top["configs"], where)
-        specs[name] = ServiceSpec(
-            name=name, image=str(service["image"]),
-            command=_argv(service.get("command"), f"{where}.command"),
-            entrypoint=_argv(service.get("entrypoint"), f"{where}.entrypoint"),
-            environment=_environment(service.get("environment")),
-            mounts=tuple(mounts), ports=tuple(_ports(service.get("ports"), where)),
-            expose=tuple(int(str(p).split("/")[0]) for p in service.get("expose") or []),
-            working_dir=service.get("working_dir"))
-    return specs
-
-
-def monitoring_services(text: str, label: str = COMPOSE_FILE) -> dict[str, ServiceSpec]:
+def monitoring_services(project: model.Project) -> dict[str, ServiceSpec]:
     """The monitoring services: those with the `monitoring` profile, else the known names."""
-    services = _document(text, label)["services"]
-    profiled = [n for n, s in services.items()
-                if isinstance(s, dict) and MONITORING_PROFILE in (s.get("profiles") or [])]
-    chosen = profiled or [n for n in MONITORING_SERVICES if n in services]
+    profiled = [n for n, s in project.services.items() if MONITORING_PROFILE in s.profiles]
+    chosen = profiled or [n for n in MONITORING_SERVICES if n in project.services]
     for needed in ("prometheus", "alertmanager"):
         if needed not in chosen:
-            raise StackError(f"{label}: no `{needed}` service (the smoke test needs "
+            raise StackError(f"{project.path}: no `{needed}` service (the smoke test needs "
                              f"prometheus and alertmanager)")
-    specs = parse_compose(text, label, names=chosen)
-    return {n: specs[n] for n in chosen}
+    specs = {n: ServiceSpec(project.services[n]) for n in chosen}
+    for spec in specs.values():
+        if not spec.image:
+            raise StackError(f"{project.path}: services.{spec.name}.image: none (the smoke test "
+                             "starts images, not builds)")
+        for mount in spec.mounts:
+            if mount.origin != "volumes" and mount.kind not in ("repo", "host"):
+                raise StackError(f"{project.path}: services.{spec.name}.{mount.origin}: {mount.target} "
+                                 f"is not file-based (only file-based {mount.origin} can be mounted "
+                                 "by the smoke test)")
+    return specs
 
 
 def check_mounts(specs: Mapping[str, ServiceSpec], kind_of: Callable[[str], str | None],
@@ -444,11 +258,10 @@ def tree_kind(files: frozenset[str] | set[str]) -> Callable[[str], str | None]:
 
 
 def load(root: Path, compose: str = COMPOSE_FILE) -> dict[str, ServiceSpec]:
-    """The monitoring services of `root/compose`, their repo mounts checked."""
-    path = root / compose
-    if not path.is_file():
-        raise StackError(f"{compose}: not found in {root}")
-    specs = monitoring_services(path.read_text(encoding="utf-8"), compose)
+    """The monitoring services of `root/compose` as the real Compose resolves it (running
+    here), their repo mounts checked."""
+    env_file = COMPOSE_LINT_ENV if (root / COMPOSE_LINT_ENV).is_file() else None
+    specs = monitoring_services(model.resolve(root, compose, env_file))
     check_mounts(specs, path_kind(root), compose)
     return specs
 
@@ -474,11 +287,6 @@ def scrape_targets(prom: dict) -> dict[str, list[str]]:
         targets = [t for sc in job.get("static_configs") or [] for t in sc.get("targets") or []]
         found[str(job.get("job_name"))] = targets
     return found
-
-
-def alertmanager_targets(prom: dict) -> list[str]:
-    return [t for am in (prom.get("alerting") or {}).get("alertmanagers") or []
-            for sc in am.get("static_configs") or [] for t in sc.get("targets") or []]
 
 
 # Scrape jobs the fake metrics target answers for (it serves every contract metric): the

@@ -149,11 +149,12 @@ def test_the_contract_names_what_the_exporter_serves(exposition):
 
 def test_chart_and_compose_run_the_release_the_tests_run():
     """One pin: toolchain.toml's query-exporter is the image tag of the chart and of compose."""
-    from pipeline.contracts.compose import interpolate
+    from pipeline.layout import COMPOSE_FILE, COMPOSE_LINT_ENV
+    from pipeline.model import compose as model
 
     pin = toolchain.tool("query-exporter")
     values = yaml.safe_load((REPO / "infra/helm/dpp-platform/values.yaml").read_text())
     image = values["edc"]["exporter"]["image"]
     assert f"{image['registry']}/{image['repository']}:{image['tag']}" == f"docker.io/{pin.image}"
-    compose = yaml.safe_load((REPO / "docker-compose.prod.yml").read_text())
-    assert interpolate(compose["services"]["edc-exporter"]["image"]) == pin.image
+    resolved = model.resolve(REPO, COMPOSE_FILE, COMPOSE_LINT_ENV)
+    assert resolved.service("edc-exporter").image == pin.image

@@ -18,8 +18,6 @@ from pipeline.checks.chart import contractcheck
 from pipeline.checks.chart.contractcheck import Where, compose_services, render_workloads
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem
-from pipeline.contracts.compose import interpolate
-from pipeline.contracts.composeenv import environment as compose_environment
 from pipeline.layout import APP_CONTRACT
 from pipeline.model.kube import component, effective_env, of_kind, rid
 
@@ -129,29 +127,23 @@ def check_render(docs: list[dict], apps: list[App], env_name: str) -> tuple[list
 
 # ----------------------------------------------------------------- compose
 
-def _healthcheck_text(service: dict) -> str:
-    test = (service.get("healthcheck") or {}).get("test") or []
-    return " ".join(str(t) for t in test) if isinstance(test, list) else str(test)
-
-
-def check_compose(doc: dict, apps: list[App], path: str) -> tuple[list[Problem], int]:
-    services = doc.get("services") or {}
+def check_compose(doc, apps: list[App], path: str) -> tuple[list[Problem], int]:
+    services = doc[0].services
     found, problems = compose_services(doc, apps, path, RULE)
     where = Where(path)
-    for app, service in found:
+    for app, service, _ in found:
         field = f"services.{app.compose}"
-        problems += check_image(app, interpolate(str(service.get("image", ""))), where, f"{field}.image")
-        ports = {str(p).rsplit(":", 1)[-1].split("/")[0] for p in
-                 [*(service.get("expose") or []), *(service.get("ports") or [])]}
+        problems += check_image(app, service.image, where, f"{field}.image")
+        ports = {e.split("/")[0] for e in service.expose} | {str(p.target) for p in service.ports}
         if str(app.port) not in ports:
             problems.append(where.problem(RULE, f"{field}.expose", f"{sorted(ports)}: {app.name} listens on {app.port}"))
-        health = _healthcheck_text(service)
+        health = " ".join(service.healthcheck.test)
         if not any(f"{host}:{app.port}{app.readiness}" in health for host in ("localhost", "127.0.0.1")):
             problems.append(where.problem(RULE, f"{field}.healthcheck.test",
                                           f"does not ask http://localhost:{app.port}{app.readiness}: {app.name}'s "
                                           f"readiness path ({APP_CONTRACT})"))
-        problems += check_env_names(app, set(compose_environment(service)), where, f"{field}.environment")
-        depends = service.get("depends_on") or {}
+        problems += check_env_names(app, set(service.environment), where, f"{field}.environment")
+        depends = service.depends_on
         for need in app.needs:
             if need not in services:
                 problems.append(where.problem(RULE, f"services.{need}", f"missing: {app.name} needs it"))

@@ -10,9 +10,9 @@ from functools import partial
 from typing import Callable, Iterator, NamedTuple
 
 from pipeline.checks.chart.render import read_render
-from pipeline.checks.cli import run_check
-from pipeline.checks.files import load_yaml
-from pipeline.checks.problem import Problem
+from pipeline.checks.cli import read_input, run_check
+from pipeline.checks.problem import LoadError, Problem
+from pipeline.model.compose import ComposeError, Project, Service, Written, read
 from pipeline.model.kube import component, workloads
 
 # (subject, its contract entries, where) -> (problems, how many subjects were checked)
@@ -40,24 +40,27 @@ class ContractCheck:
     absent: str  # what a render without any subject means
 
 
-def read_compose(path: str) -> dict:
-    """The compose file as the contract checks read it (one function, so the compose model
-    can replace it in one place)."""
-    return load_yaml(path) or {}
+def read_compose(path: str) -> tuple[Project, dict[str, Written]]:
+    """The compose file as the contract checks read it: the compose model of what Compose
+    resolved (its JSON on stdin, the plan's Step) and the file as written."""
+    try:
+        return read(path, read_input("-"))
+    except ComposeError as error:
+        raise LoadError(str(error)) from error
 
 
-def compose_services(doc: dict, entries: list, path: str, rule: str
-                     ) -> tuple[list[tuple[object, dict]], list[Problem]]:
-    """(entry, its compose service) of every contract entry, by its `compose` name; a missing
-    service is a problem."""
-    services = doc.get("services") or {}
+def compose_services(doc: tuple[Project, dict[str, Written]], entries: list, path: str, rule: str
+                     ) -> tuple[list[tuple[object, Service, Written]], list[Problem]]:
+    """(entry, its compose service, as written) of every contract entry, by its `compose`
+    name; a missing service is a problem."""
+    project, written = doc
     found, problems = [], []
     for entry in entries:
-        service = services.get(entry.compose)
+        service = project.services.get(entry.compose)
         if service is None:
             problems.append(Where(path).problem(rule, f"services.{entry.compose}", "missing"))
         else:
-            found.append((entry, service))
+            found.append((entry, service, written[entry.compose]))
     return found, problems
 
 

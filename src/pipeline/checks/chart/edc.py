@@ -24,7 +24,7 @@ from pipeline.checks.chart import contractcheck
 from pipeline.checks.chart.contractcheck import Where, compose_services, render_workloads
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem
-from pipeline.contracts.composeenv import environment as compose_environment
+from pipeline.model.compose import sourced_environment
 from pipeline.model.kube import component, effective_env, of_kind, rid
 
 RULE = "edc-settings"
@@ -203,11 +203,11 @@ def compose_url_resolver(services: dict):
     return resolve
 
 
-def check_compose(doc: dict, planes: list[Plane], path: str) -> tuple[list[Problem], int]:
-    resolve = compose_url_resolver(doc.get("services") or {})
+def check_compose(doc, planes: list[Plane], path: str) -> tuple[list[Problem], int]:
+    resolve = compose_url_resolver(doc[0].services)
     found, problems = compose_services(doc, planes, path, RULE)
-    for plane, service in found:
-        problems += check_environment(plane, compose_environment(service), Where(path),
+    for plane, service, written in found:
+        problems += check_environment(plane, sourced_environment(service, written), Where(path),
                                       f"services.{plane.compose}.environment", resolve)
     return problems, len(found)
 

@@ -1,7 +1,7 @@
 """Every variable of the compose file has a default or is required.
 
     docker-compose -f docker-compose.prod.yml --profile edc config --variables --format json \
-      | python -m pipeline.contracts.composevars docker-compose.prod.yml
+      | python -m pipeline.checks.compose.variables docker-compose.prod.yml
 
 Compose itself lists the variables (`config --variables`: compose-go's
 template.ExtractVariables, so `$VAR`, `${VAR}`, `${VAR:-x}`, `${VAR:?msg}`, `${VAR:+x}`
@@ -15,11 +15,14 @@ compose/config.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
-import sys
 
-from pipeline.policies.manifests import report
+from pipeline.checks.cli import read_input, run_check
+from pipeline.checks.problem import LoadError, Problem
+
+RULE = "compose-variables"
 
 
 def unguarded(variables: dict, text: str) -> list[str]:
@@ -41,27 +44,29 @@ def first_use(text: str, name: str) -> int | None:
                  if pattern.search(line)), None)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m pipeline.contracts.composevars COMPOSE_FILE < variables.json",
-              file=sys.stderr)
-        return 2
-    compose = argv[0]
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("compose_file")
+    parser.add_argument("--variables", default="-",
+                        help="`docker-compose config --variables --format json` (default: stdin)")
+
+
+def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
+    compose = args.compose_file
     try:
-        variables = json.loads(sys.stdin.read() or "{}")
-        text = open(compose, encoding="utf-8").read()
-    except (OSError, ValueError) as error:
-        return report("compose-variables", [f"{compose}: cannot read: {error}"], "")
+        variables = json.loads(read_input(args.variables) or "{}")
+    except ValueError as error:
+        raise LoadError(f"{compose}: `docker-compose config --variables` gave no JSON: {error}") from error
+    text = read_input(compose)
     problems = []
     for name in unguarded(variables, text):
         line = first_use(text, name)
-        where = f"{compose}:{line}" if line else compose
-        problems.append(f"{where}: ${{{name}}} has no default and is not required: an unset "
-                        f"{name} silently becomes an empty string; write ${{{name}:-default}} "
-                        f"or ${{{name}:?why it must be set}}")
-    return report("compose-variables", problems,
-                  f"{compose}: {len(variables)} variables, each with a default or required")
+        problems.append(Problem(
+            path=f"{compose}:{line}" if line else compose, rule=RULE,
+            message=f"${{{name}}} has no default and is not required: an unset {name} silently "
+                    f"becomes an empty string; write ${{{name}:-default}} or "
+                    f"${{{name}:?why it must be set}}"))
+    return problems, f"{compose}: {len(variables)} variables, each with a default or required"
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_check("compose-variables", __doc__, arguments, check))

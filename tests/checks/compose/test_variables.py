@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pipeline.executors import FAILED, PASSED
-from tests.compose.test_compose import COMPOSE, PATHS
-from tests.conftest import copy_repo
+from pipeline.layout import COMPOSE_FILE as COMPOSE
 from tests.support.monitoring import edit, run
 
 pytestmark = pytest.mark.tools
-
-
-@pytest.fixture
-def root(tmp_path):
-    return copy_repo(tmp_path / "repo", *PATHS)
 
 
 def status_of(root, check_id):
