@@ -43,7 +43,7 @@ def test_routes_and_timings_come_from_the_configs():
 
 
 def broken(tmp_path: Path, rel: str, old: str, new: str) -> Path:
-    root = copy_repo(tmp_path, layout.COMPOSE_FILE, layout.MONITORING)
+    root = copy_repo(tmp_path, layout.COMPOSE_FILE, layout.COMPOSE_LINT_ENV, layout.MONITORING)
     path = root / rel
     text = path.read_text()
     assert old in text, f"{old!r} not in {rel}"
@@ -82,6 +82,6 @@ def test_a_scrape_job_of_the_wrong_shape_names_file_and_field(tmp_path):
 
 
 def test_a_contract_of_the_wrong_shape_names_file_and_field(tmp_path):
-    root = copy_repo(tmp_path, layout.COMPOSE_FILE, layout.MONITORING)
+    root = copy_repo(tmp_path, layout.COMPOSE_FILE, layout.COMPOSE_LINT_ENV, layout.MONITORING)
     (root / layout.METRICS_CONTRACT).write_text("jobs: [backend]\n")
     assert unreadable(root) == f"{layout.METRICS_CONTRACT}: jobs: expected a mapping, got list"

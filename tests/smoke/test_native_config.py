@@ -21,7 +21,8 @@ LOCAL = {name: f"127.0.0.1:{port}" for name, port in
 
 
 def broken(tmp_path: Path, rel: str, old: str, new: str) -> Path:
-    root = copy_repo(tmp_path / "repo", layout.COMPOSE_FILE, layout.MONITORING, "src/pipeline")
+    root = copy_repo(tmp_path / "repo", layout.COMPOSE_FILE, layout.COMPOSE_LINT_ENV, layout.MONITORING,
+                     "src/pipeline")
     path = root / rel
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new, 1))
@@ -35,7 +36,8 @@ def prometheus_copy(root: Path, tmp_path: Path):
 
 
 def test_the_repo_configs_are_rewritten_to_local_addresses(tmp_path):
-    root = copy_repo(tmp_path / "repo", layout.COMPOSE_FILE, layout.MONITORING)
+    root = copy_repo(tmp_path / "repo", layout.COMPOSE_FILE, layout.COMPOSE_LINT_ENV,
+                     layout.MONITORING)
     files, served = prometheus_copy(root, tmp_path)
     [text] = files.values()
     assert served["backend"] == "backend:8000" and "127.0.0.1:3" in text
