@@ -19,7 +19,7 @@ from pipeline.executors.cache import ResultCache
 from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
 from pipeline.publish import native as publish_native
 from pipeline.publish.provenance import Origin
-from pipeline.smoke import __main__ as smoke_cli
+from pipeline.smoke import cli as smoke_cli
 from pipeline.workspace import DEFAULT_SOURCE_HELP, default_source, header
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -255,7 +255,7 @@ COMMANDS = {
                "into a directory of manifests, as the checks and ArgoCD see it"),
     "package": (outputs.package, outputs.add_package_flags, "package the chart with the tag's "
                 "version: the .tgz publish pushes"),
-    "smoke": (smoke_cli.main, smoke_cli.add_flags, "start the compose monitoring stack (Prometheus, "
+    "smoke": (smoke_cli.smoke_command, smoke_cli.add_flags, "start the compose monitoring stack (Prometheus, "
               "Alertmanager) on 127.0.0.1 and prove the alert path end to end"),
 }
 

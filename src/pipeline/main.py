@@ -269,7 +269,7 @@ class Pipeline:
         up, rules loaded, Watchdog and a critical alert reach their receivers, Grafana
         provisions the datasource and dashboards.
         """
-        return await smoke_containers.run(source)
+        return await smoke_containers.run_smoke_in_containers(source)
 
     @function
     @up

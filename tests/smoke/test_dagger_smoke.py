@@ -1,4 +1,5 @@
-"""The Dagger path of smoke, offline: containers.run over the recording connection."""
+"""The Dagger path of smoke, offline: containers.run_smoke_in_containers over the recording
+connection."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import yaml
 from pipeline import plan, toolchain
 from pipeline.executors.dagger import WORKDIR
 from pipeline.model import compose as model
-from pipeline.smoke import checks, containers, stack
+from pipeline.smoke import containers, stack
+from pipeline.smoke.report import Line, verdict
 from tests.support.repo import REPO, copy_repo
 from tests.dagger_recorder import Exit, Recorder, chain_of
 
@@ -62,8 +64,8 @@ def recorder(monkeypatch) -> Recorder:
     return Recorder(answers=answers()).install(monkeypatch)
 
 
-def run() -> str:
-    return anyio.run(lambda: containers.run(dagger.dag.directory()))
+def run_smoke_in_containers() -> str:
+    return anyio.run(lambda: containers.run_smoke_in_containers(dagger.dag.directory()))
 
 
 def bindings(chain) -> dict[str, list]:
@@ -74,7 +76,7 @@ def bindings(chain) -> dict[str, list]:
 
 def runner(recorder: Recorder):
     calls = [c for c in recorder.leaves("exitCode")
-             if any("pipeline.smoke.checks" in e for e in c.execs[-1:][0])]
+             if any("pipeline.smoke.probe_urls" in e for e in c.execs[-1:][0])]
     assert len(calls) == 1
     return calls[0]
 
@@ -85,7 +87,7 @@ def service_fields(chain, name):
 
 
 def test_each_compose_monitoring_service_is_a_service_from_its_image_and_mounts(recorder):
-    out = run()
+    out = run_smoke_in_containers()
     assert "prometheus ready" in out
     specs = stack.load(REPO)
     bound = bindings(runner(recorder).chain)
@@ -115,7 +117,7 @@ def test_each_compose_monitoring_service_is_a_service_from_its_image_and_mounts(
 
 
 def test_helpers_are_bound_under_the_compose_hostnames(recorder):
-    run()
+    run_smoke_in_containers()
     prom_doc = yaml.safe_load((REPO / "infra/monitoring/prometheus/prometheus.yml").read_text())
     backend_host, backend_port = stack.backend_address(prom_doc).split(":")
     bound = bindings(runner(recorder).chain)
@@ -134,7 +136,7 @@ def test_helpers_are_bound_under_the_compose_hostnames(recorder):
 
 
 def test_alertmanager_secret_files_point_at_the_sink(recorder):
-    run()
+    run_smoke_in_containers()
     chain = bindings(runner(recorder).chain)["alertmanager"]
     secrets = [f for f in chain if f.name == "withMountedDirectory"
                and f.args["path"] == "/etc/alertmanager/secrets"][0]
@@ -145,7 +147,7 @@ def test_alertmanager_secret_files_point_at_the_sink(recorder):
 
 
 def test_the_checks_run_from_the_python_runner_with_the_service_urls(recorder):
-    run()
+    run_smoke_in_containers()
     argv = runner(recorder).execs[-1]
     assert argv[argv.index("--prometheus") + 1] == "http://prometheus:9090"
     assert argv[argv.index("--alertmanager") + 1] == "http://alertmanager:9093"
@@ -156,9 +158,9 @@ def test_a_failed_check_fails_the_function_with_the_report(monkeypatch):
     failed = [{**REPORT[0], "status": "failed", "detail": "prometheus exited"}]
     Recorder(answers=answers(code=1, report=failed)).install(monkeypatch)
     with pytest.raises(containers.SmokeFailed) as raised:
-        run()
+        run_smoke_in_containers()
     assert "FAILED  prometheus ready" in str(raised.value)
-    assert checks.verdict([checks.Line(**failed[0])]) in str(raised.value)
+    assert verdict([Line(**failed[0])]) in str(raised.value)
 
 
 # Prometheus v2.51.0 on a config whose scrape_timeout exceeds scrape_interval: the log line of
@@ -183,7 +185,7 @@ def test_a_service_with_a_broken_config_shows_its_own_error_line(monkeypatch):
     Recorder(answers=answers(),
              exits=[(is_prometheus, Exit(2, stderr=PROMETHEUS_BAD_CONFIG))]).install(monkeypatch)
     with pytest.raises(containers.SmokeFailed) as raised:
-        run()
+        run_smoke_in_containers()
     message = str(raised.value)
     headline = message.splitlines()[0]
     assert headline.startswith("smoke: the stack did not start: prometheus exited with code 2:")
@@ -201,7 +203,7 @@ def test_up_exposes_the_smokes_services(recorder):
 
     functions = Pipeline.__dagger_object_type__.functions
     assert {name for name, f in functions.items() if f.service} == set(UP)
-    run()
+    run_smoke_in_containers()
     bound = bindings(runner(recorder).chain)
     for name in UP:
         service = anyio.run(lambda: getattr(Pipeline(), name)(source=dagger.dag.directory()))
@@ -223,7 +225,7 @@ def test_up_of_a_service_compose_lacks_names_the_services(monkeypatch, tmp_path)
 
 
 def test_the_stack_is_read_through_compose_in_its_pinned_image(recorder):
-    run()
+    run_smoke_in_containers()
     calls = [c for c in recorder.calls if is_compose(c)]
     assert calls, "the compose file was not resolved by docker-compose"
     assert {c.image for c in calls} == {toolchain.tool(model.TOOL).image_ref}
@@ -241,6 +243,6 @@ def test_a_compose_file_compose_refuses_fails_smoke_in_its_words(monkeypatch, tm
                                             Exit(refused.returncode, stderr=refused.stderr))]
              ).install(monkeypatch)
     with pytest.raises(containers.SmokeFailed) as raised:
-        run()
+        run_smoke_in_containers()
     assert str(raised.value) == f"{stack.COMPOSE_FILE}: docker-compose config: {refused.stderr.strip()}"
     assert "required variable" in str(raised.value)

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from pipeline import toolchain
-from pipeline.smoke import checks
+from pipeline.smoke import stack
+from pipeline.smoke.expectations import expectations
+from pipeline.smoke.probes import READY_TIMEOUT
 from tests.support.repo import REPO, copy_repo, take_ctrl_c
 
 pytestmark = pytest.mark.tools
@@ -88,7 +90,7 @@ def test_the_stack_from_the_repo_files_passes_end_to_end():
     assert "backend" in line(out, "targets up") and "edc-exporter" in line(out, "targets up")
     # the EDC exporter's series (query-exporter's names and labels, metrics-contract.yaml)
     assert "edc-exporter: 3 series" in line(out, "contract series scraped")
-    expect = checks.expectations(REPO, __import__("pipeline.smoke.stack").smoke.stack.load(REPO))
+    expect = expectations(REPO, stack.load(REPO))
     assert f"{expect.rule_groups} groups, {expect.rules} rules" in line(out, "rules loaded")
     assert_cleaned_up(out)
     assert elapsed < 120
@@ -111,7 +113,7 @@ def test_a_broken_prometheus_yml_fails_fast_with_prometheus_own_error(tmp_path):
     failed = line(out, "prometheus ready")
     assert failed.startswith("FAILED")
     assert "field bogus_field not found" in failed and "level=error" in failed
-    assert elapsed < checks.READY_TIMEOUT / 2, f"not fast: {elapsed:.1f}s"
+    assert elapsed < READY_TIMEOUT / 2, f"not fast: {elapsed:.1f}s"
     assert_cleaned_up(out)
 
 
@@ -124,7 +126,7 @@ def test_a_broken_alertmanager_yml_fails_fast_with_alertmanager_own_error(tmp_pa
     failed = line(out, "alertmanager ready")
     assert failed.startswith("FAILED")
     assert 'undefined receiver \\"nowhere\\" used in route' in failed
-    assert elapsed < checks.READY_TIMEOUT / 2, f"not fast: {elapsed:.1f}s"
+    assert elapsed < READY_TIMEOUT / 2, f"not fast: {elapsed:.1f}s"
     assert_cleaned_up(out)
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import toolchain
 from pipeline.model import compose as model
-from pipeline.smoke import checks, stack
+from pipeline.smoke import stack
 from tests.support.repo import REPO, copy_repo
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -114,40 +113,3 @@ def test_every_receiver_is_redirected_to_the_sink():
     assert set(redirected) == {r["name"] for r in am["receivers"]
                                if set(r) & {"webhook_configs", "slack_configs",
                                             "pagerduty_configs"}}
-
-
-def test_expectations_count_the_rule_files():
-    expect = checks.expectations(REPO, stack.load(REPO))
-    documents = [yaml.safe_load((REPO / f).read_text()) for f in expect.rule_files]
-    assert expect.rule_files and all("groups" in d for d in documents)
-    assert expect.rules == sum(len(g["rules"]) for d in documents for g in d["groups"])
-    assert expect.watchdog_labels.get("alertname") == "Watchdog"
-    assert expect.watchdog_routes and expect.critical_routes
-    assert len(expect.dashboards) == len(list(
-        (REPO / "infra/monitoring/grafana/dashboards").glob("*.json")))
-
-
-@pytest.mark.tools
-@pytest.mark.parametrize("labels", [
-    {"alertname": "Watchdog", "severity": "none"},
-    {"alertname": checks.CRITICAL_ALERT, "severity": "critical", "namespace": "smoke-test"},
-    {"alertname": "X", "severity": "warning"},
-    {"alertname": "X", "severity": "info"},
-])
-def test_route_matching_agrees_with_amtool(labels):
-    amtool = toolchain.native_bin() / "amtool"
-    if not amtool.is_file():
-        pytest.skip("amtool not installed (scripts/bootstrap)")
-    spec = stack.load(REPO)["alertmanager"]
-    config = REPO / stack.config_source(spec)
-    am = yaml.safe_load(config.read_text())
-    ours = [receiver for receiver, _ in checks.routes_for(am, labels)]
-    done = subprocess.run([str(amtool), "config", "routes", "test", f"--config.file={config}",
-                           *(f"{k}={v}" for k, v in labels.items())],
-                          capture_output=True, text=True, check=False)
-    assert done.stdout.strip().split(",") == ours, done.stdout + done.stderr
-
-
-def test_durations():
-    assert checks.seconds("1m30s") == 90 and checks.seconds("0s") == 0
-    assert checks.seconds(None, 7) == 7 and checks.seconds("250ms") == 0.25

@@ -34,9 +34,15 @@ PREFIX = re.compile(r"^(Error: |\[ERROR\] [^:]*: )")
 Reader = Callable[[str], "str | None"]
 
 
+def status_line(status: str, name: str, seconds: float, detail: str = "") -> str:
+    """`PASSED  name (1.2s)[: detail]`: the one line shape of a lint check and a smoke probe."""
+    line = f"{status.upper():7} {name} ({seconds:.1f}s)"
+    return f"{line}: {detail}" if detail else line
+
+
 def check_line(result: Result) -> str:
     """One line a check: what --verbose prints as checks finish."""
-    return f"{result.status.upper():7} {result.check.id} ({result.seconds:.1f}s)"
+    return status_line(result.status, result.check.id, result.seconds)
 
 
 def significant(output: str) -> list[str]:

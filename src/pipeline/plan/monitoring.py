@@ -11,7 +11,7 @@ Prometheus config or dashboard gets its checks without touching this module:
 - pint                     pint --offline, failing on any reported problem (.pint.hcl)
 - amtool-config            amtool check-config
 - alertmanager-secrets     secrets only via absolute *_file paths, critical->warning inhibition
-                           (contracts/alertmanager.py)
+                           (checks/monitoring/alertmanager.py)
 - amtool-route-<case>      amtool config routes test, one per ROUTE_CASES entry
 - dashboards               Grafana 10.4 dashboard and provisioning rules (checks/monitoring/dashboards.py)
 - dashboards-promql        every panel query parsed by promtool (checks/monitoring/panel_queries.py
@@ -25,9 +25,11 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from pipeline.checks.monitoring import alertmanager
 from pipeline.checks.monitoring import dashboards as dashboards_check
 from pipeline.checks.monitoring import metrics, panel_queries
 from pipeline.checks.monitoring import rules as rules_check
+from pipeline.model import prometheus
 from pipeline.layout import (ALERTMANAGER_CONFIG, DASHBOARDS_DIR, GRAFANA, METRICS_CONTRACT,
                              PINT_CONFIG, PROMETHEUS_COMPOSE, PROMETHEUS_DIR, QUERY_EXPORTER_CONFIG,
                              RULES_DIR)
@@ -58,8 +60,8 @@ def _stem(path: str) -> str:
 
 
 def rule_files(tree: Tree) -> list[str]:
-    """Rule files: the YAML directly in the rules directory (tests live below it)."""
-    return [f for f in tree.glob(f"{RULES_DIR}/*.yml") if "/" not in f[len(RULES_DIR) + 1:]]
+    """Rule files: the one definition (model.prometheus.rule_files) over the tree."""
+    return prometheus.rule_files(tree.files)
 
 
 def test_files(tree: Tree) -> list[str]:
@@ -111,7 +113,7 @@ def checks(tree: Tree) -> list[Check]:
             argv=("amtool", "check-config", ALERTMANAGER_CONFIG), reads=(ALERTMANAGER_CONFIG,),
             description="Alertmanager configuration, receivers and templates"))
         found.append(python_check(
-            "alertmanager-secrets", GROUP, "contracts.alertmanager", [ALERTMANAGER_CONFIG],
+            "alertmanager-secrets", GROUP, alertmanager, [ALERTMANAGER_CONFIG],
             [ALERTMANAGER_CONFIG],
             description="no inline secret, every *_file path absolute, a critical inhibits the "
                         "warning of the same alert"))

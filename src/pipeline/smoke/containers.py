@@ -11,12 +11,11 @@ Named volumes are left unmounted (a fresh directory of the image); host binds (n
 - stack.SMOKE_FLAGS (Prometheus --rules.alert.resend-delay=5s).
 The helpers (fake target, webhook sink) run from the python image with the package mounted,
 bound under the compose hostname the Prometheus config scrapes for the backend and
-`webhook-sink`. The checks (pipeline.smoke.checks) run in a python container bound to all.
+`webhook-sink`. The probes (pipeline.smoke.probe_urls) run in a python container bound to all.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -25,14 +24,15 @@ import dagger
 import yaml
 from dagger import ReturnType, dag
 
+from pipeline import layout
 from pipeline.executors.dagger import WORKDIR, exec_failure, tool_container, with_tools
 from pipeline.model import compose as model
 from pipeline.plan.model import Tree
-from pipeline.smoke import checks, stack
+from pipeline.smoke import stack
 from pipeline.smoke.native import error_line
+from pipeline.smoke.report import exit_code, from_json, render_text
 
 SINK_HOST, SINK_PORT = "webhook-sink", 9099
-CONTRACT = "infra/monitoring/metrics-contract.yaml"
 # dependency order: a service is bound to every one built before it
 START_ORDER = ("node-exporter", "alertmanager", "prometheus", "grafana")
 
@@ -182,7 +182,8 @@ async def build_stack(source: dagger.Directory) -> Stack:
 
     targets = [address.rsplit(":", 1) for address in served.values()]
     helpers = {host: helper_service(source, int(port), "target", "--contract",
-                                    f"{WORKDIR}/{CONTRACT}") for host, port in targets}
+                                    f"{WORKDIR}/{layout.METRICS_CONTRACT}")
+               for host, port in targets}
     helpers[SINK_HOST] = helper_service(source, SINK_PORT, "sink")
     services: dict[str, dagger.Service] = {}
     order = [n for n in START_ORDER if n in specs] + [n for n in specs if n not in START_ORDER]
@@ -204,14 +205,14 @@ async def service(source: dagger.Directory, name: str) -> dagger.Service:
     return built.services[name]
 
 
-async def run(source: dagger.Directory) -> str:
-    """Start the stack, run the checks; the report text, or SmokeFailed with it."""
+async def run_smoke_in_containers(source: dagger.Directory) -> str:
+    """Start the stack, run the probes; the report text, or SmokeFailed with it."""
     built = await build_stack(source)
     specs, sink_url, url = built.specs, built.sink_url, built.url
     runner = built.bind(python_container(source))
     running = ["localhost", "127.0.0.1", *built.target_hosts, *specs]
     runner = (runner.with_env_variable("SMOKE_RUN", str(time.time()))  # never cached
-              .with_exec(["python", "-m", "pipeline.smoke.checks", "--source", WORKDIR,
+              .with_exec(["python", "-m", "pipeline.smoke.probe_urls", "--source", WORKDIR,
                           "--prometheus", url("prometheus"),
                           "--alertmanager", url("alertmanager"),
                           "--grafana", url("grafana") if "grafana" in specs else "",
@@ -225,11 +226,11 @@ async def run(source: dagger.Directory) -> str:
     except dagger.QueryError as error:  # e.g. an image that cannot be pulled
         raise SmokeFailed(f"smoke: the stack did not start: {error}") from None
     try:
-        lines = [checks.Line(**entry) for entry in json.loads(output)]
-    except (json.JSONDecodeError, TypeError) as error:
-        raise SmokeFailed(f"smoke: the checks did not report (exit {code}):\n"
+        lines = from_json(output)
+    except (ValueError, TypeError, KeyError) as error:
+        raise SmokeFailed(f"smoke: the probes did not report (exit {code}):\n"
                           f"{output}\n{await runner.stderr()}") from error
-    text = checks.render_text(lines)
-    if code != 0 or checks.exit_code(lines) != 0:
+    text = render_text(lines)
+    if code != 0 or exit_code(lines) != 0:
         raise SmokeFailed(text)
     return text

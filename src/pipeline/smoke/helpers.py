@@ -155,7 +155,8 @@ def serve(handler: type[BaseHTTPRequestHandler], host: str, port: int) -> None:
         server.server_close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def serve_helper(argv: list[str] | None = None) -> int:
+    """Serve the fake metrics target or the webhook sink until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m pipeline.smoke.helpers",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,4 +180,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(serve_helper())

@@ -36,17 +36,32 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import toolchain
-from pipeline.smoke import checks, stack
+from pipeline import layout, toolchain
+from pipeline.model import prometheus
+from pipeline.smoke import stack
+from pipeline.smoke.expectations import read_expectations
+from pipeline.smoke.probes import (LOG_LINES, PROBES, READINESS, Context, Endpoint,
+                                   run_probes)
+from pipeline.smoke.report import FAILED, PASSED, SKIPPED, Line, exit_code, not_run, \
+    render_text, verdict
 
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 HELPER_START = 15.0
-CONTRACT = "infra/monitoring/metrics-contract.yaml"
-STYLE = {checks.PASSED: "green", checks.FAILED: "red", checks.SKIPPED: "yellow"}
+STYLE = {PASSED: "green", FAILED: "red", SKIPPED: "yellow"}
 
 
 class SmokeSetupError(Exception):
     """The stack could not be set up (missing binary, bad compose file): no check ran."""
+
+
+class UnreadableConfig(Exception):
+    """A server config that parses but that the native rewrite cannot read (a field of the
+    wrong shape): reported as that server's failing line, its file and field named."""
+
+    def __init__(self, service: str, cause: str) -> None:
+        super().__init__(cause)
+        self.line = Line(f"{service} config", FAILED,
+                         f"{cause} (the native smoke rewrites it to run locally)")
 
 
 @dataclass
@@ -178,7 +193,7 @@ async def wait_listening(proc: Process, port: int, timeout: float = HELPER_START
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.exited():
-            raise SmokeSetupError(f"{proc.exited()}\n{proc.logs(checks.LOG_LINES)}")
+            raise SmokeSetupError(f"{proc.exited()}\n{proc.logs(LOG_LINES)}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
             return
         await asyncio.sleep(0.1)
@@ -213,28 +228,23 @@ class Stack:
                    f"{toolchain.native_bin()}" if pin else ""))
         return str(path)
 
-    def setup(self) -> checks.Context:
+    def setup(self) -> Context:
         specs = stack.load(self.source)
         prom_spec, am_spec = specs["prometheus"], specs["alertmanager"]
         binaries = {name: self.binary(specs[name]) for name in ("prometheus", "alertmanager")}
         ports = {name: free_port() for name in ("prometheus", "alertmanager", "target", "sink")}
         local = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
         sink_url = f"http://{local['sink']}"
-
-        addresses = {f"{host}:{prom_spec.listen_port}": local["prometheus"]
-                     for host in ("localhost", "127.0.0.1", "prometheus")}
-        addresses[f"alertmanager:{am_spec.listen_port}"] = local["alertmanager"]
-        prom_doc = load_config(self.source / stack.config_source(prom_spec))
-        served: dict[str, str] = {}
-        with contextlib.suppress(stack.StackError, AttributeError, TypeError):
-            served = stack.fake_target_addresses(prom_doc)
-            for address in served.values():
-                addresses[address] = local["target"]
+        rootfs = {name: self.tmp / name for name in ("prometheus", "alertmanager")}
+        # the configs' local copies first: a field we cannot read stops here, nothing started
+        prom_files, served = prometheus_copy(self.source, prom_spec, am_spec, local,
+                                             rootfs["prometheus"])
+        am_files = alertmanager_copy(self.source, am_spec, sink_url, rootfs["alertmanager"])
 
         # helpers first: the servers find them on their first scrape / notification
         env = python_env(self.source)
         helpers = [("sink", ["sink"]),
-                   ("target", ["target", "--contract", str(self.source / CONTRACT)])]
+                   ("target", ["target", "--contract", str(self.source / layout.METRICS_CONTRACT)])]
         self.say(f"smoke: working in {self.tmp}")
         for name, args in helpers:
             self.processes.append(start(name, [sys.executable, "-m", "pipeline.smoke.helpers",
@@ -244,27 +254,10 @@ class Stack:
             self.say(f"smoke: started {name} on {local[name]} (pid "
                      f"{self.processes[-1].popen.pid})")
 
-        rootfs = {name: self.tmp / name for name in ("prometheus", "alertmanager")}
-        for name in rootfs:
+        for name, files in (("prometheus", prom_files), ("alertmanager", am_files)):
             stack.materialize(specs[name], self.source, rootfs[name])
-        # A config that does not parse is left as it is: the server reports its own error.
-        # prometheus.yml: compose addresses -> local ones, absolute paths -> its rootfs
-        prom_path = self.source / stack.config_source(prom_spec)
-        with contextlib.suppress(AttributeError, TypeError, ValueError):
-            new = stack.rewrite_paths(stack.rewrite_addresses(prom_doc, addresses),
-                                      prom_spec, rootfs["prometheus"])
-            self.write(rootfs["prometheus"], prom_spec.flag("config.file"),
-                       stack.rewrite_text(prom_path.read_text(encoding="utf-8"), prom_doc, new))
-        # alertmanager.yml: receivers -> sink, absolute paths -> its rootfs
-        am_path = self.source / stack.config_source(am_spec)
-        with contextlib.suppress(AttributeError, TypeError, ValueError):
-            am_doc = load_config(am_path)
-            new, secret_files, _ = stack.receiver_overrides(am_doc, sink_url)
-            for path, content in secret_files.items():
-                self.write(rootfs["alertmanager"], path, content)
-            new = stack.rewrite_paths(new, am_spec, rootfs["alertmanager"])
-            self.write(rootfs["alertmanager"], am_spec.flag("config.file"),
-                       stack.rewrite_text(am_path.read_text(encoding="utf-8"), am_doc, new))
+            for container_path, content in files.items():
+                self.write(rootfs[name], container_path, content)
 
         asyncio.run(self.start_helpers(ports))
         for name in ("alertmanager", "prometheus"):
@@ -280,17 +273,18 @@ class Stack:
 
         procs = {p.name: p for p in self.processes}
 
-        def endpoint(name: str, spec: stack.ServiceSpec) -> checks.Endpoint:
-            return checks.Endpoint(name, f"http://{local[name]}{spec.route_prefix}",
-                                   exited=procs[name].exited, logs=procs[name].logs)
+        def endpoint(name: str, spec: stack.ServiceSpec) -> Endpoint:
+            return Endpoint(name, f"http://{local[name]}{spec.route_prefix}",
+                            exited=procs[name].exited, logs=procs[name].logs)
 
         hosts = {address.rsplit(":", 1)[0] for address in served.values()} or {"backend"}
-        return checks.Context(
+        expect, unreadable = read_expectations(self.source, specs)
+        return Context(
             prometheus=endpoint("prometheus", prom_spec),
             alertmanager=endpoint("alertmanager", am_spec),
-            grafana=checks.Endpoint("grafana", None, absent="natively: no Grafana server can "
-                                    "be installed here (runs in `dagger call smoke`)"),
-            sink=sink_url, expect=checks.expectations(self.source, specs),
+            grafana=Endpoint("grafana", None, absent="natively: no Grafana server can "
+                             "be installed here (runs in `dagger call smoke`)"),
+            sink=sink_url, expect=expect, unreadable=unreadable,
             running={"localhost", "127.0.0.1", "prometheus", "alertmanager", *hosts})
 
     async def start_helpers(self, ports: dict[str, int]) -> None:
@@ -317,19 +311,68 @@ def load_config(path: Path) -> dict | None:
     return document if isinstance(document, dict) else None
 
 
-def not_native(specs_names: list[str]) -> list[checks.Line]:
-    return [checks.Line(f"{name} running", checks.SKIPPED,
-                        "natively: no binary for its image (runs in `dagger call smoke`)")
+def prometheus_copy(source: Path, spec: stack.ServiceSpec, am_spec: stack.ServiceSpec,
+                    local: dict[str, str], rootfs: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """({container path: the local prometheus.yml}, {job: the compose address the fake target
+    takes}): compose addresses -> local ones, absolute paths -> under its rootfs. A config
+    that does not parse is left as it is: Prometheus reports its own error."""
+    path = stack.config_source(spec)
+    document = load_config(source / path)
+    if document is None:
+        return {}, {}
+    try:
+        prometheus.static_targets(document)  # the shape rewrite_addresses walks
+    except prometheus.ConfigError as error:
+        raise UnreadableConfig("prometheus", f"{path}: {error}") from error
+    try:
+        served = stack.fake_target_addresses(document)
+    except stack.StackError as error:  # it names the file
+        raise UnreadableConfig("prometheus", str(error)) from error
+    addresses = {f"{host}:{spec.listen_port}": local["prometheus"]
+                 for host in ("localhost", "127.0.0.1", "prometheus")}
+    addresses[f"alertmanager:{am_spec.listen_port}"] = local["alertmanager"]
+    addresses.update({address: local["target"] for address in served.values()})
+    new = stack.rewrite_paths(stack.rewrite_addresses(document, addresses), spec, rootfs)
+    text = stack.rewrite_text((source / path).read_text(encoding="utf-8"), document, new)
+    return {spec.flag("config.file") or "": text}, served
+
+
+def alertmanager_copy(source: Path, spec: stack.ServiceSpec, sink_url: str,
+                      rootfs: Path) -> dict[str, str]:
+    """{container path: contents}: alertmanager.yml with its receivers pointed at the sink
+    and absolute paths under its rootfs, and the secret files holding the sink's URL. A
+    config that does not parse is left as it is: Alertmanager reports its own error."""
+    path = stack.config_source(spec)
+    document = load_config(source / path)
+    if document is None:
+        return {}
+    try:
+        prometheus.receivers(document)  # the shape receiver_overrides walks
+    except prometheus.ConfigError as error:
+        raise UnreadableConfig("alertmanager", f"{path}: {error}") from error
+    new, files, _ = stack.receiver_overrides(document, sink_url)
+    new = stack.rewrite_paths(new, spec, rootfs)
+    text = stack.rewrite_text((source / path).read_text(encoding="utf-8"), document, new)
+    return {**files, spec.flag("config.file") or "": text}
+
+
+def not_native(specs_names: list[str]) -> list[Line]:
+    return [Line(f"{name} running", SKIPPED,
+                 "natively: no binary for its image (runs in `dagger call smoke`)")
             for name in specs_names]
 
 
-def smoke(source: Path, say=print) -> list[checks.Line]:
-    """Set up, check, tear down. Raises SmokeSetupError / stack.StackError before any check."""
+def smoke_lines(source: Path, say=print) -> list[Line]:
+    """Set up, probe, tear down. Raises SmokeSetupError / stack.StackError before any probe."""
     with sigterm_as_interrupt():
         native = Stack(source, say)
         try:
-            ctx = native.setup()
-            lines = asyncio.run(checks.run_checks(ctx))
+            try:
+                ctx = native.setup()
+            except UnreadableConfig as error:
+                lines = [error.line, *not_run((*READINESS, *PROBES), "no local copy of its config")]
+            else:
+                lines = asyncio.run(run_probes(ctx))
             others = [n for n in stack.load(source) if n not in
                       ("prometheus", "alertmanager", "grafana")]
             return lines + not_native(others)
@@ -337,7 +380,7 @@ def smoke(source: Path, say=print) -> list[checks.Line]:
             native.close()
 
 
-def table(lines: list[checks.Line]) -> Table:
+def table(lines: list[Line]) -> Table:
     grid = Table(title="smoke")
     for column in ("check", "status", "time", "detail"):
         grid.add_column(column, justify="right" if column == "time" else "left")
@@ -347,21 +390,21 @@ def table(lines: list[checks.Line]) -> Table:
     return grid
 
 
-def report(lines: list[checks.Line], console: Console) -> None:
+def show_report(lines: list[Line], console: Console) -> None:
     """Rich table on a terminal; the plain lines otherwise (CI logs). Failures' logs in both."""
     if console.is_terminal:
         for line in lines:
-            if line.status == checks.FAILED and line.logs:
+            if line.status == FAILED and line.logs:
                 console.print(f"--- last log lines for {line.name}:", markup=False)
                 console.print(line.logs, markup=False, highlight=False, soft_wrap=True)
         console.print(table(lines))
-        console.print(checks.verdict(lines), markup=False, highlight=False)
+        console.print(verdict(lines), markup=False, highlight=False)
     else:
-        console.print(checks.render_text(lines).rstrip("\n"), markup=False, highlight=False,
+        console.print(render_text(lines).rstrip("\n"), markup=False, highlight=False,
                       soft_wrap=True)
 
 
-def run(source: Path, console: Console) -> int:
+def run_smoke_natively(source: Path, console: Console) -> int:
     """The native smoke: 0 when every non-skipped check passed, 1 on a failed check,
     2 when the stack could not be set up. KeyboardInterrupt propagates after cleanup."""
     started = time.monotonic()
@@ -370,11 +413,11 @@ def run(source: Path, console: Console) -> int:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     try:
-        lines = smoke(source.resolve(), say)
+        lines = smoke_lines(source.resolve(), say)
     except (SmokeSetupError, stack.StackError) as error:
         say(f"smoke: {error}")
         return 2
-    report(lines, console)
+    show_report(lines, console)
     say(f"smoke: {time.monotonic() - started:.1f}s from start to "
-        f"{'all checks green' if checks.exit_code(lines) == 0 else 'failure'}")
-    return checks.exit_code(lines)
+        f"{'all checks green' if exit_code(lines) == 0 else 'failure'}")
+    return exit_code(lines)

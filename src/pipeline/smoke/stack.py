@@ -32,6 +32,7 @@ import yaml
 from pipeline.layout import COMPOSE_FILE, COMPOSE_LINT_ENV
 from pipeline.model import compose as model
 from pipeline.model.compose import Mount, Port, under as _under
+from pipeline.model.prometheus import scrape_targets
 
 MONITORING_PROFILE = "monitoring"
 MONITORING_SERVICES = ("prometheus", "alertmanager", "grafana", "node-exporter")
@@ -279,15 +280,6 @@ def config_source(spec: ServiceSpec) -> str:
 
 
 # --- configs: what both executors rewrite ------------------------------------------------------
-
-def scrape_targets(prom: dict) -> dict[str, list[str]]:
-    """job_name -> static targets of a Prometheus config."""
-    found = {}
-    for job in prom.get("scrape_configs") or []:
-        targets = [t for sc in job.get("static_configs") or [] for t in sc.get("targets") or []]
-        found[str(job.get("job_name"))] = targets
-    return found
-
 
 # Scrape jobs the fake metrics target answers for (it serves every contract metric): the
 # backend and the EDC exporter (query-exporter), whose series the rules and dashboards read.

@@ -36,9 +36,8 @@ from pipeline.checks.cli import run_check
 from pipeline.checks.compose import arguments, project
 from pipeline.checks.files import load_yaml, normpath
 from pipeline.checks.problem import LoadError, Problem
-from pipeline.contracts.alertmanager import file_fields
-from pipeline.contracts.common import static_targets
 from pipeline.model.compose import Project, Service
+from pipeline.model.prometheus import file_fields, static_targets
 
 RULE = "compose-services"
 MONITORING = {

@@ -32,7 +32,7 @@ from pipeline.checks.files import load_each, load_json, load_yaml
 from pipeline.checks.monitoring.documents import panel_label, panels_of, rules_of
 from pipeline.checks.monitoring.promql import PromQLTokenError, expand_recorded, metric_names
 from pipeline.checks.problem import Problem, collector
-from pipeline.contracts.common import static_targets  # to model/prometheus.py (engineer C2)
+from pipeline.model.prometheus import static_targets
 
 TYPES = ("counter", "gauge", "histogram", "summary")
 METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

@@ -1,0 +1,100 @@
+"""smoke/native's local config copies: a field the rewrite cannot read is the server's failing
+config line naming file and field (never a silently unrewritten copy and a later misleading
+failure); a file that does not parse is left to the server's own error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import layout, toolchain
+from pipeline.smoke import native, stack
+from pipeline.smoke.probes import PROBES, READINESS
+from tests.support.repo import copy_repo
+
+PROMETHEUS = "infra/monitoring/prometheus/prometheus.yml"
+LOCAL = {name: f"127.0.0.1:{port}" for name, port in
+         (("prometheus", 1), ("alertmanager", 2), ("target", 3), ("sink", 4))}
+
+
+def broken(tmp_path: Path, rel: str, old: str, new: str) -> Path:
+    root = copy_repo(tmp_path / "repo", layout.COMPOSE_FILE, layout.COMPOSE_LINT_ENV, layout.MONITORING,
+                     "src/pipeline")
+    path = root / rel
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    return root
+
+
+def prometheus_copy(root: Path, tmp_path: Path):
+    specs = stack.load(root)
+    return native.prometheus_copy(root, specs["prometheus"], specs["alertmanager"], LOCAL,
+                                  tmp_path / "rootfs")
+
+
+def test_the_repo_configs_are_rewritten_to_local_addresses(tmp_path):
+    root = copy_repo(tmp_path / "repo", layout.COMPOSE_FILE, layout.COMPOSE_LINT_ENV,
+                     layout.MONITORING)
+    files, served = prometheus_copy(root, tmp_path)
+    [text] = files.values()
+    assert served["backend"] == "backend:8000" and "127.0.0.1:3" in text
+    am = stack.load(root)["alertmanager"]
+    written = native.alertmanager_copy(root, am, "http://127.0.0.1:4", tmp_path / "am")
+    assert any(content.startswith("http://127.0.0.1:4/") for content in written.values())
+
+
+def test_a_scrape_target_of_the_wrong_shape_is_a_failing_config_line(tmp_path):
+    root = broken(tmp_path, PROMETHEUS, '      - targets: ["backend:8000"]\n',
+                  '      - targets: "backend:8000"\n')
+    with pytest.raises(native.UnreadableConfig) as raised:
+        prometheus_copy(root, tmp_path)
+    line = raised.value.line
+    assert line.name == "prometheus config" and line.status == "failed"
+    assert line.detail.startswith(f"{PROMETHEUS}: scrape_configs[")
+    assert ".static_configs[0].targets: expected a list, got str" in line.detail
+
+
+def test_no_backend_target_is_a_failing_config_line(tmp_path):
+    root = broken(tmp_path, PROMETHEUS, "  - job_name: backend\n", "  - job_name: api\n")
+    with pytest.raises(native.UnreadableConfig) as raised:
+        prometheus_copy(root, tmp_path)
+    assert "no static target for job 'backend'" in raised.value.line.detail
+
+
+def test_a_receiver_of_the_wrong_shape_is_a_failing_config_line(tmp_path):
+    root = broken(tmp_path, layout.ALERTMANAGER_CONFIG, "  - name: blackhole\n",
+                  "  - name: blackhole\n    webhook_configs: {url: http://x}\n")
+    am = stack.load(root)["alertmanager"]
+    with pytest.raises(native.UnreadableConfig) as raised:
+        native.alertmanager_copy(root, am, "http://127.0.0.1:4", tmp_path / "am")
+    assert raised.value.line.name == "alertmanager config"
+    assert raised.value.line.detail.startswith(
+        f"{layout.ALERTMANAGER_CONFIG}: receivers[")
+    assert "].webhook_configs: expected a list, got dict" in raised.value.line.detail
+
+
+def test_a_config_that_does_not_parse_is_left_to_the_server(tmp_path):
+    root = broken(tmp_path, PROMETHEUS, "scrape_configs:", "scrape_configs: [")
+    assert prometheus_copy(root, tmp_path) == ({}, {})
+
+
+@pytest.mark.tools
+def test_the_smoke_reports_the_config_line_and_starts_nothing(tmp_path):
+    for name in ("prometheus", "alertmanager"):
+        if not (toolchain.native_bin() / name).is_file():
+            pytest.skip(f"{name} not installed: run scripts/bootstrap")
+    root = broken(tmp_path, PROMETHEUS, '      - targets: ["backend:8000"]\n',
+                  '      - targets: "backend:8000"\n')
+    done = subprocess.run([sys.executable, "-m", "pipeline.smoke", "--source", str(root)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    assert "smoke: started" not in out
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("FAILED"))
+    assert lines[first].startswith("FAILED  prometheus config (0.0s): " + PROMETHEUS)
+    for name in (*READINESS, *PROBES):
+        assert any(line.startswith(f"SKIPPED {name} (") for line in lines), name
