@@ -83,7 +83,7 @@ def test_a_policy_problem_names_the_template_of_the_resource():
 
 
 def test_render_passes_every_rule(prod_docs):
-    assert policies.run(prod_docs, "production") == []
+    assert policies.violations(prod_docs, "production") == []
 
 
 def policies_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:

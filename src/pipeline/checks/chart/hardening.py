@@ -203,7 +203,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def run(docs: list[dict], env: str, values: dict, rules: list[str] | None = None) -> list[Problem]:
+def violations(docs: list[dict], env: str, values: dict, rules: list[str] | None = None) -> list[Problem]:
     problems = []
     for name in rules or list(RULES):
         problems += RULES[name](docs, env, values)
@@ -223,7 +223,7 @@ def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
     render = read_render(args.file)
     values = merged(load_yaml(path) for path in args.values)
     rules = args.rule or list(RULES)
-    return (render.located(run(render.docs, args.env, values, rules), args.chart),
+    return (render.located(violations(render.docs, args.env, values, rules), args.chart),
             f"{args.env}: {len(render.docs)} resources pass {len(rules)} rules ({', '.join(rules)})")
 
 

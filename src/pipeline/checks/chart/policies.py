@@ -46,7 +46,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def run(docs: list[dict], env: str, rules: list[str] | None = None) -> list[Problem]:
+def violations(docs: list[dict], env: str, rules: list[str] | None = None) -> list[Problem]:
     """The problems `rules` (default: all) find in `docs` for the tier `env`."""
     problems = []
     for name in rules or list(RULES):
@@ -68,7 +68,7 @@ def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
     level = tier(args.values)
     render = read_render(args.file)
     rules = args.rule or list(RULES)
-    return (render.located(run(render.docs, level, rules), args.chart),
+    return (render.located(violations(render.docs, level, rules), args.chart),
             f"{args.env} ({level}): {len(render.docs)} resources pass {len(rules)} rules "
             f"({', '.join(rules)})")
 
