@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.checks.problem import Outcome
 from pipeline.plan.model import Check
 
-PASSED, FAILED, ERROR = "passed", "failed", "error"
-SKIPPED = "skipped"  # not run (--fail-fast stopped the run first)
+# The one outcome enum (checks/problem.py), shared with smoke; str-valued, so JSON and the
+# result cache keep "passed", "failed" ... SKIPPED: not run (--fail-fast stopped the run first).
+PASSED, FAILED, ERROR, SKIPPED = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,7 @@ class Result:
     """The outcome of one check. `output` is the tool's own stdout and stderr."""
 
     check: Check
-    status: str
+    status: Outcome | str  # an Outcome; a plain str when read back from the result cache
     seconds: float
     output: str = ""
     cached: bool = False  # reused from the native result cache (executors/cache.py)

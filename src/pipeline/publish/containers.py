@@ -19,7 +19,7 @@ from pipeline.publish import (REGISTRY_CONFIG, package_argv, package_failure, pa
                               registry_config, version_from_tag)
 from pipeline.publish import provenance as stamping
 from pipeline.publish import signing as cosign
-from pipeline.publish.core import Lint, Outcome, publish_release, release_target
+from pipeline.publish.core import Lint, ToolRun, publish_release, release_target
 
 PACKAGE_DIR = "/out"
 NONCE = "DPP_PUBLISH_NONCE"
@@ -96,7 +96,7 @@ def cosign_with_secrets(config: dagger.Secret, secrets: SigningSecrets) -> dagge
             .with_secret_variable(cosign.PASSWORD_ENV, password))
 
 
-async def uncached(ctr: dagger.Container, argv: list[str]) -> Outcome:
+async def uncached(ctr: dagger.Container, argv: list[str]) -> ToolRun:
     """Run an argv in `ctr`, never from Dagger's cache (each registry step carries a nonce)."""
     step = (ctr.with_env_variable(NONCE, str(time.time_ns()))
             .with_exec(argv, expect=ReturnType.ANY))
@@ -133,15 +133,15 @@ class DaggerSteps:
         self.helm_with_package = self.helm.with_mounted_file(path, package)
         return path
 
-    async def ask_registry(self, argv: list[str]) -> Outcome:
+    async def ask_registry(self, argv: list[str]) -> ToolRun:
         return await uncached(self.helm, argv)
 
-    async def push(self, argv: list[str]) -> Outcome:
+    async def push(self, argv: list[str]) -> ToolRun:
         if self.helm_with_package is None:
             raise RuntimeError("publish.core pushed before packaging: nothing to push")
         return await uncached(self.helm_with_package, argv)
 
-    async def sign(self, argv: list[str]) -> Outcome:
+    async def sign(self, argv: list[str]) -> ToolRun:
         return await uncached(self.cosign, argv)
 
 

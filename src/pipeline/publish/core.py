@@ -25,8 +25,8 @@ from pipeline.publish import (BACKOFF_SECONDS, PublishError, Target, check_plain
 from pipeline.publish import provenance as stamping
 from pipeline.publish.signing import Signing, sign_and_verify, signed_line
 
-Outcome = tuple[int, str]  # a tool's exit code and its combined output
-Run = Callable[[list[str]], Awaitable[Outcome]]
+ToolRun = tuple[int, str]  # a tool's exit code and its combined output
+Run = Callable[[list[str]], Awaitable[ToolRun]]
 # None when every check passed, else what failed (may be "" when lint printed it already).
 Lint = Callable[[], Awaitable[str | None]]
 
@@ -44,13 +44,13 @@ class Steps(Protocol):
         """`helm package` of the chart with this Chart.yaml, every archive entry stamped with
         `epoch`; the package's path where `push` runs. Raises PublishError if helm fails."""
 
-    async def ask_registry(self, argv: list[str]) -> Outcome:
+    async def ask_registry(self, argv: list[str]) -> ToolRun:
         """Run a helm step that reads the registry (`helm show chart`)."""
 
-    async def push(self, argv: list[str]) -> Outcome:
+    async def push(self, argv: list[str]) -> ToolRun:
         """Run `helm push` where the package made by `package` is."""
 
-    async def sign(self, argv: list[str]) -> Outcome:
+    async def sign(self, argv: list[str]) -> ToolRun:
         """Run a cosign step where the signing key (or OIDC request) and credentials are."""
 
 
@@ -62,7 +62,7 @@ def release_target(tag: str, registry: str, repository: str, plain_http: bool) -
     return Target(registry, repository, version, plain_http)
 
 
-async def attempt(run: Run, argv: list[str], target: Target, step: str) -> Outcome:
+async def attempt(run: Run, argv: list[str], target: Target, step: str) -> ToolRun:
     """Run one registry step, retrying only transient failures, a bounded number of times."""
     code, output = await run(argv)
     tries = 1

@@ -23,7 +23,7 @@ from pipeline.publish import (CHART_NAME, PublishError, package_argv, package_fa
 from pipeline.publish import provenance as stamping
 from pipeline.publish import reproducible
 from pipeline.publish import signing as cosign
-from pipeline.publish.core import Lint, Outcome, publish_release, release_target
+from pipeline.publish.core import Lint, ToolRun, publish_release, release_target
 
 STEP_TIMEOUT_SECONDS = 60
 
@@ -91,7 +91,7 @@ def private_file(path: Path, text: str) -> str:
     return str(path)
 
 
-async def run_tool(argv: list[str], cwd: Path, env: dict[str, str]) -> Outcome:
+async def run_tool(argv: list[str], cwd: Path, env: dict[str, str]) -> ToolRun:
     """One helm or cosign step; no answer within the step timeout reads as an i/o timeout
     (a transient registry failure, retried like one)."""
     try:
@@ -136,12 +136,12 @@ class NativeSteps:
         reproducible.repack(package, package, epoch)
         return str(package)
 
-    async def ask_registry(self, argv: list[str]) -> Outcome:
+    async def ask_registry(self, argv: list[str]) -> ToolRun:
         return await run_tool(argv, self.source, self.helm_env)
 
     push = ask_registry  # the package is a file in `private`: helm reads it where it runs
 
-    async def sign(self, argv: list[str]) -> Outcome:
+    async def sign(self, argv: list[str]) -> ToolRun:
         return await run_tool(argv, self.source, self.cosign_env)
 
 
