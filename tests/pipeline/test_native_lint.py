@@ -103,3 +103,13 @@ def test_smoke_refuses_a_source_that_is_not_a_directory(tmp_path):
     done = run_pipeline("smoke", "--source", str(tmp_path / "nope"))
     assert done.returncode == 2
     assert f"smoke: --source {tmp_path / 'nope'}: not a directory" in done.stdout
+
+
+def test_go_tools_run_with_a_larger_gc_target_unless_the_user_set_one(monkeypatch):
+    """The checks' Go tools get GOGC=400 (less CPU collecting garbage); a user's GOGC wins."""
+    from pipeline.executors import native
+
+    monkeypatch.delenv("GOGC", raising=False)
+    assert native.environment()["GOGC"] == native.GO_GC_PERCENT == "400"
+    monkeypatch.setenv("GOGC", "150")
+    assert native.environment()["GOGC"] == "150"

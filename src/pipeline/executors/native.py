@@ -24,6 +24,12 @@ from pipeline.plan.model import SCHEMAS, Check, Step
 from pipeline.plan.services import needed
 
 CHECK_TIMEOUT_SECONDS = 600
+# The Go tools' garbage collector target (helm, kubeconform, promtool, amtool ...): at Go's
+# default of 100 a fifth of a kubeconform's CPU goes to collecting; 400 trades about 40 MB
+# more resident memory a process for it (kubeconform over six renders, 2 cores: 1.39 s ->
+# 1.11 s CPU, 39 MB -> 80 MB; helm template 0.13 -> 0.09 s). A GOGC the user set wins.
+# The services (kube-apiserver, etcd) keep the user's environment.
+GO_GC_PERCENT = "400"
 
 
 class MissingTool(Exception):
@@ -37,6 +43,7 @@ def environment(root: Path | None = None) -> dict[str, str]:
     env["PATH"] = f"{toolchain.native_bin()}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(workspace.module_code().parent), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("GOGC", GO_GC_PERCENT)
     return env
 
 
