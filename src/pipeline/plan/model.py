@@ -65,7 +65,7 @@ class Service:
     description: str = ""
 
 
-def python_check(name: str, group: str, module: ModuleType | str, args: list[str], reads: list[str],
+def python_check(name: str, group: str, module: ModuleType, args: list[str], reads: list[str],
                  description: str = "", stdin_from: Step | None = None,
                  uses: tuple[str, ...] = (), services: tuple[str, ...] = ()) -> Check:
     """A pure-Python check: `python -m <module> ARGS`, the module named by import
@@ -73,12 +73,10 @@ def python_check(name: str, group: str, module: ModuleType | str, args: list[str
     import graph shows which code each check runs.
 
     The module comes from the running pipeline code (each executor provides it), never
-    from the checked tree, so src/pipeline is not among the reads. A str is the module's
-    name below `pipeline.` (kept while the checks move into pipeline.checks).
+    from the checked tree, so src/pipeline is not among the reads.
     """
-    name_of = module.__name__ if isinstance(module, ModuleType) else f"pipeline.{module}"
     return Check(name=name, group=group, tool="python",
-                 argv=("python", "-m", name_of, *args),
+                 argv=("python", "-m", module.__name__, *args),
                  reads=tuple(dict.fromkeys(reads)),
                  stdin_from=stdin_from, description=description, uses=uses, services=services)
 
