@@ -17,6 +17,7 @@ variables from infra/compose/lint.env) feeds each of them the resolved file on s
 
 from __future__ import annotations
 
+from pipeline.checks.chart import appcontract, edc
 from pipeline.checks.compose import comesup, services, variables
 from pipeline.layout import APP_CONTRACT, COMPOSE_FILE, COMPOSE_LINT_ENV, EDC_SETTINGS, MONITORING, POSTGRES_INIT
 from pipeline.model import compose as model
@@ -79,12 +80,12 @@ def checks(tree: Tree) -> list[Check]:
                         "database a service connects to is created"))
         if tree.is_file(EDC_SETTINGS):
             found.append(python_check(
-                "edc-settings", GROUP, "checks.chart.edc", ["--contract", EDC_SETTINGS, "--compose", compose],
+                "edc-settings", GROUP, edc, ["--contract", EDC_SETTINGS, "--compose", compose],
                 [*step_reads, EDC_SETTINGS], stdin_from=step,
                 description=f"the compose EDC services carry every setting of {EDC_SETTINGS}"))
         if tree.is_file(APP_CONTRACT):
             found.append(python_check(
-                "app-contract", GROUP, "checks.chart.appcontract", ["--contract", APP_CONTRACT, "--compose", compose],
+                "app-contract", GROUP, appcontract, ["--contract", APP_CONTRACT, "--compose", compose],
                 [*step_reads, APP_CONTRACT], stdin_from=step,
                 description=f"backend and frontend services agree with {APP_CONTRACT}"))
     return found
