@@ -11,6 +11,8 @@ import yaml
 
 from pipeline.checks.cli import read_input
 from pipeline.checks.problem import LoadError, Problem
+from pipeline.model import kube
+from pipeline.model.values import merged
 
 
 def _load(path: str | Path, parse: Callable[[Any], Any], kind: str,
@@ -55,7 +57,19 @@ def load_stream(path: str) -> tuple[list[dict], str]:
     piped from `helm template`), and its text (helm's `# Source:` comments name templates)."""
     text = read_input(path)
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and doc]
+        documents = kube.load(text)
     except yaml.YAMLError as error:
         raise LoadError(f"{'<stdin>' if path == '-' else path}: not valid YAML: {error}") from error
     return documents, text
+
+
+def load_values(paths: Iterable[str | Path]) -> dict:
+    """Values files merged as helm merges them (values.yaml first); a file whose top level is
+    not a mapping is a LoadError naming it (helm refuses such a file too)."""
+    layers = []
+    for path in paths:
+        layer = load_yaml(path)
+        if layer is not None and not isinstance(layer, dict):
+            raise LoadError(f"{path}: the top level is a {type(layer).__name__}, not a mapping of values")
+        layers.append(layer)
+    return merged(layers)

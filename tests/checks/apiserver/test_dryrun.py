@@ -151,3 +151,13 @@ def test_a_statefulset_pod_gets_a_volume_per_claim_template():
     assert pod["spec"]["volumes"] == [{"name": "data",
                                        "persistentVolumeClaim": {"claimName": "data-db-0"}}]
     assert "volumes" not in sts["spec"]["template"]["spec"]  # the render itself is untouched
+
+
+def test_an_argocd_manifest_that_is_not_yaml_is_a_problem_naming_it(tmp_path, kube_apiserver):
+    root = tree(tmp_path, "argocd")
+    path = root / "infra/argocd/application-dev.yaml"
+    path.write_text("spec: [unclosed\n")
+    result = run_check("argocd", root, kube_apiserver)
+    assert not result.ok
+    assert "infra/argocd/application-dev.yaml: not valid YAML" in result.output, result.output
+    assert "Traceback" not in result.output

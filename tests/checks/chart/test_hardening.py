@@ -174,3 +174,15 @@ def test_frontend_liveness_is_a_tcp_check_of_its_contract_port():
     assert ("Deployment/dpp-platform-frontend: spec.template.spec.containers[frontend]"
             ".livenessProbe.tcpSocket: port 9999: frontend has no liveness path, so its liveness "
             "is a TCP check of 8080") in output(result), output(result)
+
+
+def test_values_without_a_tier_are_a_problem_not_a_quiet_non_production(tmp_path):
+    """Image digests are required in production only: values that do not say their tier are
+    refused, never checked as if they were not production."""
+    values = tmp_path / "values.yaml"
+    values.write_text("backend: {}\n")
+    done = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.hardening", "--env", "qa",
+                           "--values", str(values)], input=render("prod").stdout,
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 1, done.stdout
+    assert f"global.environment is set in none of {values}" in done.stdout

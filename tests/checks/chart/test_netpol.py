@@ -96,3 +96,11 @@ def test_print_labels_the_matrix():
     result = run_check("chart/netpol-dev", check_args=("--print",))
     assert result.returncode == 0, output(result)
     assert result.stdout.startswith("INFO infra/helm/network-edges.yaml: dev: computed edge "), result.stdout
+
+
+def test_an_edge_without_a_port_is_a_problem_naming_the_edges_file(tmp_path, rendered):
+    def portless(spec):
+        spec["environments"]["dev"]["edges"].append(["backend -> postgresql"])
+    out = run_with_edges(tmp_path, portless, rendered("dev"))
+    assert "edges.yaml: dev: port '' is not NUMBER[/PROTOCOL]" in out, out
+    assert "Traceback" not in out

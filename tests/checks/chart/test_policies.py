@@ -112,3 +112,12 @@ def test_values_without_a_tier_name_the_key_and_the_files(tmp_path):
     done = policies_cli("--env", "qa", "--values", str(values))
     assert done.returncode == 1
     assert f"global.environment is set in none of {values}" in done.stdout
+
+
+def test_a_values_file_that_is_not_a_mapping_is_named(tmp_path):
+    values = tmp_path / "values-qa.yaml"
+    values.write_text("- a list\n- not values\n")
+    done = policies_cli("--env", "qa", "--values", str(CHART / "values.yaml"), "--values", str(values))
+    assert done.returncode == 1
+    assert f"{values}: the top level is a list, not a mapping of values" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

@@ -44,8 +44,9 @@ import yaml
 
 from pipeline.checks.argocd.sources import apps_of
 from pipeline.kubeapi import server
-from pipeline.model.kube import pod_template
-from pipeline.checks.problem import Problem, finish
+from pipeline.model.kube import load, pod_template
+from pipeline.checks.files import load_stream, load_yaml
+from pipeline.checks.problem import LoadError, Problem, finish
 
 TOOL = "apiserver"
 ARGOCD_MANAGER = "argocd-controller"
@@ -57,7 +58,6 @@ SKIPPED_HOOKS = {"test", "test-success", "test-failure"}
 RETRIES = 8
 ESTABLISHED_TIMEOUT_SECONDS = 120
 # libyaml when PyYAML has it (the CRDs are 2.5 MB of YAML: 5x faster than pure Python).
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 RESULT_LINE = re.compile(r"^(?P<resource>[\w.-]+/[\w.:-]+) (created|configured|unchanged|"
                          r"serverside-applied)\b")
@@ -144,7 +144,7 @@ def install_crds(kubectl: Kubectl, directory: Path) -> list[str]:
     ApplicationSet CRD alone is 1.4 MB).
     """
     files = sorted(directory.rglob("*.yaml"))
-    crds = [doc for path in files for doc in load(path.read_text())
+    crds = [doc for path in files for doc in load_stream(str(path))[0]
             if doc.get("kind") == "CustomResourceDefinition"]
     if not crds:
         return [f"{directory}: no CustomResourceDefinition found"]
@@ -213,9 +213,17 @@ def deploys(spec: dict, chart: str, values: str) -> bool:
     """Whether an Application deploys `chart` with `values`: from git (its path) or as the
     released package of the chart (its name, `publish` pushes exactly this chart)."""
     source = spec.get("source") or {}
-    name = (yaml.safe_load(Path(chart, "Chart.yaml").read_text(encoding="utf-8")) or {}).get("name")
+    name = (load_yaml(Path(chart, "Chart.yaml")) or {}).get("name")
     return (source.get("path") == chart or (source.get("chart") and source.get("chart") == name)) \
         and values in ((source.get("helm") or {}).get("valueFiles") or [])
+
+
+def inline_values(text: str | None) -> object:
+    """An Application's `spec.source.helm.values` string, parsed (a LoadError if it is not YAML)."""
+    try:
+        return yaml.safe_load(text) if text else None
+    except yaml.YAMLError as error:
+        raise LoadError(f"spec.source.helm.values: not valid YAML: {error}") from error
 
 
 def helm_argv(spec: dict, chart: str, kube_version: str, api_versions: list[str],
@@ -232,7 +240,7 @@ def helm_argv(spec: dict, chart: str, kube_version: str, api_versions: list[str]
     argv += [a for version in api_versions for a in ("--api-versions", version)]
     for value_file in helm.get("valueFiles") or []:
         argv += ["--values", f"{chart}/{value_file}"]
-    inline = helm.get("valuesObject") or (yaml.safe_load(helm["values"]) if helm.get("values") else None)
+    inline = helm.get("valuesObject") or inline_values(helm.get("values"))
     if inline:
         path = values_dir / "values-inline.yaml"
         path.write_text(yaml.safe_dump(inline))
@@ -279,7 +287,7 @@ def manifest_targets(manifests: list[Path]) -> list[Target]:
     """The manifests as they are, one deployment per namespace they name."""
     by_namespace: dict[str, list[dict]] = {}
     for path in manifests:
-        for doc in load(path.read_text(encoding="utf-8")):
+        for doc in load_stream(str(path))[0]:
             namespace = (doc.get("metadata") or {}).get("namespace") or "default"
             by_namespace.setdefault(namespace, []).append(doc)
     files = ", ".join(map(str, manifests))
@@ -305,11 +313,6 @@ def as_pod(doc: dict) -> dict | None:
     metadata = {k: v for k, v in (template.get("metadata") or {}).items()
                 if k in ("labels", "annotations")}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **metadata}, "spec": spec}
-
-
-def load(text: str) -> list[dict]:
-    """The non-empty documents of a YAML stream."""
-    return [doc for doc in yaml.load_all(text, Loader=LOADER) if isinstance(doc, dict) and doc]
 
 
 def dump(docs: list[dict]) -> str:
@@ -369,18 +372,21 @@ def main(argv: list[str] | None = None) -> int:
     except server.NotReady as error:
         return finish(TOOL, [Problem(str(args.kubeconfig), f"the API server is not ready: {error}",
                                      rule="dry-run")])
-    with tempfile.TemporaryDirectory(prefix="dpp-dryrun-", dir=scratch_parent(args.kubeconfig)) \
-            as work:
-        kubectl = Kubectl(args.kubeconfig, Path(work) / "cache")
-        problems = install_crds(kubectl, args.crds)
-        targets: list[Target] = []
-        if not problems and args.chart:
-            targets, problems = chart_targets(kubectl, args.chart, args.env, args.manifests,
-                                              version, Path(work))
-        elif not problems:
-            targets = manifest_targets(args.manifests)
-        for target in targets:
-            problems += dry_run(kubectl, target)
+    targets: list[Target] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="dpp-dryrun-",
+                                         dir=scratch_parent(args.kubeconfig)) as work:
+            kubectl = Kubectl(args.kubeconfig, Path(work) / "cache")
+            problems = install_crds(kubectl, args.crds)
+            if not problems and args.chart:
+                targets, problems = chart_targets(kubectl, args.chart, args.env, args.manifests,
+                                                  version, Path(work))
+            elif not problems:
+                targets = manifest_targets(args.manifests)
+            for target in targets:
+                problems += dry_run(kubectl, target)
+    except LoadError as error:  # a CRD, manifest, Chart.yaml or values file that does not load
+        return finish(TOOL, [Problem("", str(error), rule="load")])
     resources = sum(len(d.docs) for d in targets)
     pods = sum(1 for d in targets for doc in d.docs if as_pod(doc))
     return finish(TOOL, [Problem("", p, rule="dry-run") for p in problems],

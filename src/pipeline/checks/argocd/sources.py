@@ -25,11 +25,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from pipeline.checks.cli import run_check
-from pipeline.checks.files import load_yaml
-from pipeline.checks.problem import LoadError, Problem
+from pipeline.checks.files import load_stream, load_values, load_yaml
+from pipeline.checks.problem import Problem
 from pipeline.layout import CHART, CHART_YAML, VALUES, environments_in, values_file
 from pipeline.model.values import merged
 
@@ -197,12 +196,7 @@ def expand_applicationset(doc: dict, declared: App, problems: list[Problem]) -> 
 
 def apps_of(path: Path, problems: list[Problem]) -> list[App]:
     """The Applications of a manifest file, ApplicationSets expanded (their problems added)."""
-    try:
-        docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    except OSError as error:
-        raise LoadError(f"{path}: cannot read: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise LoadError(f"{path}: not valid YAML: {error}") from error
+    docs, _ = load_stream(str(path))
     apps = []
     for doc in docs:
         if not isinstance(doc, dict):
@@ -222,8 +216,9 @@ def merged_values(spec: dict, root: Path) -> dict:
     """values.yaml, then each valueFile, then valuesObject: what helm renders the app with."""
     helm = (spec.get("source") or {}).get("helm") or {}
     files = [root / CHART / name for name in helm.get("valueFiles") or []]
-    return merged([load_yaml(root / VALUES), *(load_yaml(path) for path in files if path.is_file()),
-                   helm.get("valuesObject")])
+    inline = helm.get("valuesObject")
+    return merged([load_values([root / VALUES, *(path for path in files if path.is_file())]),
+                   inline if isinstance(inline, dict) else None])
 
 
 def hosts(values: dict) -> set[str]:

@@ -26,12 +26,12 @@ from typing import Callable
 
 from pipeline.checks.chart.render import finding, read_render
 from pipeline.checks.cli import run_check
-from pipeline.checks.files import load_yaml
+from pipeline.checks.chart.tier import tier_of
+from pipeline.checks.files import load_values
 from pipeline.checks.problem import Problem
 from pipeline.model.kube import component, containers, rid, workloads
-from pipeline.model.values import merged
 
-PRODUCTION = "production"  # global.environment, the tier (as checks/chart/tier.py reads it)
+PRODUCTION = "production"  # the tier (checks/chart/tier.py)
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MIN_UID = 10000
 PROBE_HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
@@ -79,7 +79,7 @@ def all_containers(docs: list[dict]):
 def check_image_digests(docs: list[dict], env: str, values: dict) -> list[Problem]:
     problems = []
     images = image_values(values)
-    production = (values.get("global") or {}).get("environment") == PRODUCTION
+    production = tier_of(values, ["the values"]) == PRODUCTION
     for doc, _, container, path in all_containers(docs):
         image = str(container.get("image", ""))
         name, _, digest = split_image(image)
@@ -221,7 +221,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
     render = read_render(args.file)
-    values = merged(load_yaml(path) for path in args.values)
+    values = load_values(args.values)
+    tier_of(values, args.values)  # no tier: a problem naming the files, never "not production"
     rules = args.rule or list(RULES)
     return (render.located(violations(render.docs, args.env, values, rules), args.chart),
             f"{args.env}: {len(render.docs)} resources pass {len(rules)} rules ({', '.join(rules)})")

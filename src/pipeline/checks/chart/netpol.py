@@ -153,6 +153,8 @@ def why(policies: list[dict], client: Endpoint, server: Endpoint, port: int, pro
 
 def _parse_port(text: str) -> tuple[int, str]:
     port, _, protocol = str(text).partition("/")
+    if not port.strip().isdigit():
+        raise EdgesError(f"port {text!r} is not NUMBER[/PROTOCOL] (e.g. 5432 or 53/UDP)")
     return int(port), (protocol or "TCP")
 
 
@@ -216,7 +218,11 @@ def _flatten(items: list) -> list[str]:
     return out
 
 
-class UnknownEnvironment(ValueError):
+class EdgesError(ValueError):
+    """The edges file says something that cannot be read (the message says what)."""
+
+
+class UnknownEnvironment(EdgesError):
     """A values-<env>.yaml without its entry in the edges file."""
 
 
@@ -296,7 +302,7 @@ def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
     try:
         problems, computed = compare(render.docs, spec, args.env, args.edges,
                                      template_sources(render.text, args.chart))
-    except UnknownEnvironment as error:
+    except EdgesError as error:
         return [Problem(path=args.edges, resource=args.env, message=str(error), rule="netpol")], ""
     listing = [Problem(path=args.edges, resource=args.env, message=f"computed edge {edge}", rule="netpol",
                        severity=Severity.INFO) for edge in sorted(computed)] if args.print else []

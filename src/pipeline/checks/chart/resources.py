@@ -26,7 +26,9 @@ REQUESTS = "spec.template.spec.containers[*].resources.requests"
 
 _UNITS = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
           "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4, "m": 1e-3}
-_QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
+# Kubernetes' quantity grammar (apimachinery resource.Quantity): a decimal, then a binary or
+# decimal SI suffix, or a decimal exponent (1e3, 2E-3).
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
 
 
 def quantity(value: object) -> float:
@@ -58,7 +60,10 @@ def summary(docs: list[dict]) -> list[tuple[str, int, float, float]]:
             continue
         key = (doc["kind"], doc["metadata"]["name"])
         pods = hpas.get(key, int((doc.get("spec") or {}).get("replicas", 1))) if doc["kind"] != "Pod" else 1
-        cpu, mem = _pod_requests(template.get("spec") or {})
+        try:
+            cpu, mem = _pod_requests(template.get("spec") or {})
+        except ValueError as error:  # a request that is not a Kubernetes quantity
+            raise LoadError(f"{rid(doc)}: {REQUESTS}: {error}") from error
         rows.append((rid(doc), pods, cpu * pods, mem * pods))
     return rows
 

@@ -9,8 +9,7 @@ is checked as staging, with no list of names to extend.
 from __future__ import annotations
 
 from pipeline.checks.problem import LoadError
-from pipeline.checks.files import load_yaml
-from pipeline.model.values import merged
+from pipeline.checks.files import load_values
 
 KEY = ("global", "environment")
 
@@ -22,7 +21,12 @@ class TierError(LoadError):
 def tier(values_files: list[str]) -> str:
     """`global.environment` of the values as helm merges them (a file that cannot be read is a
     LoadError naming it)."""
-    node: object = merged(load_yaml(path) for path in values_files)
+    return tier_of(load_values(values_files), values_files)
+
+
+def tier_of(values: dict, values_files: list[str]) -> str:
+    """`global.environment` of merged values; TierError naming the files when it is not set."""
+    node: object = values
     for key in KEY:
         node = node.get(key) if isinstance(node, dict) else None
     if node is None:
