@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import anyio
@@ -36,6 +37,13 @@ MODULES = {
         import os, pathlib, time
         def main():
             pathlib.Path('hung.pid').write_text(str(os.getpid()))
+            time.sleep(60)
+    """,
+    "spawns": """
+        import pathlib, subprocess, time
+        def main():
+            sleeper = subprocess.Popen(['sleep', '60'])
+            pathlib.Path('sleeper.pid').write_text(str(sleeper.pid))
             time.sleep(60)
     """,
 }
@@ -139,3 +147,22 @@ def test_only_python_dash_m_argvs_are_served():
         "pipeline.checks.chart.probes"
     assert warm.served(("python", "-c", "print(1)")) is None
     assert warm.served(("python", "script.py")) is None
+
+
+def test_a_hang_that_started_a_process_is_killed_with_it(root, monkeypatch):
+    """The timeout kills the check's process group: what it started does not outlive it."""
+    monkeypatch.setattr(native, "CHECK_TIMEOUT_SECONDS", 2)
+    results = run(root, [module_check("spawns"), module_check("ok")], jobs=2)
+    assert results["spawns"].status == ERROR and "timed out after 2s" in results["spawns"].output
+    sleeper = int((root / "sleeper.pid").read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(sleeper, 0)
+        except ProcessLookupError:
+            break
+        if open(f"/proc/{sleeper}/stat").read().split()[2] == "Z":  # killed, awaiting its reaper
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"sleep {sleeper} outlived its check")

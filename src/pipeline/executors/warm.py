@@ -122,11 +122,15 @@ def finish() -> None:
 
 
 def child(request: dict) -> int:
-    """In the forked child: the request's files as stdio, its cwd, then the module."""
+    """In the forked child: its own process group (a kill takes what it started too), the
+    request's files as stdio (output first, so a failure below is reported there), its cwd,
+    then the module."""
+    os.setpgid(0, 0)
+    output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(output, 2)
     os.chdir(request["cwd"])
     sys.path[0] = os.getcwd()  # `python -m` puts the cwd first
     stdin = os.open(request["stdin"] or os.devnull, os.O_RDONLY)
-    output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     for fd, target in ((stdin, 0), (output, 1), (output, 2)):
         os.dup2(fd, target)
     os.close(stdin)
@@ -147,6 +151,9 @@ def fork(request: dict, close: list) -> int:
         for thing in close:
             thing.close()
         code = child(request)
+    except BaseException:  # the child's setup failed (a cwd or stdin that is not there)
+        traceback.print_exc()
+        sys.stderr.flush()
     finally:
         os._exit(code & 0xFF)
 
@@ -203,18 +210,30 @@ def serve(path: str, modules: list[str]) -> None:
         conn.close()
 
     def kill(pid: int) -> None:
+        """The child and what it started (its process group)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
+    forked: set[int] = set()  # every child not yet reaped
+    try:
+        answer(selector, listener, buffers, running, pidfds, forked, drop, kill)
+    finally:  # done, or the server itself failed: no child outlives it
+        for pid in forked:
+            kill(pid)
+        for pid in forked:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def answer(selector, listener, buffers, running, pidfds, forked, drop, kill) -> None:
+    """The server's loop: a child per request, its status back, until stdin closes."""
     while True:
         for key, _ in selector.select():
             kind = key.data[0]
             if kind == "parent":
-                if not os.read(0, 4096):  # the executor is gone or done
-                    for pid in pidfds:
-                        kill(pid)
-                    for pid in pidfds:
-                        os.waitpid(pid, 0)
+                if not os.read(0, 4096):  # the executor is gone or done: serve() kills the rest
                     return
             elif kind == "accept":
                 conn, _ = listener.accept()
@@ -237,6 +256,7 @@ def serve(path: str, modules: list[str]) -> None:
                 line, buffers[conn] = buffers[conn].split(b"\n", 1)  # one request, once
                 request = json.loads(line)
                 pid = fork(request, [selector, listener, *buffers, *map(Fd, pidfds.values())])
+                forked.add(pid)
                 pidfd = os.pidfd_open(pid)
                 pidfds[pid] = pidfd
                 running[conn] = pid
@@ -247,6 +267,7 @@ def serve(path: str, modules: list[str]) -> None:
                 selector.unregister(pidfds[pid])
                 os.close(pidfds.pop(pid))
                 _, status = os.waitpid(pid, 0)
+                forked.discard(pid)
                 if running.get(conn) == pid:
                     del running[conn]
                     send(conn, {"status": os.waitstatus_to_exitcode(status)})
@@ -278,9 +299,6 @@ class WarmPython:
                 self.up = READY in said
         return self.up
 
-    def serves(self, argv: Iterable[str]) -> bool:
-        return served(argv) is not None
-
     async def execute(self, argv: list[str], cwd: Path,
                       stdin: bytes | None = None) -> tuple[int, bytes] | None:
         """(returncode, stdout and stderr in order) of `argv` as a forked child, or None
@@ -305,7 +323,7 @@ class WarmPython:
                 status = await _status(stream)
             if status is None:  # the server went away mid-check: run it as a subprocess
                 return None
-            return status, output.read_bytes()
+            return status, output.read_bytes() if output.exists() else b""
         finally:
             output.unlink(missing_ok=True)
             if given is not None:
@@ -338,9 +356,13 @@ async def started(modules: Iterable[str], root: Path, env: dict[str, str],
         return
     modules = sorted(set(modules))
     errors = (directory / "warm.stderr").open("wb")  # an import's warnings, never a pipe's limit
-    process = await anyio.open_process(
-        [sys.executable, "-m", MODULE, str(directory / "warm.sock"), *modules], cwd=root,
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+    try:
+        process = await anyio.open_process(
+            [sys.executable, "-m", MODULE, str(directory / "warm.sock"), *modules], cwd=root,
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+    except BaseException:
+        errors.close()
+        raise
     try:
         yield WarmPython(directory, process)
     finally:
