@@ -254,7 +254,7 @@ COMMANDS = {
     "render": (outputs.render, outputs.add_render_flags, "render the chart for one environment "
                "into a directory of manifests, as the checks and ArgoCD see it"),
     "package": (outputs.package, outputs.add_package_flags, "package the chart with the tag's "
-                "version: the .tgz publish pushes"),
+                "version, by publish's packaging step (without its provenance stamp)"),
     "smoke": (smoke_cli.smoke_command, smoke_cli.add_flags, "start the compose monitoring stack (Prometheus, "
               "Alertmanager) on 127.0.0.1 and prove the alert path end to end"),
 }

@@ -196,7 +196,8 @@ class Pipeline:
     async def package(self, source: Source, tag: Tag) -> dagger.File:
         """Package the chart with the tag's version as its version and appVersion.
 
-        The .tgz `publish` pushes; nothing is linted or pushed here.
+        `publish`'s packaging step, without its provenance annotations and fixed timestamps
+        (so its digest differs from the published one); nothing is linted or pushed here.
         """
         return await publish_containers.package_of_tag(source, tag)
 

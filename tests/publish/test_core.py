@@ -54,6 +54,8 @@ class RecordedSteps:
         self.ran.append("push")
         if self.fail == "push":
             return 1, "Error: response status code 400: invalid manifest"
+        if self.fail == "push-no-digest":
+            return 0, "Pushed: x\n"
         return 0, f"Pushed: x\nDigest: {DIGEST}\n"
 
     async def sign(self, argv: list[str]) -> tuple[int, str]:
@@ -86,6 +88,8 @@ def test_the_sequence_asks_lints_packages_asks_again_pushes_signs_and_verifies()
                        "127.0.0.1:5000: credentials rejected"),
     ("package", ["show", "lint", "read", "package"], "helm package infra/helm/dpp-platform"),
     ("push", ["show", "lint", "read", "package", "show", "push"], "push .*: registry error"),
+    ("push-no-digest", ["show", "lint", "read", "package", "show", "push"],
+     "reported no digest(.|\n)*NOT signed: do not deploy it"),
     ("sign", ["show", "lint", "read", "package", "show", "push", "sign"],
      "NOT signed and verified"),
     ("verify", ["show", "lint", "read", "package", "show", "push", "sign", "verify"],
@@ -111,3 +115,13 @@ def test_a_lint_that_printed_its_report_itself_adds_nothing_to_the_message():
     with pytest.raises(PublishError) as raised:
         release(RecordedSteps(), lint_failures="")
     assert str(raised.value) == "lint failed: nothing was packaged or pushed"
+
+
+def test_a_remotes_credentials_never_reach_the_source_url():
+    """A CI checkout's origin carries a token; the annotation (and any error) must not."""
+    from pipeline.publish.provenance import github_url
+
+    assert github_url("https://x-access-token:ghp_SECRET123@github.com/acme/dpp.git") == \
+        "https://github.com/acme/dpp"
+    assert github_url("git@github.com:acme/dpp.git") == "https://github.com/acme/dpp"
+    assert github_url("ssh://git@github.com/acme/dpp.git") == "https://github.com/acme/dpp"

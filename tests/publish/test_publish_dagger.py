@@ -113,6 +113,7 @@ def test_the_credentials_appear_in_no_chain_but_the_secret_itself(recorder):
 
     call_publish()
     auth = base64.b64encode(f"dpp-release:{PASSWORD}".encode()).decode()
+    assert recorder.calls
     for call in recorder.calls:
         for field in all_fields(call.chain):
             if field.name == "setSecret":

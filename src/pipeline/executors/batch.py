@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from pipeline.executors import ERROR, FAILED, PASSED
+from pipeline.executors import ERROR, FAILED, PASSED, plural
 from pipeline.plan.model import Check
 
 JSON_FLAGS = ("-output", "json", "-verbose")
@@ -76,7 +76,7 @@ def split(output: bytes, errors: bytes, code: int,
             else:
                 counts["Valid"] += 1
         total = sum(counts.values())
-        lines.append(f"Summary: {total} resource{'' if total == 1 else 's'} found parsing stdin - "
+        lines.append(f"Summary: {plural(total, 'resource')} found parsing stdin - "
                      + ", ".join(f"{name}: {count}" for name, count in counts.items()))
         failed = counts["Invalid"] or counts["Errors"]
         out[check.id] = (FAILED if failed else PASSED, "\n".join(lines) + "\n")

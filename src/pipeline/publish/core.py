@@ -97,8 +97,10 @@ async def push_once(steps: Steps, target: Target, package: str) -> str:
     digest = pushed_digest(output)
     if digest is None:
         raise PublishError(f"push {target.chart}:{target.version} on {target.registry}: "
-                           f"helm reported no digest, so the push is not confirmed: "
-                           f"{last_error_line(output)}")
+                           f"helm exited 0 but reported no digest: {last_error_line(output)}\n"
+                           f"the version may be in the registry, NOT signed: do not deploy it; "
+                           f"check {target.registry}, delete that version if it is there, then "
+                           f"publish again")
     return digest
 
 

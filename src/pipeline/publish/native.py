@@ -63,14 +63,18 @@ class SigningInputs:
 
 
 def git(source: Path, *args: str) -> str | None:
-    done = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True,
-                          check=False)
+    """git's answer, or None (no checkout, no such ref, or no git installed)."""
+    try:
+        done = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True,
+                              check=False)
+    except OSError:
+        return None
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
 def provenance_of(source: Path, origin: stamping.Origin) -> stamping.Provenance:
     """The flags, else the checkout's HEAD, its committer date and its `origin` remote."""
-    remote = git(source, "remote", "get-url", "origin")
+    remote = None if origin.source_url else git(source, "remote", "get-url", "origin")
     return stamping.from_origin(stamping.Origin(
         origin.source_url or (remote and stamping.github_url(remote)),
         origin.revision or git(source, "rev-parse", "HEAD"),

@@ -80,11 +80,13 @@ def provenance(source: str, revision: str, created: str) -> Provenance:
 
 
 def github_url(remote: str) -> str:
-    """`git@github.com:acme/x.git` or `https://github.com/acme/x.git` -> https URL."""
+    """`git@github.com:acme/x.git` or `https://github.com/acme/x.git` -> https URL, without
+    the credentials a CI checkout's remote may carry (`https://x-access-token:TOKEN@...`):
+    they must never reach an annotation, an error or a log."""
     scp = re.match(r"^[\w.-]+@([^:/]+):(.+)$", remote)
     if scp:
         return f"https://{scp[1]}/{scp[2]}".removesuffix(".git")
-    return re.sub(r"^(ssh|git)://([^@/]+@)?", "https://", remote).removesuffix(".git")
+    return re.sub(r"^(ssh|git|https?)://([^@/]+@)?", "https://", remote).removesuffix(".git")
 
 
 def stamped_chart_yaml(text: str, stamp: Provenance) -> str:

@@ -36,7 +36,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import layout, toolchain
+from pipeline import layout, toolchain, workspace
 from pipeline.model import prometheus
 from pipeline.smoke import stack
 from pipeline.smoke.expectations import read_expectations
@@ -179,11 +179,10 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def python_env(source: Path) -> dict[str, str]:
-    """Helpers run the checked tree's own code when it has one, else this package."""
+    """The helpers run the module's own code (workspace.module_code()), never a copy of
+    src/pipeline inside the checked tree, as the lint's Python checks and the Dagger smoke do."""
     env = dict(os.environ)
-    tree = source / "src"
-    code = tree if (tree / "pipeline" / "smoke" / "helpers.py").is_file() \
-        else Path(__file__).resolve().parents[2]
+    code = workspace.module_code().parent
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -1,5 +1,5 @@
 """checks/monitoring/alertmanager: secrets only in absolute *_file paths, a critical alert
-inhibits the warning of the same alert (plan-level cases: tests/monitoring/test_contracts.py)."""
+inhibits the warning of the same alert (plan-level cases: tests/checks/monitoring/test_config_edits.py)."""
 
 from __future__ import annotations
 
