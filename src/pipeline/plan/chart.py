@@ -147,7 +147,8 @@ def checks(tree: Tree) -> list[Check]:
     copies = [path for path in (layout.CHART_FILES,) if tree.is_dir(path)]
     out.append(python_check(
         "monitoring-files-sync", GROUP, chartfiles, ["--check"], [*sources, *copies],
-        description="the chart's copies of infra/monitoring rules and dashboards equal their sources"))
+        description="the chart's copies of infra/monitoring rules, dashboards and query-exporter config "
+                    "equal their sources"))
     out.append(python_check(
         "values-docs", GROUP, valuesdoc, [VALUES, VALUES_SCHEMA], [VALUES, VALUES_SCHEMA],
         description="every key of values.yaml is documented by a comment starting with its name "

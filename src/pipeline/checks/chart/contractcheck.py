@@ -1,6 +1,6 @@
 """What the two contract checks (edc-settings, app-contract) share: one command line (a
 contract file, over a chart render on stdin with --env or over the compose file with
---compose), where a problem is, and the one place that reads the compose file."""
+--compose, read as the compose checks read it), and where a problem is."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from functools import partial
 from typing import Callable, Iterator, NamedTuple
 
 from pipeline.checks.chart.render import read_render
-from pipeline.checks.cli import read_input, run_check
-from pipeline.checks.problem import LoadError, Problem
-from pipeline.model.compose import ComposeError, Project, Service, Written, read
+from pipeline.checks.cli import run_check
+from pipeline.checks.compose import read_compose
+from pipeline.checks.problem import Problem
+from pipeline.model.compose import Project, Service, Written
 from pipeline.model.kube import component, workloads
 
 # (subject, its contract entries, where) -> (problems, how many subjects were checked)
@@ -38,15 +39,6 @@ class ContractCheck:
     subjects: str  # "EDC workload(s)"
     holds: str  # "carry every setting of"
     absent: str  # what a render without any subject means
-
-
-def read_compose(path: str) -> tuple[Project, dict[str, Written]]:
-    """The compose file as the contract checks read it: the compose model of what Compose
-    resolved (its JSON on stdin, the plan's Step) and the file as written."""
-    try:
-        return read(path, read_input("-"))
-    except ComposeError as error:
-        raise LoadError(str(error)) from error
 
 
 def compose_services(doc: tuple[Project, dict[str, Written]], entries: list, path: str, rule: str

@@ -27,8 +27,6 @@ def is_secret_name(name: str) -> bool:
         return True
     return any(w == "KEY" and i > 0 and words[i - 1] in KEY_QUALIFIERS for i, w in enumerate(words))
 
-# A rule gets the rendered documents and the environment's tier (global.environment).
-
 
 def _secret_values(docs: list[dict]) -> dict[str, str]:
     """{secret value: Secret/name.key} of every Secret rendered (values of >= 6 characters)."""

@@ -24,8 +24,14 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def project(args: argparse.Namespace) -> tuple[Project, dict[str, Written], Path]:
     """The model of the checked file, the file as written (model.compose.Written: where a value
     comes from), and the directory Compose resolved its paths from."""
+    resolved, as_written = read_compose(args.compose_file, args.resolved)
+    return resolved, as_written, Path(args.compose_file).resolve().parent
+
+
+def read_compose(path: str, resolved: str = "-") -> tuple[Project, dict[str, Written]]:
+    """The compose model of `path` from Compose's JSON (`resolved`, default stdin: the plan's
+    Step) and the file as written; a file Compose or the model refuses is a LoadError."""
     try:
-        resolved, as_written = read(args.compose_file, read_input(args.resolved))
+        return read(path, read_input(resolved))
     except ComposeError as error:
         raise LoadError(str(error)) from error
-    return resolved, as_written, Path(args.compose_file).resolve().parent
