@@ -3,40 +3,80 @@
 Checks declaring the same paths share one tree holding exactly those paths, run as the
 native executor runs a plan (each render once, kubeconform batched): the same proof for
 every check, without producing the same render for each of its readers.
+
+The checks that use a service (the kube-apiserver dry runs) run in their trees against
+one API server for the whole test, as one `lint` run shares it between them: a service
+is not a read, and the server's CRDs are still installed from, and compared with, the
+copy of infra/schemas/crd-sources in each tree (pipeline/checks/apiserver/dryrun.py).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import anyio
 import pytest
 
 from pipeline import plan
-from pipeline.executors import native
+from pipeline.executors import FAILED, Result, native, native_services
+from pipeline.layout import CHART
+from pipeline.plan.services import needed
 from tests.support.repo import REPO, copy_repo
 
 pytestmark = pytest.mark.tools
+TREES = 2  # at most 2 trees x 2 jobs at once, and 2 service checks
+JOBS = 2
 
 
-def test_every_check_passes_in_a_tree_holding_only_its_reads(tmp_path):
-    checks = plan.build(plan.Tree.from_path(REPO))
+async def in_trees_of_their_reads(checks: list[plan.Check], tmp_path: Path) -> list[Result]:
+    """Run `checks`, each group declaring the same reads in a tree holding only those."""
     by_reads: dict[frozenset[str], list[plan.Check]] = {}
     for check in checks:
         by_reads.setdefault(frozenset(check.reads), []).append(check)
+    results: list[Result] = []
+    trees, service_slots = anyio.CapacityLimiter(TREES), anyio.CapacityLimiter(JOBS)
+    locate = native.service_locator(native.environment(REPO))
+    async with native_services.running(needed(checks), locate) as services:
 
-    async def run_all():
-        results, trees = [], anyio.CapacityLimiter(2)  # at most 2 trees x 2 jobs at once
+        async def with_services(check: plan.Check, root: Path) -> None:
+            results.append(await native.run_check(check, root, native.environment(root),
+                                                  slots=service_slots, services=services))
 
-        async def one(index: int, reads: frozenset[str], members: list[plan.Check]):
-            async with trees:
-                root = copy_repo(tmp_path / f"reads-{index}", *sorted(reads))
-                results.extend(await native.run_locally(members, root, jobs=2))  # no result cache
+        async def one(index: int, reads: frozenset[str], members: list[plan.Check]) -> None:
+            root = copy_repo(tmp_path / f"reads-{index}", *sorted(reads))
+            served = [c for c in members if c.services]
+            async with anyio.create_task_group() as group:
+                for check in served:  # not in `trees`: they wait for the server, not the CPU
+                    group.start_soon(with_services, check, root)
+                rest = [c for c in members if not c.services]
+                if rest:
+                    async with trees:
+                        results.extend(await native.run_locally(rest, root, jobs=JOBS))  # no cache
 
         async with anyio.create_task_group() as group:
             for index, (reads, members) in enumerate(by_reads.items()):
                 group.start_soon(one, index, reads, members)
-        return results
+    return results
 
-    results = anyio.run(run_all)
+
+def test_every_check_passes_in_a_tree_holding_only_its_reads(tmp_path):
+    checks = plan.build(plan.Tree.from_path(REPO))
+    assert any(c.services for c in checks)  # the shared-server path is exercised
+    results = anyio.run(in_trees_of_their_reads, checks, tmp_path)
     assert sorted(r.check.id for r in results) == sorted(c.id for c in checks)
     failed = [f"{r.check.id}: {r.output[-600:]}" for r in results if not r.ok]
     assert not failed, "\n".join(failed)
+
+
+def test_a_check_reading_an_undeclared_path_fails_in_its_tree(tmp_path):
+    """The proof above can fail: values-docs declaring values.yaml only, not the schema it
+    also reads, fails in the tree made from its reads."""
+    checks = {c.id: c for c in plan.build(plan.Tree.from_path(REPO))}
+    schema = f"{CHART}/values.schema.json"
+    docs = checks["chart/values-docs"]
+    assert schema in docs.reads
+    under = dataclasses.replace(docs, reads=tuple(r for r in docs.reads if r != schema))
+    [result] = anyio.run(in_trees_of_their_reads, [under], tmp_path)
+    assert result.status == FAILED, result.output
+    assert "values.schema.json" in result.output, result.output
