@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.executors.native import GO_GC_PERCENT
 from tests.support.repo import REPO
 
 
@@ -18,6 +19,9 @@ from tests.support.repo import REPO
 # shared venv's editable install points at another checkout (a CI clone, say).
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
+# The Go tools the tests start themselves (helm, the servers) collect garbage as the
+# executor's checks do (about a fifth less CPU); a GOGC the user set wins.
+os.environ.setdefault("GOGC", GO_GC_PERCENT)
 # Lint results are reused within a test session (as a user's runs reuse them: the cache is
 # safe for concurrent runs), never from the user's own cache nor across sessions. The first
 # pytest process makes it and removes it at exit; xdist workers inherit its environment.
@@ -56,15 +60,12 @@ def kube_apiserver() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def rendered() -> Callable[[str], str]:
     """The plan's render of an environment (`helm template`, newest Kubernetes, monitoring API),
-    made once per test session: `rendered("prod")` is its text; parse it afresh to mutate it."""
-    from tests.support.repo import render
-
-    texts: dict[str, str] = {}
+    made once per test session (the one `run_check` feeds its readers): `rendered("prod")` is
+    its text; parse it afresh to mutate it."""
+    from tests.support.repo import produced, render_argv
 
     def text(env: str) -> str:
-        if env not in texts:
-            made = render(env)
-            assert made.returncode == 0, made.stderr
-            texts[env] = made.stdout
-        return texts[env]
+        made = produced(render_argv(env))
+        assert made.returncode == 0, made.stderr
+        return made.stdout
     return text

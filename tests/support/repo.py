@@ -44,9 +44,23 @@ def plan_check(check_id: str) -> Check:
     return checks[check_id]
 
 
+_PRODUCED: dict[tuple[str, ...], subprocess.CompletedProcess] = {}
+
+
+def produced(argv: list[str]) -> subprocess.CompletedProcess:
+    """A producer (`helm template`) of the repo's own files, run once per test process, as one
+    `lint` run renders once: no test edits REPO (they edit copies), and a render is
+    deterministic (tests/checks/chart/test_render.py proves it)."""
+    key = tuple(argv)
+    if key not in _PRODUCED:
+        _PRODUCED[key] = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+    return _PRODUCED[key]
+
+
 def run_check(check_id: str, *helm_args: str, check_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run a plan check as the executors do; helm_args are appended to its producer
-    (`helm template ...`) or, for a helm check, to the check itself."""
+    (`helm template ...`) or, for a helm check, to the check itself. The check always runs
+    afresh; its producer's output is shared when nothing is appended to it (`produced`)."""
     check = plan_check(check_id)
     argv = native(check.argv, check.tool)
     if check.tool == "helm":
@@ -55,17 +69,23 @@ def run_check(check_id: str, *helm_args: str, check_args: tuple[str, ...] = ()) 
     stdin = None
     if check.stdin_from is not None:
         producer = native(check.stdin_from.argv, check.stdin_from.tool) + list(helm_args)
-        made = subprocess.run(producer, cwd=REPO, capture_output=True, text=True, timeout=120)
+        made = produced(producer) if not helm_args else subprocess.run(
+            producer, cwd=REPO, capture_output=True, text=True, timeout=120)
         if made.returncode != 0:
             return made
         stdin = made.stdout
     return subprocess.run(argv, cwd=REPO, input=stdin, capture_output=True, text=True, timeout=300)
 
 
+def render_argv(env: str, *helm_args: str, kube: str = "1.37.0", monitoring: bool = True) -> list[str]:
+    """`helm template` of `env` as the plan renders it, plus `helm_args`."""
+    return native(template(env, kube, monitoring).argv, "helm") + list(helm_args)
+
+
 def render(env: str, *helm_args: str, kube: str = "1.37.0", monitoring: bool = True) -> subprocess.CompletedProcess:
     """`helm template` of `env` as the plan renders it, plus `helm_args` (a fresh process: use the
     session's `rendered` fixture for the unchanged render)."""
-    argv = native(template(env, kube, monitoring).argv, "helm") + list(helm_args)
+    argv = render_argv(env, *helm_args, kube=kube, monitoring=monitoring)
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-import yaml
 
 from pipeline.checks.chart import edc
 from pipeline.model.kube import load
@@ -228,7 +227,7 @@ def test_the_requirement_ci_step_runs_verbatim():
         f"{helm} template dpp-platform infra/helm/dpp-platform/ --values infra/helm/dpp-platform/values.yaml",
         shell=True, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    docs = load(result.stdout)
     assert not [d for d in docs if d["kind"] == "Secret"], "a Secret rendered from a value in the defaults"
     lint = subprocess.run([helm, "lint", "--strict", "infra/helm/dpp-platform/", "--values",
                            "infra/helm/dpp-platform/values.yaml"], cwd=REPO, capture_output=True, text=True,

@@ -12,6 +12,7 @@ import sys
 import pytest
 import yaml
 
+from pipeline.model.kube import load
 from tests.support.repo import REPO, output, render, run_check
 
 pytestmark = pytest.mark.tools
@@ -92,11 +93,10 @@ def test_a_malformed_digest_in_values_fails_the_render_naming_the_value(tmp_path
             "'^$|^sha256:[a-f0-9]{64}$'") in output(result)
 
 
-def test_a_malformed_digest_in_a_render_fails_the_policy():
-    made = render("dev")
-    assert made.returncode == 0, made.stderr
-    assert '"ghcr.io/dpp-platform/dpp-backend:0.1.0"' in made.stdout
-    bad = made.stdout.replace('"ghcr.io/dpp-platform/dpp-backend:0.1.0"',
+def test_a_malformed_digest_in_a_render_fails_the_policy(rendered):
+    made = rendered("dev")
+    assert '"ghcr.io/dpp-platform/dpp-backend:0.1.0"' in made
+    bad = made.replace('"ghcr.io/dpp-platform/dpp-backend:0.1.0"',
                               '"ghcr.io/dpp-platform/dpp-backend:0.1.0@sha256:0123"', 1)
     chart = REPO / "infra/helm/dpp-platform"
     done = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.hardening", "--env", "dev",
@@ -110,8 +110,8 @@ def test_a_malformed_digest_in_a_render_fails_the_policy():
 
 def containers_of(text: str) -> dict[str, dict]:
     found = {}
-    for doc in yaml.safe_load_all(text):
-        if not doc or doc.get("kind") not in ("Deployment", "StatefulSet"):
+    for doc in load(text):
+        if doc.get("kind") not in ("Deployment", "StatefulSet"):
             continue
         spec = doc["spec"]["template"]["spec"]
         for container in spec.get("containers", []) + spec.get("initContainers", []):
@@ -123,10 +123,11 @@ def containers_of(text: str) -> dict[str, dict]:
 def test_a_digest_renders_repository_tag_and_digest_pulled_if_not_present():
     made = render("dev", "--set", f"backend.image.digest={DIGEST}")
     assert made.returncode == 0, made.stderr
-    backend = containers_of(made.stdout)["Deployment/dpp-platform-backend/backend"]
+    containers = containers_of(made.stdout)
+    backend = containers["Deployment/dpp-platform-backend/backend"]
     assert backend["image"] == f"ghcr.io/dpp-platform/dpp-backend:0.1.0@{DIGEST}"
     assert backend["imagePullPolicy"] == "IfNotPresent"
-    minio = containers_of(made.stdout)["StatefulSet/dpp-platform-minio/minio"]
+    minio = containers["StatefulSet/dpp-platform-minio/minio"]
     assert minio["image"] == ("quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z@sha256:"
                               "a1ea29fa28355559ef137d71fc570e508a214ec84ff8083e39bc5428980b015e")
 
@@ -141,10 +142,9 @@ def test_a_digest_renders_repository_tag_and_digest_pulled_if_not_present():
      {"DATA_SOURCE_PASS_FILE": "/run/secrets/postgresql/password"}, "/run/secrets/postgresql"),
     ("Deployment/dpp-platform-redis", "redis", {}, "/run/secrets/redis"),
 ])
-def test_secrets_reach_these_images_as_files_never_env(workload, container, variables, mount):
-    made = render("dev")
-    assert made.returncode == 0, made.stderr
-    found = containers_of(made.stdout)[f"{workload}/{container}"]
+def test_secrets_reach_these_images_as_files_never_env(workload, container, variables, mount,
+                                                     rendered):
+    found = containers_of(rendered("dev"))[f"{workload}/{container}"]
     env = {v["name"]: v for v in found.get("env", [])}
     for name, path in variables.items():
         assert env[name].get("value") == path, name
@@ -157,9 +157,8 @@ def test_secrets_reach_these_images_as_files_never_env(workload, container, vari
     assert "password" in " ".join(files) or "root-user" in files
 
 
-def test_redis_reads_its_password_file_for_the_server_and_the_readiness_probe():
-    made = render("dev")
-    redis = containers_of(made.stdout)["Deployment/dpp-platform-redis/redis"]
+def test_redis_reads_its_password_file_for_the_server_and_the_readiness_probe(rendered):
+    redis = containers_of(rendered("dev"))["Deployment/dpp-platform-redis/redis"]
     assert "$(cat /run/secrets/redis/password)" in redis["command"][-1]
     assert "$(cat /run/secrets/redis/password)" in redis["readinessProbe"]["exec"]["command"][-1]
     assert redis["livenessProbe"] == {**redis["livenessProbe"], "tcpSocket": {"port": "redis"}}
@@ -176,13 +175,13 @@ def test_frontend_liveness_is_a_tcp_check_of_its_contract_port():
             "is a TCP check of 8080") in output(result), output(result)
 
 
-def test_values_without_a_tier_are_a_problem_not_a_quiet_non_production(tmp_path):
+def test_values_without_a_tier_are_a_problem_not_a_quiet_non_production(tmp_path, rendered):
     """Image digests are required in production only: values that do not say their tier are
     refused, never checked as if they were not production."""
     values = tmp_path / "values.yaml"
     values.write_text("backend: {}\n")
     done = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.hardening", "--env", "qa",
-                           "--values", str(values)], input=render("prod").stdout,
+                           "--values", str(values)], input=rendered("prod"),
                           capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 1, done.stdout
     assert f"global.environment is set in none of {values}" in done.stdout

@@ -14,12 +14,13 @@ ENVS = ["dev", "staging", "prod"]
 
 @pytest.mark.parametrize("env", ENVS)
 @pytest.mark.parametrize("monitoring", [False, True])
-def test_two_renders_are_byte_identical(env, monitoring):
-    first = render(env, monitoring=monitoring)
+def test_two_renders_are_byte_identical(env, monitoring, rendered):
+    """Two helm processes; with the monitoring API the first is the session's render."""
     second = render(env, monitoring=monitoring)
-    assert first.returncode == 0, first.stderr
-    assert len(load(first.stdout)) > 20
-    assert first.stdout == second.stdout
+    assert second.returncode == 0, second.stderr
+    first = rendered(env) if monitoring else render(env, monitoring=False).stdout
+    assert len(load(first)) > 20
+    assert first == second.stdout
 
 
 @pytest.mark.parametrize("override,message", [
@@ -83,9 +84,9 @@ def kinds(text):
     return {(d["kind"], d["metadata"]["name"]) for d in load(text)}
 
 
-def test_operator_objects_need_the_monitoring_api():
+def test_operator_objects_need_the_monitoring_api(rendered):
     without = kinds(render("dev", monitoring=False).stdout)
-    with_api = kinds(render("dev", monitoring=True).stdout)
+    with_api = kinds(rendered("dev"))  # the monitoring API
     assert not {k for k in without if k[0] in ("ServiceMonitor", "PrometheusRule")}
     assert ("PrometheusRule", "dpp-platform") in with_api
     assert ("ServiceMonitor", "dpp-platform-backend") in with_api
@@ -133,10 +134,10 @@ def test_edc_metrics_only_with_the_otel_agent(rendered):
     assert "metrics" not in {p["name"] for p in ports}
 
 
-def test_keycloak_ingress_routes_only_its_public_paths():
+def test_keycloak_ingress_routes_only_its_public_paths(rendered):
     """Keycloak 24 serves /health and /metrics on 8080: the Ingress routes only listed paths."""
     for env, admin in (("prod", False), ("dev", True)):
-        ingress = next(d for d in load(render(env).stdout) if d["kind"] == "Ingress")
+        ingress = next(d for d in load(rendered(env)) if d["kind"] == "Ingress")
         rule = next(r for r in ingress["spec"]["rules"] if r["host"].startswith("auth."))
         paths = [p["path"] for p in rule["http"]["paths"]]
         assert "/realms" in paths and "/" not in paths
