@@ -15,8 +15,8 @@ from pipeline.plan import Tree, build
 from pipeline.plan.model import Check
 from tests.support.repo import copy_repo
 
-MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "infra/compose",
-                    "src/pipeline")
+# No src/pipeline: Python checks run the module's own code, never the tree's (executors/native.py).
+MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "infra/compose")
 RULES = "infra/monitoring/alertmanager/rules"
 DASHBOARDS = "infra/monitoring/grafana/dashboards"
 CONTRACT = "infra/monitoring/metrics-contract.yaml"
