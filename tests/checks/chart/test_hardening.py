@@ -97,7 +97,7 @@ def test_a_malformed_digest_in_a_render_fails_the_policy(rendered):
     made = rendered("dev")
     assert '"ghcr.io/dpp-platform/dpp-backend:0.1.0"' in made
     bad = made.replace('"ghcr.io/dpp-platform/dpp-backend:0.1.0"',
-                              '"ghcr.io/dpp-platform/dpp-backend:0.1.0@sha256:0123"', 1)
+                       '"ghcr.io/dpp-platform/dpp-backend:0.1.0@sha256:0123"', 1)
     chart = REPO / "infra/helm/dpp-platform"
     done = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.hardening", "--env", "dev",
                            "--values", str(chart / "values.yaml"),
