@@ -9,10 +9,11 @@ every ref local (`#/$defs/<name>`).
 
 Why: kubeconform compiles each kind's schema with a new compiler, which parsed the whole
 shared `_definitions.json` again for every kind (about 0.12 s CPU a kind). One kubeconform
-over the six renders of Kubernetes 1.37 cost 1.21 s CPU with the shared file and 0.22 s
-self-contained, same verdicts (measured on 2 cores; tests/pipeline/test_kubeschemas.py
-proves the verdicts equal). `_definitions.json` is still written (refs local too) for
-other tools.
+-strict over the six renders of Kubernetes 1.37 (GOGC=400, as the native executor runs it;
+2 cores, median of 5) costs 1.43 s CPU (user+sys) with the shared file and 0.27 s with
+self-contained files, with the same verdicts (tests/pipeline/test_kubeschemas.py). The
+price: about 4x the bytes on disk (132 MB for four versions, from 36 MB) and ~0.2 s more
+CPU to write them. `_definitions.json` is still written (refs local too) for other tools.
 
 The layout is kubeconform's for `-schema-location DIR`: `DIR/v1.XX.0-standalone[-strict]/`
 (pkg/registry/registry.go appends `{{ .NormalizedKubernetesVersion }}-standalone
@@ -91,11 +92,12 @@ def write_folder(members: dict[str, bytes], where: str, dest: Path) -> int:
     definitions: dict[str, object] = {}
     refs_of: dict[str, set[str]] = {}
     try:
-        shared = json.loads(members[DEFINITIONS])
-        for name, body in shared["$defs"].items():
+        raw = json.loads(members[DEFINITIONS])
+        for name, body in raw["$defs"].items():
             refs_of[name] = set()
             definitions[name] = localise(body, refs_of[name])
-        shared = localise(shared, set())
+        shared = {key: definitions if key == "$defs" else localise(value, set())
+                  for key, value in raw.items() if key != "$id"}
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise SystemExit(f"{where}/{DEFINITIONS}: {error}") from None
     encoded = {name: encode(body) for name, body in definitions.items()}
