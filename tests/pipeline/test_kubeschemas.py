@@ -309,3 +309,18 @@ def test_kubeconform_gives_the_same_verdicts_as_with_the_shared_definitions(layo
     assert set(bad) == set(BAD_VERDICTS)
     for name, message in BAD_VERDICTS.items():
         assert bad[name][2] == "statusInvalid" and message in bad[name][3], bad[name]
+
+
+def test_a_new_schemas_layout_invalidates_the_cached_kubeconform_results(tmp_path, monkeypatch):
+    """A result is reused only for the schemas it was proven with: the layout counts."""
+    from pipeline.executors import cache
+    from pipeline.plan.model import Check
+
+    kubeconform = Check(name="k", group="g", tool="kubeconform",
+                        argv=kubeconform_argv(VERSION), reads=())
+    other = Check(name="y", group="g", tool="yamllint", argv=("yamllint", "."), reads=())
+    key = cache.ResultCache(tmp_path, tmp_path / "store").key
+    before = key(kubeconform), key(other)
+    monkeypatch.setattr(kubeschemas, "FORMAT", kubeschemas.FORMAT + 1)
+    assert key(kubeconform) != before[0]
+    assert key(other) == before[1]
