@@ -158,6 +158,19 @@ def fork(request: dict, close: list) -> int:
         os._exit(code & 0xFF)
 
 
+def parse_ahead(request: dict) -> None:
+    """Parse the request's stdin before the fork, once per distinct content, so the check's
+    child inherits the documents instead of parsing them (model.kube.parse_ahead: keyed by
+    the text, taken once). Decoded as the child's sys.stdin will decode it; only when a
+    served module imported the parser, else no check of the run reads with it."""
+    kube = sys.modules.get("pipeline.model.kube")
+    if kube is None or not request.get("stdin"):
+        return
+    with contextlib.suppress(Exception):  # unreadable: the child reports it, as it would have
+        data = Path(request["stdin"]).read_bytes()
+        kube.parse_ahead(data.decode(sys.stdin.encoding, sys.stdin.errors))
+
+
 class Fd(int):
     def close(self) -> None:
         os.close(self)
@@ -255,6 +268,7 @@ def answer(selector, listener, buffers, running, pidfds, forked, drop, kill) -> 
                     continue
                 line, buffers[conn] = buffers[conn].split(b"\n", 1)  # one request, once
                 request = json.loads(line)
+                parse_ahead(request)
                 pid = fork(request, [selector, listener, *buffers, *map(Fd, pidfds.values())])
                 forked.add(pid)
                 pidfd = os.pidfd_open(pid)
