@@ -11,6 +11,10 @@ The child is the check's own process, as `python -m` would have made it:
   ARGS, and the module runs as `__main__` (runpy, as `python -m` does);
 - its exit code is the module's (SystemExit, 1 and a traceback for an exception, killed by
   SIGINT for an uncaught KeyboardInterrupt), reported like a subprocess's returncode;
+- its stdin is parsed once in the server before the fork, per distinct content: 27 checks
+  read the same 3 renders, and each child takes the documents it inherits instead of
+  parsing them again (parse_ahead, model.kube.parse_ahead); what it would have parsed, the
+  same documents or the same error, only faster;
 - a crash, a hang or a Ctrl-C stays in that child: the server ignores SIGINT and outlives
   it, a timeout or a cancelled run closes the request's connection and the server kills
   the child; when the executor goes away (its pipe to our stdin closes), the server kills
