@@ -165,8 +165,9 @@ def fork(request: dict, close: list) -> int:
 def parse_ahead(request: dict) -> None:
     """Parse the request's stdin before the fork, once per distinct content, so the check's
     child inherits the documents instead of parsing them (model.kube.parse_ahead: keyed by
-    the text, taken once). Decoded as the child's sys.stdin will decode it; only when a
-    served module imported the parser, else no check of the run reads with it."""
+    the SHA-256 of the exact text, taken once). Decoded as the child's sys.stdin decodes it
+    (its encoding and errors, no newline translation on POSIX); only when a served module
+    imported the parser, else no check of the run reads with it."""
     kube = sys.modules.get("pipeline.model.kube")
     if kube is None or not request.get("stdin"):
         return
