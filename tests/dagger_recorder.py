@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagger._exceptions import _query_error_from_transport
+from dagger.client import _core
 from dagger.client._core import Context, Field
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
@@ -130,6 +131,12 @@ class Recorder:
             return await answer if inspect.isawaitable(answer) else answer
 
         monkeypatch.setattr(Context, "execute", execute)
+        # dagger-io builds a new cattrs converter for every selection (Context.__post_init__),
+        # most of a recorded run's CPU. Its ctx serves only to structure results, which
+        # `execute` above answers instead; one converter unstructures every selection's args
+        # the same way (made with no ctx: structuring a result with it would fail loudly).
+        converter = _core.make_converter(None)
+        monkeypatch.setattr(_core, "make_converter", lambda ctx: converter)
         return self
 
     def exit_of(self, argv: list[str]) -> Exit | None:
