@@ -27,7 +27,9 @@ def _load(path: str | Path, parse: Callable[[Any], Any], kind: str,
 
 
 def load_yaml(path: str | Path) -> Any:
-    return _load(path, yaml.safe_load, "YAML", (yaml.YAMLError,))
+    """One YAML document, safely, with libyaml when present (as model.kube.load)."""
+    return _load(path, lambda handle: yaml.load(handle, Loader=kube.LOADER), "YAML",
+                 (yaml.YAMLError,))
 
 
 def load_json(path: str | Path) -> Any:
