@@ -8,10 +8,13 @@ chain and answered from canned values. Private API: dagger-io is pinned exactly.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dagger._exceptions import _query_error_from_transport
@@ -19,6 +22,8 @@ from dagger.client import _core
 from dagger.client._core import Context, Field
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
+
+from pipeline.kubeapi import server
 
 # The leaves that read an exec's outcome (its own, when it ran with expect=ANY).
 OUTCOME_LEAVES = ("exitCode", "stdout", "stderr", "combinedOutput")
@@ -191,3 +196,27 @@ def all_fields(chain: list[Field]) -> list[Field]:
                 if hasattr(obj, "_ctx"):
                     found += all_fields(chain_of(obj))
     return found
+
+
+MAKE_CREDENTIALS = server.make_credentials  # the real one, before any test replaces it
+
+
+@functools.cache
+def _apiserver_credentials() -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory(prefix="dpp-test-credentials-") as work:
+        MAKE_CREDENTIALS(Path(work))
+        return {path.name: path.read_bytes() for path in Path(work).iterdir()}
+
+
+def reuse_apiserver_credentials(monkeypatch) -> None:
+    """The Dagger executor makes throwaway kube-apiserver credentials with openssl (two RSA
+    keys, about 0.4 CPU-seconds) for every lint with an API-server check. Over the stand-in
+    they are only mounted, never served: one set, made by the real make_credentials, serves
+    a test session (files and modes as it writes them)."""
+    def make_credentials(directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in _apiserver_credentials().items():
+            (directory / name).touch(mode=0o600)
+            (directory / name).write_bytes(data)
+
+    monkeypatch.setattr(server, "make_credentials", make_credentials)
