@@ -210,9 +210,9 @@ def _apiserver_credentials() -> dict[str, bytes]:
 
 def reuse_apiserver_credentials(monkeypatch) -> None:
     """The Dagger executor makes throwaway kube-apiserver credentials with openssl (two RSA
-    keys, about 0.4 CPU-seconds) for every lint with an API-server check. Over the stand-in
-    they are only mounted, never served: one set, made by the real make_credentials, serves
-    a test session (files and modes as it writes them)."""
+    key generations) for every lint with an API-server check. Over the stand-in they are
+    only mounted, never served: one set, made by the real make_credentials, serves a test
+    session (files and modes as it writes them)."""
     def make_credentials(directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for name, data in _apiserver_credentials().items():

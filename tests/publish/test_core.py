@@ -73,7 +73,8 @@ class RecordedSteps:
         return VERIFIED if argv[1] == "verify" else (0, "")
 
 
-def release(steps: RecordedSteps, lint_failures: str | None = None, **backoff) -> str:
+def release(steps: RecordedSteps, lint_failures: str | None = None, **options) -> str:
+    """The sequence to 127.0.0.1:5000; `options`: publish_release's keywords (backoff)."""
     target = release_target("v1.4.0", "127.0.0.1:5000", "acme/charts", plain_http=True)
 
     async def lint() -> str | None:
@@ -81,7 +82,7 @@ def release(steps: RecordedSteps, lint_failures: str | None = None, **backoff) -
         return lint_failures
 
     return anyio.run(functools.partial(publish_release, steps, target, STAMP, SIGNING, lint,
-                                       **backoff))
+                                       **options))
 
 
 def test_the_sequence_asks_lints_packages_asks_again_pushes_signs_and_verifies():
@@ -111,7 +112,7 @@ def test_a_failing_step_stops_the_sequence_there(fail, ran, message):
     assert steps.ran == ran
 
 
-@pytest.mark.parametrize("backoff", [{}, {"backoff": (0.25, 0.5)}],
+@pytest.mark.parametrize("options", [{}, {"backoff": (0.25, 0.5)}],
                          ids=["the release backoff", "a shorter backoff"])
 @pytest.mark.parametrize("fail,ran,step", [
     ("show-transient", ["show"] * 3, "check"),
@@ -119,7 +120,7 @@ def test_a_failing_step_stops_the_sequence_there(fail, ran, message):
      "push"),
 ])
 def test_a_transient_registry_failure_is_retried_after_each_pause_then_reported(
-        monkeypatch, backoff, fail, ran, step):
+        monkeypatch, options, fail, ran, step):
     """The native tests shorten the pauses (`backoff`); the release's own are these, and
     their sum plus three attempts bounds how long a down registry holds a release."""
     pauses = []
@@ -131,9 +132,9 @@ def test_a_transient_registry_failure_is_retried_after_each_pause_then_reported(
     steps = RecordedSteps(fail)
     with pytest.raises(PublishError, match=rf"^{step} .*: registry unreachable or failing after "
                                            rf"3 attempt\(s\)"):
-        release(steps, **backoff)
+        release(steps, **options)
     assert steps.ran == ran
-    assert pauses == list(backoff.get("backoff", (1.0, 2.0)))
+    assert pauses == list(options.get("backoff", (1.0, 2.0)))
 
 
 def test_a_lint_failure_stops_before_the_chart_is_read_and_says_what_failed():
