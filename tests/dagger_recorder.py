@@ -8,16 +8,22 @@ chain and answered from canned values. Private API: dagger-io is pinned exactly.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dagger._exceptions import _query_error_from_transport
+from dagger.client import _core
 from dagger.client._core import Context, Field
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
+
+from pipeline.kubeapi import server
 
 # The leaves that read an exec's outcome (its own, when it ran with expect=ANY).
 OUTCOME_LEAVES = ("exitCode", "stdout", "stderr", "combinedOutput")
@@ -130,6 +136,12 @@ class Recorder:
             return await answer if inspect.isawaitable(answer) else answer
 
         monkeypatch.setattr(Context, "execute", execute)
+        # dagger-io builds a new cattrs converter for every selection (Context.__post_init__),
+        # most of a recorded run's CPU. Its ctx serves only to structure results, which
+        # `execute` above answers instead; one converter unstructures every selection's args
+        # the same way (made with no ctx: structuring a result with it would fail loudly).
+        converter = _core.make_converter(None)
+        monkeypatch.setattr(_core, "make_converter", lambda ctx: converter)
         return self
 
     def exit_of(self, argv: list[str]) -> Exit | None:
@@ -184,3 +196,27 @@ def all_fields(chain: list[Field]) -> list[Field]:
                 if hasattr(obj, "_ctx"):
                     found += all_fields(chain_of(obj))
     return found
+
+
+MAKE_CREDENTIALS = server.make_credentials  # the real one, before any test replaces it
+
+
+@functools.cache
+def _apiserver_credentials() -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory(prefix="dpp-test-credentials-") as work:
+        MAKE_CREDENTIALS(Path(work))
+        return {path.name: path.read_bytes() for path in Path(work).iterdir()}
+
+
+def reuse_apiserver_credentials(monkeypatch) -> None:
+    """The Dagger executor makes throwaway kube-apiserver credentials with openssl (two RSA
+    key generations) for every lint with an API-server check. Over the stand-in they are
+    only mounted, never served: one set, made by the real make_credentials, serves a test
+    session (files and modes as it writes them)."""
+    def make_credentials(directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in _apiserver_credentials().items():
+            (directory / name).touch(mode=0o600)
+            (directory / name).write_bytes(data)
+
+    monkeypatch.setattr(server, "make_credentials", make_credentials)

@@ -17,11 +17,16 @@ from pipeline.kubeapi import server
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG, SCHEMAS
 from tests.support.repo import REPO, repo_listing
-from tests.dagger_recorder import Exit, Recorder, chain_of
+from tests.dagger_recorder import Exit, Recorder, chain_of, reuse_apiserver_credentials
 
 
 ANSWERS = {"glob": lambda call: repo_listing(), "exitCode": 0, "combinedOutput": "ok",
            "stdout": "rendered"}
+
+
+@pytest.fixture(autouse=True)
+def apiserver_credentials(monkeypatch):
+    reuse_apiserver_credentials(monkeypatch)
 
 
 @pytest.fixture
@@ -34,6 +39,7 @@ def full_lint() -> tuple[Recorder, dict]:
     """One whole `lint` over the stand-in engine, every check passing: the tests that only
     read what it ran share it (each recorded run of the whole plan costs seconds)."""
     with pytest.MonkeyPatch.context() as patch:
+        reuse_apiserver_credentials(patch)
         recorder = Recorder(answers=ANSWERS).install(patch)
         report = json.loads(run_lint(format="json"))
     return recorder, report

@@ -16,13 +16,18 @@ from pipeline.executors import batch, dagger_services
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG
 from tests.support.repo import REPO
-from tests.dagger_recorder import Recorder, all_fields, chain_of
+from tests.dagger_recorder import Recorder, all_fields, chain_of, reuse_apiserver_credentials
 
 FUNCTIONS = Pipeline.__dagger_object_type__.functions
 
 
 GROUP_NAMES = [group.__name__.rsplit(".", 1)[-1] for group in plan.GROUPS]
 CHECKS = {f"lint_{group}" for group in GROUP_NAMES}
+
+
+@pytest.fixture(autouse=True)
+def apiserver_credentials(monkeypatch):
+    reuse_apiserver_credentials(monkeypatch)
 
 
 def test_the_module_exposes_the_pipeline_functions():

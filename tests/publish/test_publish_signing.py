@@ -205,13 +205,13 @@ def test_the_cli_publishes_signed_and_keeps_key_and_passwords_out_of_output(regi
                                            "deploy.yml@refs/tags/v1.4.0"),
      "--signing-key and --certificate-identity both given"),
 ])
-def test_publish_without_a_complete_way_to_sign_fails_before_any_work(registry, password,
-                                                                      signing_inputs, message):
+def test_publish_without_a_complete_way_to_sign_fails_before_any_work(
+        shared_registry, shared_password, signing_inputs, message):
     def lint():
         raise AssertionError("lint ran without a way to sign")
 
     with pytest.raises(PublishError, match=message):
-        publish(registry, signing=signing_inputs, lint=lint)
+        publish(shared_registry, signing=signing_inputs, lint=lint)
 
 
 def test_the_artifact_carries_provenance_from_the_commit_not_the_clock(registry, password,
@@ -242,8 +242,8 @@ def test_provenance_defaults_to_the_checkouts_head_and_commit_date(registry, pas
         created.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(registry, password,
-                                                                          tmp_path):
+def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(
+        shared_registry, shared_password, tmp_path):
     root = copy_repo(tmp_path / "repo", layout.CHART)  # what publish reads, and no .git
 
     def lint():
@@ -251,7 +251,7 @@ def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(regis
 
     with pytest.raises(PublishError, match=r"--revision, --created not given; not readable "
                                            r"from git in .*repo either"):
-        publish(registry, lint=lint, source=root,
+        publish(shared_registry, lint=lint, source=root,
                 origin=Origin(source_url="https://github.com/acme/dpp-platform"))
 
 

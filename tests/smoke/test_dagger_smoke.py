@@ -3,6 +3,7 @@ connection."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -37,6 +38,20 @@ def is_compose(call) -> bool:
     return bool(call.execs) and call.execs[-1][:1] == [model.BINARY]
 
 
+@functools.cache
+def compose_output(root: Path, argv: tuple[str, ...]) -> str:
+    """What the real docker-compose prints for `argv` in `root`; once per tree and argv (no
+    test changes a tree after its first query)."""
+    return subprocess.run([model.binary(), *argv[1:]], cwd=root, capture_output=True, text=True,
+                          check=True).stdout
+
+
+@functools.cache
+def repo_stack() -> dict[str, stack.ServiceSpec]:
+    """stack.load(REPO), once: the tests only read it."""
+    return stack.load(REPO)
+
+
 def answers(root: Path = REPO, code: int = 0, report: list | None = None) -> dict:
     """The stand-in engine's answers. The compose image's `docker-compose config` is answered
     by the real tool running the recorded argv in `root` (so its JSON is what Compose prints);
@@ -44,8 +59,7 @@ def answers(root: Path = REPO, code: int = 0, report: list | None = None) -> dic
     def stdout(call) -> str:
         if not is_compose(call):
             return json.dumps(REPORT if report is None else report)
-        return subprocess.run([model.binary(), *call.execs[-1][1:]], cwd=root, capture_output=True,
-                              text=True, check=True).stdout
+        return compose_output(root, tuple(call.execs[-1]))
 
     return {"glob": lambda c: listing(), "contents": contents, "stdout": stdout,
             "exitCode": lambda call: 0 if is_compose(call) else code}
@@ -89,7 +103,7 @@ def service_fields(chain, name):
 def test_each_compose_monitoring_service_is_a_service_from_its_image_and_mounts(recorder):
     out = run_smoke_in_containers()
     assert "prometheus ready" in out
-    specs = stack.load(REPO)
+    specs = repo_stack()
     bound = bindings(runner(recorder).chain)
     assert set(specs) <= set(bound)
     for name, spec in specs.items():
@@ -177,7 +191,7 @@ PROMETHEUS_BAD_CONFIG = (
 def test_a_service_with_a_broken_config_shows_its_own_error_line(monkeypatch):
     """The engine fails the runner with the service's ExecError (core/service.go: exited
     before its health check, with what it wrote while starting)."""
-    prometheus = stack.load(REPO)["prometheus"]
+    prometheus = repo_stack()["prometheus"]
 
     def is_prometheus(argv):
         return argv[-len(prometheus.smoke_args):] == prometheus.smoke_args
@@ -210,7 +224,7 @@ def test_up_exposes_the_smokes_services(recorder):
         assert isinstance(service, dagger.Service)
         assert chain_of(service) == bound[name], name
         ports = {f.args["port"] for f in chain_of(service) if f.name == "withExposedPort"}
-        assert stack.load(REPO)[name].listen_port in ports
+        assert repo_stack()[name].listen_port in ports
 
 
 def test_up_of_a_service_compose_lacks_names_the_services(monkeypatch, tmp_path):

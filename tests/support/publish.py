@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import urllib.request
 
+from pipeline.publish import BACKOFF_SECONDS
 from pipeline.publish import native as publish_native
 from pipeline.publish.provenance import Origin
 from tests.support.repo import REPO
@@ -14,20 +15,26 @@ from tests.publish import signing_keys
 REPOSITORY = "acme/dpp/charts"
 # The worktree may have no `origin` remote; revision and date come from its git HEAD.
 ORIGIN = Origin(source_url="https://github.com/acme/dpp-platform")
+# Pauses before the retries of a failing registry step, as many as the release's own
+# (publish.BACKOFF_SECONDS, tests/publish/test_core.py) but short: the retries still happen.
+SHORT_BACKOFF = (0.05, 0.1)
 
 
 def publish(registry, tag="v1.4.0", password_env="REGISTRY_PASSWORD", lint=lambda: True,
-            host=None, signing=None, origin=ORIGIN, repository=REPOSITORY, source=REPO):
+            host=None, signing=None, origin=ORIGIN, repository=REPOSITORY, source=REPO,
+            backoff=BACKOFF_SECONDS):
     """`publish_natively` of `source` (this checkout) to the test registry, plain HTTP,
     signed with the release key pair; the password from the environment variable.
-    `lint()` says whether lint passed (or raises: a lint that must not start)."""
+    `lint()` says whether lint passed (or raises: a lint that must not start); `backoff`:
+    the pauses before a failing registry step is retried (SHORT_BACKOFF where a test
+    waits on them)."""
     async def lint_failures() -> str | None:
         return None if lint() else "FAILED (the test's lint)"
 
     return publish_native.publish_natively(
         source, tag, host or registry.host, repository, registry.username,
         f"env:{password_env}", True, lint_failures, signing or signing_keys.pairs()[0].inputs(),
-        origin)
+        origin, backoff)
 
 
 def signing_flags() -> list[str]:

@@ -62,11 +62,13 @@ def release_target(tag: str, registry: str, repository: str, plain_http: bool) -
     return Target(registry, repository, version, plain_http)
 
 
-async def attempt(run: Run, argv: list[str], target: Target, step: str) -> ToolRun:
-    """Run one registry step, retrying only transient failures, a bounded number of times."""
+async def attempt(run: Run, argv: list[str], target: Target, step: str,
+                  backoff: tuple[float, ...] = BACKOFF_SECONDS) -> ToolRun:
+    """Run one registry step, retrying only transient failures: one attempt more than
+    `backoff` has pauses, each retry after the next pause."""
     code, output = await run(argv)
     tries = 1
-    for pause in BACKOFF_SECONDS:
+    for pause in backoff:
         if code == 0 or classify(output, target) != "transient":
             break
         await anyio.sleep(pause)
@@ -77,21 +79,23 @@ async def attempt(run: Run, argv: list[str], target: Target, step: str) -> ToolR
     return code, output
 
 
-async def preflight(run: Run, target: Target, config: str) -> None:
+async def preflight(run: Run, target: Target, config: str,
+                    backoff: tuple[float, ...] = BACKOFF_SECONDS) -> None:
     """The cheap facts: the registry answers, accepts the credentials, and does not hold
     this version yet (one `helm show chart`)."""
-    code, output = await attempt(run, exists_argv(target, config), target, "check")
+    code, output = await attempt(run, exists_argv(target, config), target, "check", backoff)
     if code == 0:
         raise refuse_existing(target)
     if classify(output, target) != "absent":
         raise registry_failure(target, "check", output, 1)
 
 
-async def push_once(steps: Steps, target: Target, package: str) -> str:
+async def push_once(steps: Steps, target: Target, package: str,
+                    backoff: tuple[float, ...] = BACKOFF_SECONDS) -> str:
     """Refuse an existing version (asked again: lint took time), push; the pushed digest."""
-    await preflight(steps.ask_registry, target, steps.registry_config)
+    await preflight(steps.ask_registry, target, steps.registry_config, backoff)
     code, output = await attempt(steps.push, push_argv(target, package, steps.registry_config),
-                                 target, "push")
+                                 target, "push", backoff)
     if code != 0:
         raise registry_failure(target, "push", output, 1)
     digest = pushed_digest(output)
@@ -105,16 +109,18 @@ async def push_once(steps: Steps, target: Target, package: str) -> str:
 
 
 async def publish_release(steps: Steps, target: Target, stamp: stamping.Provenance,
-                          signing: Signing, lint: Lint) -> str:
+                          signing: Signing, lint: Lint,
+                          backoff: tuple[float, ...] = BACKOFF_SECONDS) -> str:
     """The cheap registry facts, lint, package, push once, sign and verify; the line publish
-    prints (the signed reference)."""
-    await preflight(steps.ask_registry, target, steps.registry_config)
+    prints (the signed reference). `backoff`: the pauses before the retries of a registry
+    step that failed transiently (tests shorten them; their number is the retries)."""
+    await preflight(steps.ask_registry, target, steps.registry_config, backoff)
     failed = await lint()
     if failed is not None:
         raise PublishError("lint failed: nothing was packaged or pushed"
                            + (f"\n{failed}" if failed else ""))
     chart_yaml = stamping.stamped_chart_yaml(await steps.read_chart_yaml(), stamp)
     package = await steps.package(chart_yaml, target.version, stamp.epoch)
-    digest = await push_once(steps, target, package)
+    digest = await push_once(steps, target, package, backoff)
     signature = await sign_and_verify(steps.sign, target, digest, signing)
     return signed_line(target.reference(digest), signature, signing)

@@ -18,8 +18,8 @@ import anyio
 
 from pipeline import layout
 from pipeline.executors.native import environment
-from pipeline.publish import (CHART_NAME, PublishError, package_argv, package_failure,
-                              package_file, registry_config)
+from pipeline.publish import (BACKOFF_SECONDS, CHART_NAME, PublishError, package_argv,
+                              package_failure, package_file, registry_config)
 from pipeline.publish import provenance as stamping
 from pipeline.publish import reproducible
 from pipeline.publish import signing as cosign
@@ -152,10 +152,12 @@ class NativeSteps:
 def publish_natively(source: Path, tag: str, registry: str, repository: str, username: str,
                      registry_password: str, plain_http: bool, lint: Lint,
                      signing: SigningInputs,
-                     origin: stamping.Origin = stamping.Origin()) -> str:
+                     origin: stamping.Origin = stamping.Origin(),
+                     backoff: tuple[float, ...] = BACKOFF_SECONDS) -> str:
     """Validate every input, take the secrets out of the environment, then run the release
     sequence; return the signed reference line. `lint()` returns None when every check
-    passed, else what failed ("" when its report is printed already)."""
+    passed, else what failed ("" when its report is printed already). `backoff`: the
+    pauses before a transiently failing registry step is retried."""
     target = release_target(tag, registry, repository, plain_http)
     checked_signing(signing)
     stamp = provenance_of(source, origin)
@@ -179,4 +181,4 @@ def publish_natively(source: Path, tag: str, registry: str, repository: str, use
             helm_env=environment(source),
             cosign_env={**environment(source), cosign.DOCKER_CONFIG_ENV: tmp,
                         cosign.PASSWORD_ENV: key_password, **oidc})
-        return anyio.run(publish_release, steps, target, stamp, signer, lint)
+        return anyio.run(publish_release, steps, target, stamp, signer, lint, backoff)
