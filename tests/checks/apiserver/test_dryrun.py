@@ -166,15 +166,16 @@ def test_an_argocd_manifest_that_is_not_yaml_is_a_problem_naming_it(tmp_path, ku
 def test_the_crd_digests_are_memoised_by_the_files_bytes_and_a_damaged_memo_is_ignored(tmp_path):
     """Only the first check of a server parses the 2.5 MB of CRDs; a memo never stands for
     other bytes, and one that does not load is recomputed, never trusted."""
-    crds = copy_repo(tmp_path / "repo", "infra/schemas/crd-sources") / "infra/schemas/crd-sources"
-    files = sorted(crds.rglob("*.yaml"))
+    source = "infra/schemas/crd-sources/monitoring.coreos.com"  # the small ones will do
+    files = sorted((copy_repo(tmp_path / "repo", source) / source).rglob("*.yaml"))
     memo = tmp_path / "memo"
     memo.mkdir()
     assert dryrun.memoised_digests(files, None) == (None, None)  # nowhere to keep it
     found, path = dryrun.memoised_digests(files, memo)
     assert found is None and path.parent == memo
-    digests = dryrun.digests_of(dryrun.load_crds(files))
-    assert sorted(digests) == sorted(crd["metadata"]["name"] for crd in dryrun.load_crds(files))
+    crds = dryrun.load_crds(files)
+    digests = dryrun.digests_of(crds)
+    assert len(digests) == len(crds) == 3
     dryrun.memoise(path, digests)
     assert dryrun.memoised_digests(files, memo) == (digests, path)
     path.write_text('{"applications.argoproj.io": ')  # truncated
