@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from pipeline.model import kube
 from pipeline.model.kube import (containers, effective_env, label_selector_matches, load, service_selects,
                                  template_sources, workloads)
 
@@ -127,3 +129,50 @@ def test_effective_env_is_envfrom_then_env():
     assert effective_env(container, docs) == {
         "LEVEL": "debug", "MODE": "prod",
         "DB_PASSWORD": {"secretKeyRef": {"name": "db", "key": "password"}}}
+
+
+# ----------------------------------------------------------------- parsed ahead (the warm server)
+
+SAFE_LOADED = list(yaml.safe_load_all(RENDER))  # PyYAML's pure-Python loader, not the code under test
+
+
+@pytest.fixture
+def ahead(monkeypatch) -> dict:
+    """An empty table of parses made ahead, and a count of the parses load() makes itself."""
+    monkeypatch.setattr(kube, "AHEAD", {})
+    parses = []
+    real = yaml.load_all
+    monkeypatch.setattr(yaml, "load_all", lambda *a, **k: parses.append(1) or real(*a, **k))
+    return {"parses": parses}
+
+
+def test_a_parse_made_ahead_is_taken_once_for_exactly_the_same_text(ahead):
+    kube.parse_ahead(RENDER)
+    assert len(ahead["parses"]) == 1
+    docs = load(RENDER)
+    assert len(ahead["parses"]) == 1  # taken, not parsed again
+    assert docs == SAFE_LOADED
+    docs[0]["kind"] = "Changed"  # the taker's to change: the next load parses afresh
+    assert load(RENDER)[0]["kind"] == "Deployment" and len(ahead["parses"]) == 2
+
+
+def test_a_different_text_of_the_same_length_is_parsed_for_itself(ahead):
+    kube.parse_ahead(RENDER)
+    other = RENDER.replace("LEVEL: info", "LEVEL: warn")
+    assert len(other) == len(RENDER)
+    assert load(other)[1]["data"]["LEVEL"] == "warn"
+    assert len(ahead["parses"]) == 2
+    assert kube.content_key(other) != kube.content_key(RENDER)
+
+
+@pytest.mark.parametrize("text, error", [("kind: [1, 2\nspec: {}\n", yaml.YAMLError),
+                                         ("kind: ConfigMap\nwhen: 2020-13-45\n", ValueError)])
+def test_a_text_that_does_not_parse_is_not_kept_and_load_fails_as_before(ahead, text, error):
+    kube.parse_ahead(text)  # no exception here: it is load()'s to report
+    assert kube.AHEAD == {}
+    with pytest.raises(error) as ahead_then:
+        load(text)
+    kube.AHEAD.clear()
+    with pytest.raises(error) as plain:
+        kube._parse(text)
+    assert str(ahead_then.value) == str(plain.value)

@@ -4,6 +4,8 @@ environment, and the one label-selector evaluator every check uses."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 from typing import Iterator
 
@@ -14,9 +16,40 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "P
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# Streams parsed ahead, by content (parse_ahead): empty unless the warm interpreter
+# (executors/warm.py) filled it before forking the process that reads them.
+AHEAD: dict[bytes, list[dict]] = {}
+
+
 def load(text: str) -> list[dict]:
     """The non-empty documents of a multi-document YAML stream (yaml.YAMLError if it is not
-    YAML)."""
+    YAML); a parse of exactly this text made ahead is taken, once, instead of parsing."""
+    if AHEAD:
+        ahead = AHEAD.pop(content_key(text), None)
+        if ahead is not None:
+            return ahead
+    return _parse(text)
+
+
+def parse_ahead(text: str) -> None:
+    """Parse `text` now for the next `load` of the same text, in this process or a fork of it.
+
+    The warm interpreter does this once per distinct stdin before it forks the checks that
+    read it: 27 checks read the same 3 renders, and each fork inherits the documents instead
+    of parsing again (its own copy-on-write pages: a check changing them changes no other
+    check's). A stream that does not parse is not kept: `load` parses it and fails as before."""
+    key = content_key(text)
+    if key not in AHEAD:
+        with contextlib.suppress(Exception):  # not YAML, a bad timestamp, too deep: load's to say
+            AHEAD[key] = _parse(text)
+
+
+def content_key(text: str) -> bytes:
+    """The SHA-256 of the exact text (its UTF-8, lone surrogates included): never a path."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _parse(text: str) -> list[dict]:
     return [doc for doc in yaml.load_all(text, LOADER) if isinstance(doc, dict) and doc]
 
 
