@@ -19,7 +19,16 @@ from tests.support.repo import REPO, copy_repo, run_pipeline, take_ctrl_c
 
 pytestmark = pytest.mark.tools
 
-ARGOCD_READS = ("infra/argocd", "infra/schemas/crd-sources", "infra/helm/dpp-platform")
+# The server's lifecycle needs one check that reaches it: apiserver/argocd over the dev
+# Application and the one CRD it needs (the server's install of all 2.5 MB of CRDs, the
+# ApplicationSet's 1.4 MB above all, is most of a check's cost and proves nothing here;
+# tests/checks/apiserver covers the full check).
+LIFECYCLE_TREE = ("infra/argocd/application-dev.yaml",
+                  "infra/schemas/crd-sources/argoproj.io/application-crd.yaml")
+
+
+def lifecycle_tree(tmp_path: Path) -> Path:
+    return copy_repo(tmp_path / "repo", *LIFECYCLE_TREE)
 
 
 def leftovers(tmp: Path) -> list[str]:
@@ -58,7 +67,7 @@ def test_a_service_placeholder_only_in_checks_that_declare_the_service():
 
 
 def test_a_failing_run_stops_the_server_and_removes_its_files(tmp_path):
-    root = copy_repo(tmp_path / "repo", *ARGOCD_READS)
+    root = lifecycle_tree(tmp_path)
     app = root / "infra/argocd/application-dev.yaml"
     app.write_text(app.read_text().replace("selfHeal: true", "selfHeal: true\n      prunee: true"))
     env = lint_env(tmp_path)
@@ -70,7 +79,7 @@ def test_a_failing_run_stops_the_server_and_removes_its_files(tmp_path):
 
 
 def test_ctrl_c_stops_the_server_and_removes_its_files(tmp_path):
-    root = copy_repo(tmp_path / "repo", *ARGOCD_READS)
+    root = lifecycle_tree(tmp_path)
     env = {**os.environ, **lint_env(tmp_path)}
     tmp = Path(env["TMPDIR"])
     lint = subprocess.Popen([sys.executable, "-m", "pipeline", "lint", "--source", str(root),
@@ -102,7 +111,7 @@ def settled(tmp: Path, seconds: float = 10) -> list[str]:
 
 
 def test_a_missing_server_binary_is_an_error_naming_the_bootstrap(tmp_path):
-    root = copy_repo(tmp_path / "repo", *ARGOCD_READS)
+    root = lifecycle_tree(tmp_path)
     empty = tmp_path / "empty"
     done = run_pipeline("lint", "--source", str(root), "--only", "apiserver/argocd",
                         env={"DPP_TOOLS_HOME": str(empty), "PATH": "/usr/bin:/bin"})

@@ -149,16 +149,31 @@ def test_only_passes_are_stored(tmp_path):
 
 
 def test_a_check_using_a_service_is_never_cached(tmp_path, monkeypatch):
-    """A kube-apiserver dry run depends on the server, not only on its inputs (issue 11)."""
+    """A kube-apiserver dry run depends on the server, not only on its inputs (issue 11).
+
+    The caching decision is the executor's (cache.cacheable), made before any server runs:
+    the service is a stand-in that records its starts (a real one costs 4 s per run and is
+    tested by tests/apiserver), so each run is seen going through the service path."""
+    import contextlib
+
     import anyio
 
-    from pipeline.executors import native
+    from pipeline.executors import native, native_services
 
+    starts: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def stand_in(locate):
+        starts.append("kube-apiserver")
+        yield str(tmp_path / "kubeconfig")
+
+    monkeypatch.setitem(native_services.STARTERS, "kube-apiserver", stand_in)
     check = plan.Check(name="svc", group="t", tool="python", argv=("python", "-c", "print(1)"),
                        reads=())
     object.__setattr__(check, "services", ("kube-apiserver",))
-    store = cache.ResultCache(REPO, tmp_path)
+    store = cache.ResultCache(REPO, tmp_path / "store")
     for _ in range(2):
         [result] = anyio.run(lambda: native.run_locally([check], REPO, 1, cache=store))
         assert result.status == PASSED and not result.cached
-    assert entries(tmp_path) == [] and store.reused == 0
+    assert starts == ["kube-apiserver", "kube-apiserver"]  # each run started its service
+    assert entries(tmp_path / "store") == [] and store.reused == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import toolchain
-from pipeline.smoke import stack
+from pipeline.smoke import native, stack
 from pipeline.smoke.expectations import expectations
 from pipeline.smoke.probes import READY_TIMEOUT
 from tests.support.repo import REPO, copy_repo, take_ctrl_c
@@ -36,12 +36,12 @@ def binaries():
             pytest.skip(f"{name} not installed: run scripts/bootstrap")
 
 
-def smoke(source: Path = REPO, timeout: float = 180) -> tuple[subprocess.CompletedProcess,
-                                                               float]:
+def smoke(source: Path = REPO, timeout: float = 180, **env: str
+          ) -> tuple[subprocess.CompletedProcess, float]:
     began = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pipeline.smoke", "--source", str(source)],
                           capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200"})
+                          env={**os.environ, "COLUMNS": "200", **env})
     return done, time.monotonic() - began
 
 
@@ -73,9 +73,14 @@ def assert_cleaned_up(output: str) -> None:
 
 
 def test_the_stack_from_the_repo_files_passes_end_to_end():
-    done, elapsed = smoke()
+    """The repo's configs, with the critical route's 30 s group_wait capped at 1 s
+    (native.capped_group_waits): routing, grouping and receivers are the repo's, only the
+    wait before the first notification is shorter (test_native_config proves the routes
+    end at the same receivers)."""
+    done, elapsed = smoke(**{native.GROUP_WAIT_ENV: "1s"})
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
+    assert f"smoke: group_wait capped at 1s for this run ({native.GROUP_WAIT_ENV})" in out
     for name in ("prometheus ready", "alertmanager ready", "targets up", "contract series scraped",
                  "rules loaded",
                  "prometheus sees alertmanager", "alertmanager receivers",
@@ -87,6 +92,7 @@ def test_the_stack_from_the_repo_files_passes_end_to_end():
     assert "received by deadmansswitch" in line(out, "watchdog end to end")
     critical = line(out, "critical alert routed")
     assert "critical (pagerduty" in critical and "webhook (webhook" in critical
+    assert "(group_wait 1s)" in critical, critical
     assert "backend" in line(out, "targets up") and "edc-exporter" in line(out, "targets up")
     # the EDC exporter's series (query-exporter's names and labels, metrics-contract.yaml)
     assert "edc-exporter: 3 series" in line(out, "contract series scraped")

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import layout, toolchain
+from pipeline.model import prometheus
 from pipeline.smoke import native, stack
 from pipeline.smoke.probes import PROBES, READINESS
-from tests.support.repo import copy_repo
+from tests.support.repo import REPO, copy_repo
 
 PROMETHEUS = "infra/monitoring/prometheus/prometheus.yml"
 LOCAL = {name: f"127.0.0.1:{port}" for name, port in
@@ -98,3 +100,46 @@ def test_the_smoke_reports_the_config_line_and_starts_nothing(tmp_path):
     assert lines[first].startswith("FAILED  prometheus config (0.0s): " + PROMETHEUS)
     for name in (*READINESS, *PROBES):
         assert any(line.startswith(f"SKIPPED {name} (") for line in lines), name
+
+
+def without_group_waits(route: dict) -> dict:
+    return {key: [without_group_waits(r) for r in value] if key == "routes" else value
+            for key, value in route.items() if key != "group_wait"}
+
+
+def test_a_group_wait_cap_changes_only_the_wait_never_where_an_alert_goes():
+    """DPP_SMOKE_GROUP_WAIT: the repo's route tree with shorter waits, the same receivers."""
+    am = yaml.safe_load((REPO / layout.ALERTMANAGER_CONFIG).read_text())
+    capped = native.capped_group_waits(am, 1.0)
+    assert without_group_waits(capped["route"]) == without_group_waits(am["route"])
+    assert {k: v for k, v in capped.items() if k != "route"} == \
+        {k: v for k, v in am.items() if k != "route"}
+    for labels in ({"alertname": "X", "severity": "critical", "namespace": "n"},
+                   {"alertname": "X", "severity": "warning", "namespace": "n"},
+                   {"alertname": "X", "severity": "info"}, {"alertname": "Watchdog"}):
+        before, after = prometheus.routes_for(am, labels), prometheus.routes_for(capped, labels)
+        assert [r.receiver for r in after] == [r.receiver for r in before], labels
+        assert [r.group_wait for r in after] == [min(r.group_wait, 1.0) for r in before]
+    assert any(r.group_wait > 1.0 for r in prometheus.routes_for(
+        am, {"alertname": "X", "severity": "critical", "namespace": "n"}))  # a real cap
+
+
+def test_a_group_wait_cap_covers_the_default_and_leaves_what_is_not_a_duration():
+    am = {"route": {"receiver": "a", "routes": [
+        {"receiver": "b", "group_wait": "0s"}, {"receiver": "c", "group_wait": "soon"},
+        {"receiver": "d", "group_wait": "2m", "routes": [{"receiver": "e"}]}]}}
+    route = native.capped_group_waits(am, 0.5)["route"]
+    assert route["group_wait"] == "500ms"  # Alertmanager's default 30s otherwise
+    assert [r["group_wait"] for r in route["routes"]] == ["0s", "soon", "500ms"]
+    assert "group_wait" not in route["routes"][2]["routes"][0]  # inherits the capped 500ms
+    assert "group_wait" not in am["route"]  # a copy
+
+
+def test_a_group_wait_cap_that_is_not_a_duration_is_a_setup_error(monkeypatch):
+    monkeypatch.setenv(native.GROUP_WAIT_ENV, "1 second")
+    with pytest.raises(native.SmokeSetupError) as raised:
+        native.group_wait_cap()
+    assert str(raised.value).startswith(f"{native.GROUP_WAIT_ENV}='1 second': not a valid "
+                                        "duration string")
+    monkeypatch.delenv(native.GROUP_WAIT_ENV)
+    assert native.group_wait_cap() is None

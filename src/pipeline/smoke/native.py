@@ -11,6 +11,12 @@ mounts, so its configs keep their container paths. Rewritten (copies only):
 - absolute container paths (flags, `*_file` fields) -> under the tmp root.
 Grafana and node-exporter have no native binary: their checks are reported skipped.
 
+DPP_SMOKE_GROUP_WAIT (a duration, e.g. `1s`) caps every route's group_wait in the local
+alertmanager.yml copy, for a quick run (the test suite's): group_wait only delays a new
+group's first notification (Alertmanager's dispatch timer); the route tree, grouping,
+receivers and their payloads stay the repo's, so the same alerts reach the same receivers.
+The run says so, and its report shows the group_wait it waited for.
+
 Processes run in their own process groups and are always stopped (TERM, then KILL),
 the tmp dir removed: on success, failure, Ctrl-C (SIGINT) and SIGTERM.
 """
@@ -19,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import dataclasses
 import os
 import shutil
 import re
@@ -39,13 +47,14 @@ from rich.table import Table
 from pipeline import layout, toolchain, workspace
 from pipeline.model import prometheus
 from pipeline.smoke import stack
-from pipeline.smoke.expectations import read_expectations
+from pipeline.smoke.expectations import Expectations, read_expectations
 from pipeline.smoke.probes import (LOG_LINES, PROBES, READINESS, Context, Endpoint,
                                    run_probes)
 from pipeline.smoke.report import FAILED, PASSED, SKIPPED, Line, exit_code, not_run, \
     render_text, verdict
 
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+GROUP_WAIT_ENV = "DPP_SMOKE_GROUP_WAIT"
 HELPER_START = 15.0
 STYLE = {PASSED: "green", FAILED: "red", SKIPPED: "yellow"}
 
@@ -235,10 +244,12 @@ class Stack:
         local = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
         sink_url = f"http://{local['sink']}"
         rootfs = {name: self.tmp / name for name in ("prometheus", "alertmanager")}
+        cap = group_wait_cap()
         # the configs' local copies first: a field we cannot read stops here, nothing started
         prom_files, served = prometheus_copy(self.source, prom_spec, am_spec, local,
                                              rootfs["prometheus"])
-        am_files = alertmanager_copy(self.source, am_spec, sink_url, rootfs["alertmanager"])
+        am_files = alertmanager_copy(self.source, am_spec, sink_url, rootfs["alertmanager"],
+                                     cap)
 
         # helpers first: the servers find them on their first scrape / notification
         env = python_env(self.source)
@@ -278,6 +289,10 @@ class Stack:
 
         hosts = {address.rsplit(":", 1)[0] for address in served.values()} or {"backend"}
         expect, unreadable = read_expectations(self.source, specs)
+        if cap is not None:
+            self.say(f"smoke: group_wait capped at {cap:g}s for this run ({GROUP_WAIT_ENV}); "
+                     "routes and receivers as in alertmanager.yml")
+            expect = expect and capped_expectations(expect, cap)
         return Context(
             prometheus=endpoint("prometheus", prom_spec),
             alertmanager=endpoint("alertmanager", am_spec),
@@ -337,10 +352,11 @@ def prometheus_copy(source: Path, spec: stack.ServiceSpec, am_spec: stack.Servic
 
 
 def alertmanager_copy(source: Path, spec: stack.ServiceSpec, sink_url: str,
-                      rootfs: Path) -> dict[str, str]:
+                      rootfs: Path, group_wait: float | None = None) -> dict[str, str]:
     """{container path: contents}: alertmanager.yml with its receivers pointed at the sink
-    and absolute paths under its rootfs, and the secret files holding the sink's URL. A
-    config that does not parse is left as it is: Alertmanager reports its own error."""
+    (and its group_waits capped at `group_wait`, when given) and absolute paths under its
+    rootfs, and the secret files holding the sink's URL. A config that does not parse is
+    left as it is: Alertmanager reports its own error."""
     path = stack.config_source(spec)
     document = load_config(source / path)
     if document is None:
@@ -350,9 +366,55 @@ def alertmanager_copy(source: Path, spec: stack.ServiceSpec, sink_url: str,
     except prometheus.ConfigError as error:
         raise UnreadableConfig("alertmanager", f"{path}: {error}") from error
     new, files, _ = stack.receiver_overrides(document, sink_url)
+    if group_wait is not None:
+        new = capped_group_waits(new, group_wait)
     new = stack.rewrite_paths(new, spec, rootfs)
     text = stack.rewrite_text((source / path).read_text(encoding="utf-8"), document, new)
     return {**files, spec.flag("config.file") or "": text}
+
+
+def group_wait_cap() -> float | None:
+    """DPP_SMOKE_GROUP_WAIT in seconds; None when unset."""
+    text = os.environ.get(GROUP_WAIT_ENV, "")
+    if not text:
+        return None
+    try:
+        return prometheus.parse_duration(text)
+    except ValueError as error:
+        raise SmokeSetupError(f"{GROUP_WAIT_ENV}={text!r}: {error}") from None
+
+
+def capped_group_waits(am: dict, cap: float) -> dict:
+    """A copy of an Alertmanager config whose routes wait at most `cap` seconds before a new
+    group's first notification (the root's default 30s included); nothing else changes.
+    A group_wait that is not a duration is left for Alertmanager to refuse."""
+    am = copy.deepcopy(am)
+
+    def walk(route: object, default: float | None) -> None:
+        if not isinstance(route, dict):
+            return
+        try:
+            wait = prometheus.duration_field(route, "group_wait", default)
+        except prometheus.ConfigError:
+            wait = None
+        if wait is not None and wait > cap:
+            route["group_wait"] = f"{round(cap * 1000)}ms"
+        children = route.get("routes")
+        for child in children if isinstance(children, list) else []:
+            walk(child, None)  # unset: inherits the (capped) parent's
+
+    walk(am.get("route"), prometheus.DEFAULT_GROUP_WAIT)
+    return am
+
+
+def capped_expectations(expect: Expectations, cap: float) -> Expectations:
+    """The expectations of a run with capped group_waits: the same routes, each waiting
+    min(its group_wait, cap), as capped_group_waits makes Alertmanager do."""
+    def capped(routes: list[prometheus.RouteEnd]) -> list[prometheus.RouteEnd]:
+        return [dataclasses.replace(r, group_wait=min(r.group_wait, cap)) for r in routes]
+
+    return dataclasses.replace(expect, critical_routes=capped(expect.critical_routes),
+                               watchdog_routes=capped(expect.watchdog_routes))
 
 
 def not_native(specs_names: list[str]) -> list[Line]:

@@ -161,3 +161,26 @@ def test_an_argocd_manifest_that_is_not_yaml_is_a_problem_naming_it(tmp_path, ku
     assert not result.ok
     assert "infra/argocd/application-dev.yaml: not valid YAML" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_the_crd_digests_are_memoised_by_the_files_bytes_and_a_damaged_memo_is_ignored(tmp_path):
+    """Only the first check of a server parses the 2.5 MB of CRDs; a memo never stands for
+    other bytes, and one that does not load is recomputed, never trusted."""
+    source = "infra/schemas/crd-sources/monitoring.coreos.com"  # the small ones will do
+    files = sorted((copy_repo(tmp_path / "repo", source) / source).rglob("*.yaml"))
+    memo = tmp_path / "memo"
+    memo.mkdir()
+    assert dryrun.memoised_digests(files, None) == (None, None)  # nowhere to keep it
+    found, path = dryrun.memoised_digests(files, memo)
+    assert found is None and path.parent == memo
+    crds = dryrun.load_crds(files)
+    digests = dryrun.digests_of(crds)
+    assert len(digests) == len(crds) == 3
+    dryrun.memoise(path, digests)
+    assert dryrun.memoised_digests(files, memo) == (digests, path)
+    path.write_text('{"applications.argoproj.io": ')  # truncated
+    assert dryrun.memoised_digests(files, memo) == (None, path)
+    path.write_text('["not", "a", "mapping"]')
+    assert dryrun.memoised_digests(files, memo) == (None, path)
+    files[0].write_text(files[0].read_text() + "\n# changed\n")
+    assert dryrun.memoised_digests(files, memo)[1] != path

@@ -134,27 +134,72 @@ def checked(kubectl: Kubectl, step: str, where: str, *args: str,
 
 # --- CRDs ---------------------------------------------------------------------------------
 
-def install_crds(kubectl: Kubectl, directory: Path) -> list[str]:
+def load_crds(files: list[Path]) -> list[dict]:
+    """The CRDs of `files`, each labelled with its source's digest."""
+    crds = [doc for path in files for doc in load_stream(str(path))[0]
+            if doc.get("kind") == "CustomResourceDefinition"]
+    for crd in crds:
+        digest = hashlib.sha256(json.dumps(crd, sort_keys=True).encode()).hexdigest()[:32]
+        crd["metadata"].setdefault("labels", {})[SOURCE_LABEL] = digest
+    return crds
+
+
+def digests_of(crds: list[dict]) -> dict[str, str]:
+    """{CRD name: its source digest} of labelled CRDs."""
+    return {crd["metadata"]["name"]: crd["metadata"]["labels"][SOURCE_LABEL] for crd in crds}
+
+
+def memoised_digests(files: list[Path], memo: Path | None) -> tuple[dict[str, str] | None, Path | None]:
+    """(the memoised {name: digest} of these files' CRDs or None, where to memoise them).
+
+    Parsing the 2.5 MB of CRDs costs more CPU than the rest of a check's own work, so the
+    names and digests are kept in `memo` (the server's scratch directory) under the digest
+    of the files' bytes: only the first check of a server parses them to ask the server."""
+    if memo is None:
+        return None, None
+    source = hashlib.sha256()
+    for path in files:
+        data = path.read_bytes()
+        source.update(f"{path}\0{len(data)}\0".encode() + data)
+    memoised = memo / f"crd-digests-{source.hexdigest()[:32]}.json"
+    try:
+        found = json.loads(memoised.read_text())
+    except (OSError, ValueError):  # none yet, or damaged: parse the files
+        return None, memoised
+    valid = isinstance(found, dict) and all(isinstance(v, str) for v in found.values())
+    return (found or None) if valid else None, memoised
+
+
+def memoise(path: Path | None, digests: dict[str, str]) -> None:
+    if path is None or not digests:
+        return
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(digests))
+    partial.replace(path)  # atomic: the checks of a run start together
+
+
+def install_crds(kubectl: Kubectl, directory: Path, memo: Path | None = None) -> list[str]:
     """Server-side apply every CRD of `directory` once per server; wait until Established.
 
     The checks of a run share the server and start together: the first to create the
     claim (a ConfigMap named after the CRDs' digest; `create` is atomic) installs them,
     the others wait until they are Established. Each CRD carries its source's digest as a
     label, so CRDs already installed (by a check that ran before) are not sent again (the
-    ApplicationSet CRD alone is 1.4 MB).
+    ApplicationSet CRD alone is 1.4 MB), nor parsed again (`memoised_digests`).
     """
     files = sorted(directory.rglob("*.yaml"))
-    crds = [doc for path in files for doc in load_stream(str(path))[0]
-            if doc.get("kind") == "CustomResourceDefinition"]
+    digests, memoised = memoised_digests(files, memo)
+    if digests and established(kubectl, digests):
+        return []
+    crds = load_crds(files)  # not memoised, or not on this server: from the files themselves
+    digests = digests_of(crds)
     if not crds:
         return [f"{directory}: no CustomResourceDefinition found"]
-    for crd in crds:
-        digest = hashlib.sha256(json.dumps(crd, sort_keys=True).encode()).hexdigest()[:32]
-        crd["metadata"].setdefault("labels", {})[SOURCE_LABEL] = digest
-    if established(kubectl, crds):
+    if established(kubectl, digests):
+        memoise(memoised, digests)
         return []
     claim = "lint-crds-" + hashlib.sha256(
-        "".join(sorted(c["metadata"]["labels"][SOURCE_LABEL] for c in crds)).encode()).hexdigest()[:16]
+        "".join(sorted(digests.values())).encode()).hexdigest()[:16]
     code = claimed(kubectl, claim)
     if code == 0:
         code, output = _retried(kubectl, "apply", "--server-side", "--force-conflicts",
@@ -162,11 +207,12 @@ def install_crds(kubectl: Kubectl, directory: Path) -> list[str]:
         if code != 0:
             return [f"{directory}: kubectl apply of the CRDs failed: {output.strip()}"]
     deadline = time.monotonic() + ESTABLISHED_TIMEOUT_SECONDS
-    while not established(kubectl, crds):
+    while not established(kubectl, digests):
         if time.monotonic() > deadline:
             return [f"{directory}: the CRDs are not Established after {ESTABLISHED_TIMEOUT_SECONDS}s"
                     + ("" if code == 0 else " (installed by another check of this run: see its output)")]
         time.sleep(0.25)
+    memoise(memoised, digests)
     kubectl.forget_discovery()
     return []
 
@@ -181,14 +227,14 @@ def claimed(kubectl: Kubectl, claim: str) -> int:
     return 0  # no claim possible: install anyway (server-side apply is idempotent)
 
 
-def established(kubectl: Kubectl, crds: list[dict]) -> bool:
-    """Every CRD on the server with the digest of its source, and Established."""
-    digests = sorted({crd["metadata"]["labels"][SOURCE_LABEL] for crd in crds})
+def established(kubectl: Kubectl, digests: dict[str, str]) -> bool:
+    """Every CRD ({name: source digest}) on the server with that digest, and Established."""
+    selector = ",".join(sorted(set(digests.values())))
     code, output = kubectl.run(
-        "get", "customresourcedefinitions", "-l", f"{SOURCE_LABEL} in ({','.join(digests)})",
+        "get", "customresourcedefinitions", "-l", f"{SOURCE_LABEL} in ({selector})",
         "-o", 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Established")].status}{"\\n"}{end}')
     ready = {line for line in output.splitlines() if line.endswith("=True")}
-    return code == 0 and ready == {f"{crd['metadata']['name']}=True" for crd in crds}
+    return code == 0 and ready == {f"{name}=True" for name in digests}
 
 
 def _retried(kubectl: Kubectl, *args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -356,6 +402,12 @@ def scratch_parent(kubeconfig: Path) -> str | None:
     return str(kubeconfig.parent) if os.access(kubeconfig.parent, os.W_OK) else None
 
 
+def scratch(kubeconfig: Path) -> Path | None:
+    """The scratch directory shared by the checks of one server (None: none is writable)."""
+    parent = scratch_parent(kubeconfig)
+    return Path(parent) if parent else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.checks.apiserver.dryrun", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -377,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="dpp-dryrun-",
                                          dir=scratch_parent(args.kubeconfig)) as work:
             kubectl = Kubectl(args.kubeconfig, Path(work) / "cache")
-            problems = install_crds(kubectl, args.crds)
+            problems = install_crds(kubectl, args.crds, memo=scratch(args.kubeconfig))
             if not problems and args.chart:
                 targets, problems = chart_targets(kubectl, args.chart, args.env, args.manifests,
                                                   version, Path(work))
