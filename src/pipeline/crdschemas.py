@@ -13,6 +13,12 @@ Strict means:
 - `nullable: true` adds "null" to the allowed types;
 - `apiVersion` and `kind` are pinned to the CRD's own values.
 
+Then every subschema that occurs more than once (and is not tiny) is written once under
+`$defs` and referred to (`shared`): kubeconform compiles a schema location once, and the
+ApplicationSet CRD repeats its template and generators dozens of times (390 KB of schema,
+about 1 s CPU to compile). A `$ref` to an identical subschema validates the same
+instance the same way, so the verdicts and messages (instance paths) do not change.
+
 Usage:
     python -m pipeline.crdschemas CRD_DIR OUT_DIR            # (re)generate
     python -m pipeline.crdschemas CRD_DIR OUT_DIR --check    # exit 1 if OUT is stale
@@ -23,6 +29,7 @@ Stdlib + PyYAML only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -48,13 +55,75 @@ def strict(node: object) -> object:
     return out
 
 
+# Keywords whose value is a subschema, or a map or list of subschemas (OpenAPI v3 as a CRD
+# may use it: structural schemas allow no other nesting).
+SCHEMA_KEYWORDS = ("items", "additionalProperties", "not")
+SCHEMA_MAPS = ("properties",)
+SCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+SHARED_MIN_BYTES = 256  # smaller repeats cost more as refs than they save
+
+
+def subschemas(node: dict):
+    """(container, key) of each subschema directly under the schema `node`."""
+    for key in SCHEMA_KEYWORDS:
+        if isinstance(node.get(key), dict):
+            yield node, key
+    for key in SCHEMA_MAPS:
+        if isinstance(node.get(key), dict):
+            yield from ((node[key], name) for name, value in node[key].items()
+                        if isinstance(value, dict))
+    for key in SCHEMA_LISTS:
+        if isinstance(node.get(key), list):
+            yield from ((node[key], index) for index, value in enumerate(node[key])
+                        if isinstance(value, dict))
+
+
+def canonical(node: object) -> str:
+    return json.dumps(node, sort_keys=True, separators=(",", ":"))
+
+
+def shared(schema: dict) -> dict:
+    """`schema` with each repeated subschema of SHARED_MIN_BYTES or more moved to `$defs`
+    (named by its content's digest) and referred to by `$ref`, outermost repeats first."""
+    counts: dict[str, int] = {}
+
+    def count(node: dict) -> None:
+        for container, key in subschemas(node):
+            text = canonical(container[key])
+            counts[text] = counts.get(text, 0) + 1
+            count(container[key])
+
+    count(schema)
+    defs: dict[str, dict] = {}
+
+    def replace(node: dict) -> None:
+        for container, key in list(subschemas(node)):
+            text = canonical(container[key])
+            if counts[text] > 1 and len(text) >= SHARED_MIN_BYTES:
+                name = hashlib.sha256(text.encode()).hexdigest()[:16]
+                if name not in defs:
+                    defs[name] = container[key]
+                    replace(defs[name])
+                container[key] = {"$ref": f"#/$defs/{name}"}
+            else:
+                replace(container[key])
+
+    if "$defs" in schema:
+        raise ValueError("the schema has its own $defs")
+    replace(schema)
+    if defs:
+        schema["$defs"] = dict(sorted(defs.items()))
+    return schema
+
+
 def file_name(kind: str, group: str, version: str) -> str:
     """kubeconform's `{{ .ResourceKind }}{{ .KindSuffix }}`: kind lowercased, first group label."""
     return f"{kind.lower()}-{group.split('.')[0]}-{version}{GENERATED_SUFFIX}"
 
 
-def schemas_of(crd: dict) -> dict[str, dict]:
-    """{file name: JSON schema} for every version of one CRD document."""
+def schemas_of(crd: dict, share: bool = True) -> dict[str, dict]:
+    """{file name: JSON schema} for every version of one CRD document (repeats `shared`
+    unless `share` is False)."""
     spec = crd["spec"]
     group, kind = spec["group"], spec["names"]["kind"]
     out = {}
@@ -74,18 +143,18 @@ def schemas_of(crd: dict) -> dict[str, dict]:
                 schema["required"].append(key)
         schema["additionalProperties"] = False
         schema["title"] = f"{kind} ({group}/{version['name']})"
-        out[file_name(kind, group, version["name"])] = schema
+        out[file_name(kind, group, version["name"])] = shared(schema) if share else schema
     return out
 
 
-def generate(crd_dir: Path) -> dict[str, str]:
+def generate(crd_dir: Path, share: bool = True) -> dict[str, str]:
     """{file name: file text} for every CRD YAML under crd_dir (sorted, deterministic)."""
     files: dict[str, str] = {}
     for path in sorted(crd_dir.rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
-            for name, schema in schemas_of(doc).items():
+            for name, schema in schemas_of(doc, share).items():
                 if name in files:
                     raise ValueError(f"{path}: {name} generated twice")
                 files[name] = json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n"
