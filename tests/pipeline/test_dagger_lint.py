@@ -65,13 +65,23 @@ def batch_file(check) -> str:
     return f"{executor.BATCH_DIR}/{check.group}-{check.name}.yaml"
 
 
+def batch_input(check) -> str:
+    """A batch member's input in its batch's container: its render as a file, or its own
+    file of the repo (the argv's last, relative to the workdir)."""
+    return batch_file(check) if check.stdin_from else check.argv[-1]
+
+
+def unit_of(check) -> tuple[plan.Check, ...]:
+    return next(u for u in repo_units() if check in u)
+
+
 def run_argv(check) -> tuple[str, ...]:
     """The argv a check's container runs: its own, or its batch's with every member's
-    render as a file (executors/batch.py), as natively."""
-    if not check.batch:
+    input (executors/batch.py), as natively."""
+    if not batch.kind_of(check):
         return tuple(expected_argv(check.argv))
-    members = next(u for u in repo_units() if check in u)
-    return tuple(batch.batch_argv(expected_argv(check.argv), [batch_file(m) for m in members]))
+    return tuple(batch.batch_argv(check, expected_argv(check.argv),
+                                  [batch_input(m) for m in unit_of(check)]))
 
 
 def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_reads(full_lint):
@@ -83,7 +93,9 @@ def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_re
         for step in filter(None, (check, check.stdin_from)):
             argv = run_argv(check) if step is check else tuple(expected_argv(step.argv))
             assert argv in calls, f"{check.id}: no container ran {argv}"
-            wanted = {f"{executor.WORKDIR}/{p}" for p in check.reads}
+            # a batch's container mounts its members' reads (the same for kubeconform's)
+            reads = {p for c in unit_of(check) for p in c.reads} if step is check else check.reads
+            wanted = {f"{executor.WORKDIR}/{p}" for p in reads}
             uses_schemas = any(SCHEMAS in a for a in step.argv)
             matching = [
                 call for call in calls[argv]
@@ -96,11 +108,11 @@ def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_re
 
 def test_kubeconform_runs_once_per_batch_and_each_result_is_its_checks(full_lint):
     checks = plan.build(plan.Tree.from_path(REPO))
-    batched = [u for u in batch.units(checks) if u[0].batch]
+    batched = [u for u in batch.units(checks) if u[0].tool == "kubeconform" and u[0].batch]
     assert batched, "no batchable check in the plan"
     recorder, report = full_lint
     kubeconform = [c for c in recorder.leaves("exitCode") if c.execs[-1][0] == "kubeconform"]
-    singles = [c for c in checks if c.tool == "kubeconform" and not c.batch]
+    singles = [c for c in checks if c.tool == "kubeconform" and not batch.kind_of(c)]
     assert len(kubeconform) == len(batched) + len(singles)
     outputs = {c["id"]: c["output"] for c in report["checks"]}
     for unit in batched:
