@@ -17,7 +17,7 @@ from pipeline.kubeapi import server
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG, SCHEMAS
 from tests.support.repo import REPO, repo_listing
-from tests.dagger_recorder import Exit, Recorder, chain_of
+from tests.dagger_recorder import PROMTOOL_PASSES, Exit, Recorder, chain_of
 
 
 ANSWERS = {"glob": lambda call: repo_listing(), "exitCode": 0, "combinedOutput": "ok",
@@ -119,6 +119,52 @@ def test_kubeconform_runs_once_per_batch_and_each_result_is_its_checks(full_lint
         for check in unit:
             assert outputs[check.id].endswith("Summary: 1 resource found parsing stdin - Valid: 1, "
                                               "Invalid: 0, Errors: 0, Skipped: 0\n"), check.id
+
+
+def promtool_units(checks=None) -> list[list[plan.Check]]:
+    checks = plan.build(plan.Tree.from_path(REPO)) if checks is None else checks
+    return [u for u in batch.units(checks) if u[0].tool == "promtool" and batch.kind_of(u[0])]
+
+
+def test_promtool_runs_once_per_batch_and_each_result_is_its_own_files_text(full_lint):
+    """check rules, check config and test rules: one container each over every file; each
+    check's output is what promtool printed for its file (the stand-in answers as promtool)."""
+    units = promtool_units()
+    assert sorted(u[0].batch for u in units) == [
+        "promtool-check-config", "promtool-check-rules", "promtool-test-rules"]
+    recorder, report = full_lint
+    ran = [c.execs[-1] for c in recorder.leaves("exitCode") if c.execs[-1][0] == "promtool"]
+    assert sorted(tuple(argv[1:3]) for argv in ran) == [  # dashboards-promql reads stdin: alone
+        ("check", "config"), ("check", "rules"), ("check", "rules"), ("test", "rules")]
+    outputs = {c["id"]: c["output"] for c in report["checks"]}
+    for unit in units:
+        assert len(unit) > 1
+        for check in unit:
+            said = PROMTOOL_PASSES[tuple(check.argv[1:3])].format(file=check.argv[-1])
+            assert outputs[check.id] == said, check.id
+
+
+def test_a_promtool_batch_maps_a_failing_file_to_its_check_and_a_bad_flag_to_every_member(
+        monkeypatch):
+    [unit] = [u for u in promtool_units() if u[0].batch == "promtool-test-rules"]
+    edc = next(c for c in unit if c.name == "promtool-test-edc")
+    failure = ("  FAILED:\n    alertname: EdcControlPlaneDown, time: 5m, \n        exp:[\n"
+               "            0:\n              Labels:{alertname=\"EdcControlPlaneDown\", "
+               "severity=\"critical\"}\n            ], \n        got:[]\n\n\n")
+    sections = {c.id: f"Unit Testing:  {c.argv[-1]}\n" + (failure if c is edc else "  SUCCESS\n\n")
+                for c in unit}  # unittest.go RulesUnitTest, v2.51.0
+    report = lint_outcome(monkeypatch, [
+        failing(["promtool", "test", "rules"], Exit(1, stdout="".join(sections.values())))],
+        only=[c.id for c in unit])
+    assert output(report, edc.id) == sections[edc.id]
+    for check in unit:
+        if check is not edc:
+            assert passed(report, check.id) and report[check.id]["output"] == sections[check.id]
+
+    said = "promtool: error: unknown long flag '--no-such-flag', try --help\n"
+    report = lint_outcome(monkeypatch, [failing(["promtool", "test", "rules"], Exit(1, stderr=said))],
+                          only=[c.id for c in unit])
+    assert all(output(report, c.id) == said for c in unit)
 
 
 def test_mounted_sources_are_the_declared_paths_of_the_source_directory(full_lint):
