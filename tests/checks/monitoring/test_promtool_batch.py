@@ -13,6 +13,7 @@ import pytest
 from pipeline import plan
 from pipeline.executors import ERROR, FAILED, PASSED, batch, native
 from pipeline.executors.cache import ResultCache
+from tests.pipeline.test_batch import counting
 from tests.support.monitoring import RULES, edit
 
 pytestmark = pytest.mark.tools
@@ -54,19 +55,6 @@ CASES = [
 ]
 
 
-def started_processes(monkeypatch) -> list[list[str]]:
-    """Every process the native executor starts, argv as run."""
-    started: list[list[str]] = []
-    real = native.execute
-
-    async def execute(argv, *args, **kwargs):
-        started.append(list(argv))
-        return await real(argv, *args, **kwargs)
-
-    monkeypatch.setattr(native, "execute", execute)
-    return started
-
-
 def promtools(started: list[list[str]]) -> list[list[str]]:
     return [argv for argv in started if Path(argv[0]).name == "promtool"]
 
@@ -93,7 +81,7 @@ def test_one_promtool_a_subcommand_and_each_check_gets_its_files_text_and_verdic
         edit(root / path, old, new)
     checks = selected(root, selector)
     assert len(checks) >= 2
-    started = started_processes(monkeypatch)
+    started = counting(monkeypatch)
     results = run_batched(root, checks)
     [argv] = promtools(started)  # one process for every file of the subcommand
     assert argv[-len(checks):] == [c.argv[-1] for c in checks]
@@ -113,7 +101,7 @@ def test_a_bad_flag_is_every_members_error_in_promtools_words(root, monkeypatch)
     checks = [dataclasses.replace(c, argv=(*c.argv[:-1], "--no-such-flag", c.argv[-1]))
               for c in selected(root, "monitoring/promtool-rules-*")]
     assert all(batch.kind_of(c) for c in checks)  # still one batch
-    started = started_processes(monkeypatch)
+    started = counting(monkeypatch)
     results = run_batched(root, checks)
     assert len(promtools(started)) == 1
     for check in checks:
@@ -153,7 +141,7 @@ def test_a_cached_member_is_not_run_again_and_the_others_still_batch(root, tmp_p
     assert all(r.status == PASSED and not r.cached for r in first.values())
     edit(root / RULES / "edc.yml", "groups:\n", "# edited\ngroups:\n")
     edit(root / RULES / "audit.yml", "groups:\n", "# edited\ngroups:\n")
-    started = started_processes(monkeypatch)
+    started = counting(monkeypatch)
     second = run_batched(root, checks, ResultCache(root, store))
     [argv] = promtools(started)
     assert argv[-2:] == [f"{RULES}/audit.yml", f"{RULES}/edc.yml"]
