@@ -168,14 +168,14 @@ async def run_batch(members: list[Check], source: dagger.Directory, tree: Tree,
         failed, files = [], {PurePosixPath(batch.own_file(c)): c for c in members}
     if not files:
         return [result(check, FAILED, text) for check, text in failed]
-    done = ctr.with_exec(kind.argv(container_argv(members[0].argv), list(files)),
-                         expect=ReturnType.ANY)
+    done = ctr.with_exec(batch.batch_argv(members[0], container_argv(members[0].argv),
+                                          list(files)), expect=ReturnType.ANY)
     code = await done.exit_code()
     if kind.merged:  # in the order the tool wrote them, as a check alone is read
         out, err = (await done.combined_output()).encode(), b""
     else:
         out, err = (await done.stdout()).encode(), (await done.stderr()).encode()
-    split = kind.split(out, err, code, files)
+    split = batch.split(out, err, code, files)
     return ([result(check, FAILED, text) for check, text in failed]
             + [result(check, *split[check.id]) for check in files.values()])
 

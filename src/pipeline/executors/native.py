@@ -215,9 +215,9 @@ async def run_batch(members: list[Check], root: Path, env: dict[str, str], rende
                 files[made.path] = check
         if not files:
             return failed
-        code, out, err = await execute_in_slot(kind.argv(argv, list(files)), root, env,
-                                               slots, merge=kind.merged, begin=begin)
-        split = kind.split(out, err, code, files)
+        code, out, err = await execute_in_slot(batch.batch_argv(members[0], argv, list(files)),
+                                               root, env, slots, merge=kind.merged, begin=begin)
+        split = batch.split(out, err, code, files)
         return failed + [result(check, *split[check.id]) for check in files.values()]
     except Exception as error:  # noqa: BLE001 - the executor's own failure, reported per check
         return [result(check, ERROR, executor_error(error)) for check in members]
