@@ -1,8 +1,11 @@
 """promtool in batches: one `check rules`, one `test rules`, one `check config` over every
 file, each check getting the text promtool prints for its file alone and its own verdict.
 
-What promtool 2.51.0 prints (prometheus v2.51.0, cmd/promtool; its start-up is most of
-the cost of a check, so one process over the files saves it for all but one):
+One process a subcommand saves promtool's start-up (about 0.03 s CPU, 2 cores) for all
+files but one: 13 processes become 4 (dashboards-promql reads stdin and stays alone);
+evaluating the unit tests (`test rules`, about 1.8 s) is the same work either way.
+
+What promtool 2.51.0 prints (prometheus v2.51.0, cmd/promtool):
 
 - `check rules FILE...` (main.go CheckRules/checkRules): per file, in argv order, on
   stdout `Checking FILE`, then either `  SUCCESS: N rules found` (stdout) or `  FAILED:`
@@ -16,9 +19,9 @@ the cost of a check, so one process over the files saves it for all but one):
 - `test rules FILE...` (unittest.go RulesUnitTest/ruleUnitTest): per file
   `Unit Testing:  FILE` (two spaces: Println of "Unit Testing: " and the name), then
   `  SUCCESS` or `  FAILED:` and each error followed by an empty line, then an empty line.
-  Every file runs whatever an earlier one did (rule_files resolve against each test
-  file's own directory: resolveAndGlobFilepaths(filepath.Dir(filename))); it exits 1 if
-  any file failed, else 0.
+  Every file is tested whatever an earlier one did (rule_files resolve against each
+  test file's own directory: resolveAndGlobFilepaths(filepath.Dir(filename))); it exits
+  1 if any file failed, else 0.
 
 Go writes os.Stdout and os.Stderr unbuffered, so the merged stream (as a check alone is
 read) keeps that order: a member's text is what came before the first file's header
