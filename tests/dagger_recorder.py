@@ -23,6 +23,7 @@ from dagger.client._core import Context, Field
 from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 
+from pipeline.executors import dagger as executor
 from pipeline.kubeapi import server
 
 # The leaves that read an exec's outcome (its own, when it ran with expect=ANY).
@@ -163,6 +164,8 @@ class Recorder:
                     "combinedOutput": exit.combined}[call.leaf]
         if final is not None and call.leaf in ("stdout", "stderr") and batch_files(final):
             return kubeconform_json(batch_files(final)) if call.leaf == "stdout" else ""
+        if final is not None and call.leaf == "combinedOutput" and promtool_files(final):
+            return promtool_passes(final)
         answer = self.answers.get(call.leaf)
         return answer(call) if callable(answer) else answer
 
@@ -184,6 +187,32 @@ def kubeconform_json(files: list[str]) -> str:
     return json.dumps({"resources": [
         {"filename": path, "kind": "ConfigMap", "name": "settings", "version": "v1",
          "status": "statusValid", "msg": ""} for path in files]}, indent=2)
+
+
+# What promtool 2.51.0 prints for each file that passes, stdout and stderr merged
+# (prometheus v2.51.0 cmd/promtool/main.go checkRules/CheckConfig, unittest.go
+# RulesUnitTest; executors/batch_promtool.py): a rule file of one rule, a config that
+# loads no rule file.
+PROMTOOL_PASSES = {
+    ("check", "rules"): "Checking {file}\n  SUCCESS: 1 rules found\n\n",
+    ("check", "config"): "Checking {file}\n SUCCESS: {file} is valid prometheus config file "
+                         "syntax\n\n",
+    ("test", "rules"): "Unit Testing:  {file}\n  SUCCESS\n\n",
+}
+
+
+def promtool_files(exec_field: Field) -> list[str]:
+    """The files of a promtool check rules / check config / test rules, or []."""
+    argv = exec_field.args.get("args") or []
+    if argv[:1] != ["promtool"] or tuple(argv[1:3]) not in PROMTOOL_PASSES:
+        return []
+    return [a for a in argv[3:] if not a.startswith("-")]
+
+
+def promtool_passes(exec_field: Field) -> str:
+    """What promtool prints when every file it was given passes."""
+    said = PROMTOOL_PASSES[tuple(exec_field.args["args"][1:3])]
+    return "".join(said.format(file=f) for f in promtool_files(exec_field))
 
 
 def all_fields(chain: list[Field]) -> list[Field]:
@@ -220,3 +249,13 @@ def reuse_apiserver_credentials(monkeypatch) -> None:
             (directory / name).write_bytes(data)
 
     monkeypatch.setattr(server, "make_credentials", make_credentials)
+
+
+def batch_file(check) -> str:
+    return f"{executor.BATCH_DIR}/{check.group}-{check.name}.yaml"
+
+
+def batch_input(check) -> str:
+    """A batch member's input in its batch's container: its render as a file, or its own
+    file of the repo (the argv's last, relative to the workdir)."""
+    return batch_file(check) if check.stdin_from else check.argv[-1]

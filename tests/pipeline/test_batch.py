@@ -105,12 +105,32 @@ def test_output_that_is_not_kubeconforms_report_is_every_members_failure_in_its_
     assert {status for status, _ in clean_exit_but_garbage.values()} == {ERROR}
 
 
-def test_checks_of_different_argv_or_without_stdin_are_not_batched():
+def test_checks_batch_only_with_their_kind_and_the_same_argv_but_their_input():
+    """kubeconform: the same argv, each input on stdin; promtool (executors/batch_promtool.py):
+    one subcommand with the same flags, each member its own file, no stdin."""
     checks = plan.build(plan.Tree.from_path(Path(__file__).parents[2]))
     units = batch.units(checks)
     assert sorted(c.id for u in units for c in u) == sorted(c.id for c in checks)
     for unit in units:
-        assert len({c.argv for c in unit}) == 1
+        assert len({c.batch for c in unit}) == 1
+        if unit[0].tool == "kubeconform" and batch.kind_of(unit[0]):
+            assert len({c.argv for c in unit}) == 1
+            assert all(c.stdin_from and c.argv[-1] == "-" for c in unit)
+        elif batch.kind_of(unit[0]):
+            assert len({c.argv[:-1] for c in unit}) == 1
+            assert len({c.argv[-1] for c in unit}) == len(unit)  # a file once a batch
+            assert not any(c.stdin_from for c in unit)
         if len(unit) > 1:
-            assert all(c.batch and c.tool == "kubeconform" for c in unit)
+            assert all(c.batch and c.tool in ("kubeconform", "promtool") for c in unit)
     assert max(len(u) for u in units) == 6  # three environments, with and without the monitoring API
+    promtool = [u for u in units if u[0].tool == "promtool"]
+    assert sorted(len(u) for u in promtool) == [1, 2, 5, 5]  # dashboards-promql reads stdin: alone
+    assert [c.name for u in promtool if len(u) == 1 for c in u] == ["dashboards-promql"]
+
+
+def test_every_batch_kind_of_the_plan_is_known_and_every_batch_check_joins_it():
+    checks = plan.build(plan.Tree.from_path(Path(__file__).parents[2]))
+    for check in checks:
+        if check.batch:
+            assert check.batch in batch.KINDS, check.id
+            assert batch.kind_of(check), f"{check.id}: its argv does not fit {check.batch}"

@@ -17,7 +17,8 @@ from pipeline.kubeapi import server
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG, SCHEMAS
 from tests.support.repo import REPO, repo_listing
-from tests.dagger_recorder import Exit, Recorder, chain_of, reuse_apiserver_credentials
+from tests.dagger_recorder import (PROMTOOL_PASSES, Exit, Recorder, batch_file, batch_input,
+                                  chain_of, reuse_apiserver_credentials)
 
 
 ANSWERS = {"glob": lambda call: repo_listing(), "exitCode": 0, "combinedOutput": "ok",
@@ -67,17 +68,17 @@ def repo_units() -> tuple[tuple[plan.Check, ...], ...]:
     return tuple(map(tuple, batch.units(plan.build(plan.Tree.from_path(REPO)))))
 
 
-def batch_file(check) -> str:
-    return f"{executor.BATCH_DIR}/{check.group}-{check.name}.yaml"
+def unit_of(check) -> tuple[plan.Check, ...]:
+    return next(u for u in repo_units() if check in u)
 
 
 def run_argv(check) -> tuple[str, ...]:
     """The argv a check's container runs: its own, or its batch's with every member's
-    render as a file (executors/batch.py), as natively."""
-    if not check.batch:
+    input (executors/batch.py), as natively."""
+    if not batch.kind_of(check):
         return tuple(expected_argv(check.argv))
-    members = next(u for u in repo_units() if check in u)
-    return tuple(batch.batch_argv(expected_argv(check.argv), [batch_file(m) for m in members]))
+    return tuple(batch.batch_argv(check, expected_argv(check.argv),
+                                  [batch_input(m) for m in unit_of(check)]))
 
 
 def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_reads(full_lint):
@@ -89,7 +90,9 @@ def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_re
         for step in filter(None, (check, check.stdin_from)):
             argv = run_argv(check) if step is check else tuple(expected_argv(step.argv))
             assert argv in calls, f"{check.id}: no container ran {argv}"
-            wanted = {f"{executor.WORKDIR}/{p}" for p in check.reads}
+            # a batch's container mounts its members' reads (the same for kubeconform's)
+            reads = {p for c in unit_of(check) for p in c.reads} if step is check else check.reads
+            wanted = {f"{executor.WORKDIR}/{p}" for p in reads}
             uses_schemas = any(SCHEMAS in a for a in step.argv)
             matching = [
                 call for call in calls[argv]
@@ -102,17 +105,63 @@ def test_every_check_runs_in_its_pinned_image_with_the_plan_argv_and_only_its_re
 
 def test_kubeconform_runs_once_per_batch_and_each_result_is_its_checks(full_lint):
     checks = plan.build(plan.Tree.from_path(REPO))
-    batched = [u for u in batch.units(checks) if u[0].batch]
+    batched = [u for u in batch.units(checks) if u[0].tool == "kubeconform" and u[0].batch]
     assert batched, "no batchable check in the plan"
     recorder, report = full_lint
     kubeconform = [c for c in recorder.leaves("exitCode") if c.execs[-1][0] == "kubeconform"]
-    singles = [c for c in checks if c.tool == "kubeconform" and not c.batch]
+    singles = [c for c in checks if c.tool == "kubeconform" and not batch.kind_of(c)]
     assert len(kubeconform) == len(batched) + len(singles)
     outputs = {c["id"]: c["output"] for c in report["checks"]}
     for unit in batched:
         for check in unit:
             assert outputs[check.id].endswith("Summary: 1 resource found parsing stdin - Valid: 1, "
                                               "Invalid: 0, Errors: 0, Skipped: 0\n"), check.id
+
+
+def promtool_units(checks=None) -> list[list[plan.Check]]:
+    checks = plan.build(plan.Tree.from_path(REPO)) if checks is None else checks
+    return [u for u in batch.units(checks) if u[0].tool == "promtool" and batch.kind_of(u[0])]
+
+
+def test_promtool_runs_once_per_batch_and_each_result_is_its_own_files_text(full_lint):
+    """check rules, check config and test rules: one container each over every file; each
+    check's output is what promtool printed for its file (the stand-in answers as promtool)."""
+    units = promtool_units()
+    assert sorted(u[0].batch for u in units) == [
+        "promtool-check-config", "promtool-check-rules", "promtool-test-rules"]
+    recorder, report = full_lint
+    ran = [c.execs[-1] for c in recorder.leaves("exitCode") if c.execs[-1][0] == "promtool"]
+    assert sorted(tuple(argv[1:3]) for argv in ran) == [  # dashboards-promql reads stdin: alone
+        ("check", "config"), ("check", "rules"), ("check", "rules"), ("test", "rules")]
+    outputs = {c["id"]: c["output"] for c in report["checks"]}
+    for unit in units:
+        assert len(unit) > 1
+        for check in unit:
+            said = PROMTOOL_PASSES[tuple(check.argv[1:3])].format(file=check.argv[-1])
+            assert outputs[check.id] == said, check.id
+
+
+def test_a_promtool_batch_maps_a_failing_file_to_its_check_and_a_bad_flag_to_every_member(
+        monkeypatch):
+    [unit] = [u for u in promtool_units() if u[0].batch == "promtool-test-rules"]
+    edc = next(c for c in unit if c.name == "promtool-test-edc")
+    failure = ("  FAILED:\n    alertname: EdcControlPlaneDown, time: 5m, \n        exp:[\n"
+               "            0:\n              Labels:{alertname=\"EdcControlPlaneDown\", "
+               "severity=\"critical\"}\n            ], \n        got:[]\n\n\n")
+    sections = {c.id: f"Unit Testing:  {c.argv[-1]}\n" + (failure if c is edc else "  SUCCESS\n\n")
+                for c in unit}  # unittest.go RulesUnitTest, v2.51.0
+    report = lint_outcome(monkeypatch, [
+        failing(["promtool", "test", "rules"], Exit(1, stdout="".join(sections.values())))],
+        only=[c.id for c in unit])
+    assert output(report, edc.id) == sections[edc.id]
+    for check in unit:
+        if check is not edc:
+            assert passed(report, check.id) and report[check.id]["output"] == sections[check.id]
+
+    said = "promtool: error: unknown long flag '--no-such-flag', try --help\n"
+    report = lint_outcome(monkeypatch, [failing(["promtool", "test", "rules"], Exit(1, stderr=said))],
+                          only=[c.id for c in unit])
+    assert all(output(report, c.id) == said for c in unit)
 
 
 def test_mounted_sources_are_the_declared_paths_of_the_source_directory(full_lint):

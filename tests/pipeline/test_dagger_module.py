@@ -16,7 +16,8 @@ from pipeline.executors import batch, dagger_services
 from pipeline.main import LintFailed, Pipeline
 from pipeline.plan.model import KUBECONFIG
 from tests.support.repo import REPO
-from tests.dagger_recorder import Recorder, all_fields, chain_of, reuse_apiserver_credentials
+from tests.dagger_recorder import (Recorder, all_fields, batch_input, chain_of,
+                                  reuse_apiserver_credentials)
 
 FUNCTIONS = Pipeline.__dagger_object_type__.functions
 
@@ -53,10 +54,10 @@ def test_a_check_runs_exactly_its_groups_checks(group, monkeypatch):
     kubeconfig = f"{dagger_services.CREDENTIALS}/kubeconfig"  # where the service's credentials mount
     selected = plan.select(plan.build(plan.Tree.from_path(REPO)), [group])
     wanted = {tuple(a.replace(KUBECONFIG, kubeconfig) for a in executor.container_argv(c.argv))
-              for c in selected if not c.batch}
-    wanted |= {tuple(batch.batch_argv(executor.container_argv(u[0].argv), [
-        f"{executor.BATCH_DIR}/{c.group}-{c.name}.yaml" for c in u]))
-        for u in batch.units(selected) if u[0].batch}  # one kubeconform a batch (batch.py)
+              for c in selected if not batch.kind_of(c)}
+    wanted |= {tuple(batch.batch_argv(u[0], executor.container_argv(u[0].argv), [
+        batch_input(c) for c in u]))
+        for u in batch.units(selected) if batch.kind_of(u[0])}  # one process a batch (batch.py)
     assert ran - producers(recorder) == wanted
 
 

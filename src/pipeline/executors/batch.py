@@ -1,86 +1,91 @@
-"""Validate in batches: the plan's batchable checks that share a tool and an argv run as
-one process over each check's input as a file, and the results go back to each check.
+"""Validate in batches: checks that the plan marks with the same batch kind (Check.batch)
+and that share a tool and an argv but their input run as one process over every
+member's input, and the tool's output goes back to each check as the text it would have
+printed for that input alone, with its own verdict.
 
-kubeconform compiles the large Kubernetes schemas once per process: one process over
-the six renders of a Kubernetes version costs about what one render did alone (issue 14:
-0.88 s against 5.06 s for six processes). Its `-output json -verbose` names the file of
-every resource, so each check gets the lines kubeconform prints for its own input, in
-kubeconform's text words with `stdin` as the file, exactly as the check's own argv
-(`... -`) would have printed them: the report still names the environment (the check),
-the resource and the field.
+A kind says how (one module per tool beside this one): which checks join, what they must
+share, whether a member's input is its producer's render (written to a file) or its own
+file (its argv's last), how the one argv is built, whether stdout and stderr are read
+merged, and how the output splits back per member. Output that cannot be mapped back (a
+crash, a bad flag) is every member's error, in the tool's own words.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.executors import ERROR, FAILED, PASSED, plural
+from pipeline.executors import batch_kubeconform as kubeconform
+from pipeline.executors import batch_promtool as promtool
 from pipeline.plan.model import Check
 
-JSON_FLAGS = ("-output", "json", "-verbose")
-STDIN = "-"
+Split = Callable[[bytes, bytes, int, dict[Path, Check]], dict[str, tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one tool runs many checks' inputs in one process."""
+
+    joins: Callable[[Check], bool]  # the check's argv fits (else it runs alone)
+    key: Callable[[Check], tuple]  # what members share
+    argv: Callable[[list[str], list[str]], list[str]]  # (a member's argv, inputs) -> the batch's
+    split: Split  # (stdout, stderr, exit code, input -> member) -> id -> (status, text)
+    from_stdin: bool  # a member's input is its producer's render, else its own file
+    merged: bool  # stdout and stderr read as one stream (as the check alone is)
+
+
+# The plan's batch kinds (Check.batch) and how each runs.
+KINDS: dict[str, Kind] = {
+    "kubeconform": Kind(kubeconform.joins, kubeconform.key, kubeconform.batch_argv,
+                        kubeconform.split, from_stdin=True, merged=False),
+    **{name: Kind(sub.joins, promtool.key, promtool.batch_argv, sub.split, from_stdin=False,
+                  merged=True)
+       for name, sub in (("promtool-check-rules", promtool.CHECK_RULES),
+                         ("promtool-check-config", promtool.CHECK_CONFIG),
+                         ("promtool-test-rules", promtool.TEST_RULES))},
+}
+
+
+def kind_of(check: Check) -> Kind | None:
+    """The check's batch kind, if it has one and its argv fits it."""
+    kind = KINDS[check.batch] if check.batch else None
+    return kind if kind is not None and kind.joins(check) else None
 
 
 def units(checks: list[Check]) -> list[list[Check]]:
-    """The checks in run units: batchable ones with the same tool and argv together."""
+    """The checks in run units: those of a batch kind with the same key together."""
     batches: dict[tuple, list[Check]] = defaultdict(list)
     out: list[list[Check]] = []
     for check in checks:
-        if check.batch and check.stdin_from and check.argv[-1:] == (STDIN,):
-            key = (check.tool, check.argv)
-            if key not in batches:
-                out.append(batches[key])
-            batches[key].append(check)
-        else:
+        kind = kind_of(check)
+        key = (check.batch, check.tool, kind.key(check)) if kind else ()
+        if kind is None or _twin(kind, check, batches.get(key, [])):
             out.append([check])
+            continue
+        if key not in batches:
+            out.append(batches[key])
+        batches[key].append(check)
     return out
 
 
-def batch_argv(argv: list[str], files: list[Path]) -> list[str]:
-    """One check's resolved argv with its stdin replaced by every input file, JSON out."""
-    return [*argv[:-1], *JSON_FLAGS, *map(str, files)]
+def _twin(kind: Kind, check: Check, members: list[Check]) -> bool:
+    """A file is in a batch once: its section could not be told from its twin's."""
+    return not kind.from_stdin and any(own_file(m) == own_file(check) for m in members)
+
+
+def own_file(check: Check) -> str:
+    """The input of a check of a file kind: its argv's last, a repo path."""
+    return check.argv[-1]
+
+
+def batch_argv(check: Check, argv: list[str], files: list[Path]) -> list[str]:
+    """The batch's argv: a member's resolved argv with its input replaced by every input."""
+    return KINDS[check.batch].argv(argv, files)
 
 
 def split(output: bytes, errors: bytes, code: int,
           files: dict[Path, Check]) -> dict[str, tuple[str, str]]:
-    """check id -> (status, text) from kubeconform's JSON report over `files`.
-
-    Output that is not kubeconform's JSON (a crash, a bad flag) is every member's error,
-    in the tool's own words."""
-    text = (errors + output).decode(errors="replace")
-    try:
-        resources = json.loads(output)["resources"] or []
-    except (ValueError, KeyError, TypeError):
-        return {c.id: (FAILED if code else ERROR, text or f"kubeconform exited {code}")
-                for c in files.values()}
-    by_file: dict[str, list[dict]] = defaultdict(list)
-    for resource in resources:
-        by_file[resource.get("filename", "")].append(resource)
-    out = {}
-    for path, check in files.items():
-        lines, counts = [], dict.fromkeys(("Valid", "Invalid", "Errors", "Skipped"), 0)
-        for resource in by_file.get(str(path), []):
-            status = resource.get("status", "")
-            what = f"{resource.get('kind', '')} {resource.get('name', '')}".strip()
-            if status == "statusInvalid":
-                counts["Invalid"] += 1
-                lines.append(f"stdin - {what} is invalid: {resource.get('msg', '')}")
-            elif status == "statusError":
-                counts["Errors"] += 1
-                lines.append(f"stdin - {what + ' ' if what else ''}failed validation: "
-                             f"{resource.get('msg', '')}")
-            elif status == "statusSkipped":
-                counts["Skipped"] += 1
-            else:
-                counts["Valid"] += 1
-        total = sum(counts.values())
-        lines.append(f"Summary: {plural(total, 'resource')} found parsing stdin - "
-                     + ", ".join(f"{name}: {count}" for name, count in counts.items()))
-        failed = counts["Invalid"] or counts["Errors"]
-        out[check.id] = (FAILED if failed else PASSED, "\n".join(lines) + "\n")
-    if code and not any(status == FAILED for status, _ in out.values()):
-        return {c.id: (ERROR, f"kubeconform exited {code} with no invalid resource:\n{text}")
-                for c in files.values()}
-    return out
+    """check id -> (status, text) for every member, from the batch's output."""
+    return KINDS[next(iter(files.values())).batch].split(output, errors, code, files)

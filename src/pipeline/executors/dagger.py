@@ -150,16 +150,40 @@ async def run_check(check: Check, source: dagger.Directory, tree: Tree,
 
 async def run_batch(members: list[Check], source: dagger.Directory, tree: Tree,
                     schemas: dagger.Directory | None) -> list[Result]:
-    """One container over every member's render as a file, as natively (executors/batch.py):
-    a render that fails is its own check's failure, the others are still validated. Each
-    render is its producer's file in the engine (never a string through the module)."""
+    """One container over every member's input, as natively (executors/batch.py), with
+    every member's reads mounted: its render as a file (a render that fails is its own
+    check's failure, the others are still validated; each render is its producer's file
+    in the engine, never a string through the module), or its own file of the repo."""
     started = time.monotonic()
 
     def result(check: Check, status: str, text: str) -> Result:
         return Result(check, status, time.monotonic() - started, text)
 
+    kind = batch.kind_of(members[0])
     reads = tuple(dict.fromkeys(path for check in members for path in check.reads))
     ctr = step_container(members[0], source, tree, reads, schemas)
+    if kind.from_stdin:
+        ctr, failed, files = await mounted_renders(ctr, members, source, tree, schemas)
+    else:
+        failed, files = [], {PurePosixPath(batch.own_file(c)): c for c in members}
+    if not files:
+        return [result(check, FAILED, text) for check, text in failed]
+    done = ctr.with_exec(batch.batch_argv(members[0], container_argv(members[0].argv),
+                                          list(files)), expect=ReturnType.ANY)
+    code = await done.exit_code()
+    if kind.merged:  # in the order the tool wrote them, as a check alone is read
+        out, err = (await done.combined_output()).encode(), b""
+    else:
+        out, err = (await done.stdout()).encode(), (await done.stderr()).encode()
+    split = batch.split(out, err, code, files)
+    return ([result(check, FAILED, text) for check, text in failed]
+            + [result(check, *split[check.id]) for check in files.values()])
+
+
+async def mounted_renders(ctr: dagger.Container, members: list[Check], source: dagger.Directory,
+                          tree: Tree, schemas: dagger.Directory | None):
+    """The batch's container with each member's render mounted as a file: (container,
+    [(check, its producer's output)] of the renders that failed, file -> check)."""
     producers = {c.id: produced(c.stdin_from, source, tree, c.reads, schemas) for c in members}
     codes: dict[str, int] = {}
 
@@ -172,19 +196,12 @@ async def run_batch(members: list[Check], source: dagger.Directory, tree: Tree,
     failed, files = [], {}
     for check in members:
         if codes[check.id] != 0:
-            failed.append(result(check, FAILED, await producers[check.id].combined_output()))
+            failed.append((check, await producers[check.id].combined_output()))
             continue
         path = f"{BATCH_DIR}/{check.group}-{check.name}.yaml"
         ctr = ctr.with_mounted_file(path, producers[check.id].file(STDIN_FILE))
         files[PurePosixPath(path)] = check
-    if not files:
-        return failed
-    done = ctr.with_exec(batch.batch_argv(container_argv(members[0].argv), list(files)),
-                         expect=ReturnType.ANY)
-    code = await done.exit_code()
-    split = batch.split((await done.stdout()).encode(), (await done.stderr()).encode(), code,
-                        files)
-    return failed + [result(check, *split[check.id]) for check in files.values()]
+    return ctr, failed, files
 
 
 async def rendered(source: dagger.Directory, tree: Tree, env: str) -> dagger.Directory:
@@ -242,7 +259,7 @@ async def contained(members: list[Check], source: dagger.Directory, tree: Tree,
     seconds = CHECK_TIMEOUT_SECONDS
     try:
         with anyio.move_on_after(seconds) as scope:
-            if members[0].batch:
+            if batch.kind_of(members[0]):
                 return await run_batch(members, source, tree, schemas)
             return [await run_check(members[0], source, tree, schemas, services)]
     except Exception as error:  # noqa: BLE001 - a check's failure is its own, never the run's
@@ -254,8 +271,8 @@ async def contained(members: list[Check], source: dagger.Directory, tree: Tree,
 
 async def run_in_containers(checks: list[Check], source: dagger.Directory,
                             tree: Tree) -> list[Result]:
-    """Run every check concurrently and collect every result; batchable checks (kubeconform)
-    run as one container per batch, as natively (executors/batch.py)."""
+    """Run every check concurrently and collect every result; batchable checks (kubeconform,
+    promtool) run as one container per batch, as natively (executors/batch.py)."""
     needs_schemas = any(SCHEMAS in a for c in checks for s in (c, c.stdin_from) if s
                         for a in s.argv)
     schemas = kube_schemas() if needs_schemas else None

@@ -189,8 +189,9 @@ async def run_check(check: Check, root: Path, env: dict[str, str],
 
 async def run_batch(members: list[Check], root: Path, env: dict[str, str], renders: Renders,
                     slots: anyio.CapacityLimiter | None = None) -> list[Result]:
-    """One process over every member's render as a file (executors/batch.py); a render
-    that fails is its own check's failure, the others are still validated."""
+    """One process over every member's input (executors/batch.py): its render as a file
+    (a render that fails is its own check's failure, the others are still validated), or
+    its own file of the repo."""
     started = [time.monotonic()]
 
     def result(check: Check, status: str, text: str) -> Result:
@@ -200,9 +201,13 @@ async def run_batch(members: list[Check], root: Path, env: dict[str, str], rende
         started[0] = time.monotonic()
 
     try:
+        kind = batch.kind_of(members[0])
         argv = resolve(members[0].argv, members[0].tool, env)
         failed, files = [], {}
         for check in members:
+            if not kind.from_stdin:
+                files[Path(batch.own_file(check))] = check
+                continue
             made = await renders.get(check.stdin_from)
             if made.code != 0:
                 failed.append(result(check, FAILED, _text(made.stderr) + _text(made.stdout)))
@@ -210,8 +215,8 @@ async def run_batch(members: list[Check], root: Path, env: dict[str, str], rende
                 files[made.path] = check
         if not files:
             return failed
-        code, out, err = await execute_in_slot(batch.batch_argv(argv, list(files)), root, env,
-                                               slots, merge=False, begin=begin)
+        code, out, err = await execute_in_slot(batch.batch_argv(members[0], argv, list(files)),
+                                               root, env, slots, merge=kind.merged, begin=begin)
         split = batch.split(out, err, code, files)
         return failed + [result(check, *split[check.id]) for check in files.values()]
     except Exception as error:  # noqa: BLE001 - the executor's own failure, reported per check
@@ -292,7 +297,7 @@ async def run_locally(checks: list[Check], root: Path, jobs: int,
             async def unit(members: list[Check]) -> None:
                 for check in members:
                     on_start(check)
-                if members[0].batch:
+                if batch.kind_of(members[0]):
                     outcomes = await run_batch(members, root, env, renders, slots)
                 else:
                     outcomes = [await run_check(members[0], root, env, renders, slots, services,

@@ -92,7 +92,7 @@ def checks(tree: Tree) -> list[Check]:
                     name=f"kubeconform-{env}-{kube}{suffix}", group=GROUP, tool="kubeconform",
                     argv=kubeconform_argv(kube), reads=(CHART, CRD_SCHEMAS),
                     stdin_from=template(env, kube, monitoring),
-                    batch=True,
+                    batch="kubeconform",
                     description=(f"helm template values-{env}.yaml "
                                  f"{'with' if monitoring else 'without'} {MONITORING_API} "
                                  f"| kubeconform -strict, Kubernetes {kube}")))

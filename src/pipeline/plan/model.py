@@ -39,10 +39,12 @@ class Check:
     description: str = ""
     uses: tuple[str, ...] = ()  # other tools the check's program runs itself (on PATH)
     services: tuple[str, ...] = ()  # names of the services it needs (plan/services.py)
-    # The tool validates many inputs in one process: checks with the same tool and argv
-    # (their input on stdin, "-") may run as one process over each input as a file, its
-    # results mapped back to each check (kubeconform: executors/batch.py).
-    batch: bool = False
+    # How the check may share one process with others of the same tool (its batch kind,
+    # executors/batch.py): checks of a kind whose argv is the same but their input (stdin
+    # "-", or their file) run as one process over every input, its output mapped back to
+    # each check. "kubeconform"; "promtool-check-rules", "promtool-check-config",
+    # "promtool-test-rules". Empty: the check runs alone.
+    batch: str = ""
 
     @property
     def id(self) -> str:

@@ -1,7 +1,9 @@
 """Checks of the monitoring group: Prometheus, Alertmanager, Grafana, the metrics contract.
 
 Everything is built from the file list, so a new rule file, test file,
-Prometheus config or dashboard gets its checks without touching this module:
+Prometheus config or dashboard gets its checks without touching this module. The
+promtool checks of one subcommand run as one promtool process over their files, each
+check still getting its own file's text and verdict (executors/batch_promtool.py):
 
 - promtool-config-<name>   promtool check config, per infra/monitoring/prometheus/*.yml
 - promtool-rules-<name>    promtool check rules, per rule file
@@ -79,19 +81,19 @@ def checks(tree: Tree) -> list[Check]:
         found.append(Check(
             name=f"promtool-config-{_stem(config).replace('.', '-')}", group=GROUP, tool="promtool",
             argv=("promtool", "check", "config", "--lint=all", "--lint-fatal", config),
-            reads=(config, *rules),
+            reads=(config, *rules), batch="promtool-check-config",
             description=f"Prometheus config {config} and the rule files it loads"))
     for rule in rules:
         found.append(Check(
             name=f"promtool-rules-{_stem(rule)}", group=GROUP, tool="promtool",
             argv=("promtool", "check", "rules", "--lint=all", "--lint-fatal", rule),
-            reads=(rule,),
+            reads=(rule,), batch="promtool-check-rules",
             description=f"PromQL and templates of {rule}"))
     for test in tests:
         found.append(Check(
             name=f"promtool-test-{_stem(test)}", group=GROUP, tool="promtool",
             argv=("promtool", "test", "rules", test),
-            reads=(test, *rules),
+            reads=(test, *rules), batch="promtool-test-rules",
             description=f"promtool unit tests {test} (rule_files relative to the test file)"))
     if rules:
         found.append(python_check(
