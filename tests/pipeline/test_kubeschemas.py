@@ -16,7 +16,7 @@ import pytest
 from pipeline import kubeschemas, toolchain
 from pipeline.executors import batch
 from pipeline.plan.chart import kubeconform_argv
-from pipeline.plan.model import SCHEMAS
+from pipeline.plan.model import SCHEMAS, Check
 from tests.support.repo import REPO, binary
 
 VERSION = toolchain.kube_versions()[-1]
@@ -277,8 +277,10 @@ def test_every_kind_file_resolves_its_refs_inside_itself_and_carries_only_what_i
 def verdicts(root: Path, inputs: list[Path]) -> list[tuple[str, str, str, str]]:
     """(file, resource, status, message) of every resource, the schema root in messages
     replaced: kubeconform as the batch executor runs the plan's argv, over `root`."""
-    argv = [binary("kubeconform"), *(a.replace(SCHEMAS, str(root)) for a in kubeconform_argv(VERSION)[1:])]
-    done = subprocess.run(batch.batch_argv(argv, inputs), cwd=REPO, capture_output=True, text=True, timeout=300,
+    check = Check(name="kubeconform", group="chart", tool="kubeconform",
+                  argv=kubeconform_argv(VERSION), reads=(), batch="kubeconform")
+    argv = [binary("kubeconform"), *(a.replace(SCHEMAS, str(root)) for a in check.argv[1:])]
+    done = subprocess.run(batch.batch_argv(check, argv, inputs), cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "GOGC": "400"})
     assert done.returncode in (0, 1), done.stderr
     return sorted((Path(r["filename"]).name, f"{r['kind']}/{r['name']}", r["status"],
@@ -314,7 +316,6 @@ def test_kubeconform_gives_the_same_verdicts_as_with_the_shared_definitions(layo
 def test_a_new_schemas_layout_invalidates_the_cached_kubeconform_results(tmp_path, monkeypatch):
     """A result is reused only for the schemas it was proven with: the layout counts."""
     from pipeline.executors import cache
-    from pipeline.plan.model import Check
 
     kubeconform = Check(name="k", group="g", tool="kubeconform",
                         argv=kubeconform_argv(VERSION), reads=())
