@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Iterator, NamedTuple
 
-from pipeline.checks.chart.render import read_render
+from pipeline.checks.chart.render import read_render, render_arguments
 from pipeline.checks.cli import run_check
 from pipeline.checks.compose import read_compose
 from pipeline.checks.problem import Problem
@@ -60,7 +60,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contract", required=True)
     parser.add_argument("--env", help="the environment of the render on stdin")
     parser.add_argument("--compose", help="check this compose file instead of a render")
-    parser.add_argument("file", nargs="?", default="-", help="rendered manifests (default: stdin)")
+    render_arguments(parser, chart=False)
 
 
 def check(policy: ContractCheck, args: argparse.Namespace) -> tuple[list[Problem], str]:

@@ -24,7 +24,7 @@ import argparse
 import re
 from typing import Callable
 
-from pipeline.checks.chart.render import finding, read_render
+from pipeline.checks.chart.render import finding, read_render, render_arguments
 from pipeline.checks.cli import run_check
 from pipeline.checks.chart.tier import tier_of
 from pipeline.checks.files import load_values
@@ -214,9 +214,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True)
     parser.add_argument("--values", action="append", default=[], required=True,
                         help="the values files the render was made with, in order")
-    parser.add_argument("--rule", action="append", choices=sorted(RULES), help="only these rules")
-    parser.add_argument("--chart", help="the chart directory, to name each resource's template")
-    parser.add_argument("file", nargs="?", default="-", help="rendered manifests (default: stdin)")
+    render_arguments(parser, rules=RULES)
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:

@@ -23,7 +23,7 @@ import argparse
 import ipaddress
 from dataclasses import dataclass, field
 
-from pipeline.checks.chart.render import read_render
+from pipeline.checks.chart.render import read_render, render_arguments
 from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_yaml
 from pipeline.checks.problem import Problem, Severity
@@ -288,9 +288,8 @@ def compare(docs: list[dict], spec: dict, env: str, edges_file: str = "the edges
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edges", required=True, help="intended edges (YAML)")
     parser.add_argument("--env", required=True)
-    parser.add_argument("--chart", help="the chart directory, to name templates by repo path")
     parser.add_argument("--print", action="store_true", help="list the computed matrix (info lines)")
-    parser.add_argument("file", nargs="?", default="-")
+    render_arguments(parser)
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:

@@ -20,7 +20,7 @@ from typing import Callable
 from pipeline.checks.chart import (checksums, container_resources, image_tags, ingress, keycloak,
                                    labels, metrics, pod_security, probes, scaling, secrets,
                                    service_accounts)
-from pipeline.checks.chart.render import read_render
+from pipeline.checks.chart.render import read_render, render_arguments
 from pipeline.checks.chart.tier import tier
 from pipeline.checks.cli import run_check
 from pipeline.checks.problem import Problem
@@ -59,9 +59,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--values", action="append", required=True, metavar="FILE",
                         help="the values files of the render, in helm's order (the tier, "
                              "global.environment, is read from them)")
-    parser.add_argument("--rule", action="append", choices=sorted(RULES), help="only these rules")
-    parser.add_argument("--chart", help="the chart directory, to name each resource's template")
-    parser.add_argument("file", nargs="?", default="-", help="rendered manifests (default: stdin)")
+    render_arguments(parser, rules=RULES)
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:

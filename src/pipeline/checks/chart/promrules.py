@@ -19,6 +19,7 @@ import argparse
 import re
 
 from pipeline import layout
+from pipeline.checks.chart.render import render_arguments
 from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_stream
 from pipeline.checks.monitoring.promql import PromQLTokenError, label_matcher, selectors
@@ -111,7 +112,7 @@ def _rule_problems(rule: dict, group: dict, resource: dict, sources: dict[str, s
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True)
     parser.add_argument("--namespace", required=True, help="the release namespace of the render")
-    parser.add_argument("file", nargs="?", default="-", help="the render (default: stdin)")
+    render_arguments(parser, chart=False)
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:

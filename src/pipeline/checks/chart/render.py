@@ -3,6 +3,7 @@ where a problem lives (the chart template each resource came from, helm's `# Sou
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass
 
@@ -28,6 +29,17 @@ class Render:
         sources = template_sources(self.text, chart)
         return [dataclasses.replace(p, path=sources[p.resource]) if not p.path and p.resource in sources
                 else p for p in problems]
+
+
+def render_arguments(parser: argparse.ArgumentParser, chart: bool = True,
+                     rules: dict | None = None) -> None:
+    """The arguments of a check over a render: the render (a file, stdin by default), with
+    `chart` --chart to name each problem's template by repo path, with `rules` --rule."""
+    if rules is not None:
+        parser.add_argument("--rule", action="append", choices=sorted(rules), help="only these rules")
+    if chart:
+        parser.add_argument("--chart", help="the chart directory, to name each resource's template")
+    parser.add_argument("file", nargs="?", default="-", help="the rendered manifests (default: stdin)")
 
 
 def read_render(path: str) -> Render:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from pipeline.checks.chart.render import read_render
+from pipeline.checks.chart.render import read_render, render_arguments
 from pipeline.checks.chart.scaling import hpas_by_target
 from pipeline.checks.chart.tier import tier
 from pipeline.checks.cli import run_check
@@ -83,8 +83,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
                              "picks the budget of TIER_BUDGETS")
     parser.add_argument("--max-cpu", help="budget in cores, e.g. 4 (default: the tier's)")
     parser.add_argument("--max-memory", help="budget as a quantity, e.g. 8Gi (default: the tier's)")
-    parser.add_argument("--chart", help="the chart directory, to name each workload's template")
-    parser.add_argument("file", nargs="?", default="-")
+    render_arguments(parser)
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:

@@ -31,6 +31,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from pipeline import layout
+from pipeline.checks.chart.render import render_arguments
 from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_stream, load_yaml
 from pipeline.checks.problem import Problem
@@ -431,7 +432,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prometheus-config", required=True)
     parser.add_argument("--contract", required=True)
     parser.add_argument("--cluster", help="objects the cluster provides (YAML stream)")
-    parser.add_argument("file", nargs="?", default="-", help="the render (default: stdin)")
+    render_arguments(parser, chart=False)
 
 
 def check(args: argparse.Namespace) -> tuple[list[Problem], str]:
