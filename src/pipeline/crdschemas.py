@@ -23,7 +23,8 @@ Usage:
     python -m pipeline.crdschemas CRD_DIR OUT_DIR            # (re)generate
     python -m pipeline.crdschemas CRD_DIR OUT_DIR --check    # exit 1 if OUT is stale
 
-Stdlib + PyYAML only.
+Stdlib + PyYAML only (with libyaml where PyYAML has it: the CRDs are 2.5 MB of YAML,
+parsed ten times faster).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from pipeline.model.kube import LOADER
 
 GENERATED_SUFFIX = ".json"
 
@@ -151,7 +154,7 @@ def generate(crd_dir: Path, share: bool = True) -> dict[str, str]:
     """{file name: file text} for every CRD YAML under crd_dir (sorted, deterministic)."""
     files: dict[str, str] = {}
     for path in sorted(crd_dir.rglob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
+        for doc in yaml.load_all(path.read_text(), LOADER):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             for name, schema in schemas_of(doc, share).items():
