@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,25 +37,83 @@ def repo() -> Path:
     return REPO
 
 
-@pytest.fixture(scope="session")
-def kube_apiserver() -> Iterator[Path]:
-    """One real API server (etcd + kube-apiserver) for the whole test session: its kubeconfig.
+class _ApiServer:
+    """This test process's real API server (etcd + kube-apiserver), started by the native
+    executor's own service code as `lint` starts it, and stopped as soon as the test after
+    the current one does not use it (see `pytest_runtest_teardown`)."""
 
-    Started and stopped by the native executor's own service code, as `lint` does.
-    """
-    import anyio.from_thread
+    def __init__(self) -> None:
+        self.stack: contextlib.ExitStack | None = None
+        self.kubeconfig: Path | None = None
 
-    from pipeline.executors import native, native_services
-    from pipeline.plan.services import KUBE_APISERVER
+    def start(self) -> Path:
+        if self.kubeconfig is None:
+            import anyio.from_thread
 
-    locate = native.service_locator(native.environment(REPO))
-    with anyio.from_thread.start_blocking_portal() as portal:
-        with portal.wrap_async_context_manager(
-                native_services.running([KUBE_APISERVER], locate)) as started:
-            portal.call(started.wait, (KUBE_APISERVER.name,))
-            if KUBE_APISERVER.name in started.errors:
-                pytest.fail(f"kube-apiserver: {started.errors[KUBE_APISERVER.name]}")
-            yield Path(started.fills[KUBE_APISERVER.placeholder])
+            from pipeline.executors import native, native_services
+            from pipeline.plan.services import KUBE_APISERVER
+
+            locate = native.service_locator(native.environment(REPO))
+            with contextlib.ExitStack() as stack:
+                portal = stack.enter_context(anyio.from_thread.start_blocking_portal())
+                started = stack.enter_context(portal.wrap_async_context_manager(
+                    native_services.running([KUBE_APISERVER], locate)))
+                portal.call(started.wait, (KUBE_APISERVER.name,))
+                if KUBE_APISERVER.name in started.errors:
+                    pytest.fail(f"kube-apiserver: {started.errors[KUBE_APISERVER.name]}")
+                self.kubeconfig = Path(started.fills[KUBE_APISERVER.placeholder])
+                self.stack = stack.pop_all()
+        return self.kubeconfig
+
+    def stop(self) -> None:
+        stack, self.stack, self.kubeconfig = self.stack, None, None
+        if stack is not None:
+            stack.close()
+
+
+_API_SERVER = _ApiServer()
+_USES_API_SERVER = "kube_apiserver"
+API_SERVER_GROUP = "@kube-apiserver"
+
+
+@pytest.fixture
+def kube_apiserver() -> Path:
+    """The kubeconfig of one real API server shared by the tests of this process that use it.
+
+    It starts with the first such test and stops after the last one of a run of them; the
+    xdist scheduler below sends all of them to one worker, one after the other, so a
+    session starts it once and it does not idle while that worker runs other files."""
+    return _API_SERVER.start()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None or _USES_API_SERVER not in getattr(nextitem, "fixturenames", ()):
+        _API_SERVER.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadfile`, mark the tests that use the API server for the scheduler below
+    (as xdist's own `--dist loadgroup` marks an `xdist_group`: a suffix of the node id)."""
+    if hasattr(config, "workerinput") and config.getvalue("dist") == "loadfile":
+        for item in items:
+            if _USES_API_SERVER in getattr(item, "fixturenames", ()):
+                item._nodeid = f"{item.nodeid}{API_SERVER_GROUP}"
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, except that the tests using the API server are one work unit: one
+    worker runs them back to back on one server instead of each worker starting its own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ApiServerGrouped(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return API_SERVER_GROUP if nodeid.endswith(API_SERVER_GROUP) else super()._split_scope(nodeid)
+
+    return ApiServerGrouped(config, log)
 
 
 @pytest.fixture(scope="session")
