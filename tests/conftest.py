@@ -72,48 +72,60 @@ class _ApiServer:
 
 
 _API_SERVER = _ApiServer()
-_USES_API_SERVER = "kube_apiserver"
-API_SERVER_GROUP = "@kube-apiserver"
+# The test files whose tests take `kube_apiserver` (tests/apiserver/test_shared_server.py
+# checks the list): run as one unit, on one server. A file missing here still works; it
+# only starts a server of its own.
+API_SERVER_TEST_FILES = ("tests/apiserver/test_credentials.py",
+                         "tests/checks/apiserver/test_dryrun.py",
+                         "tests/pipeline/test_reads.py")
+API_SERVER_UNIT = "kube-apiserver"
+
+
+def file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 @pytest.fixture
 def kube_apiserver() -> Path:
     """The kubeconfig of one real API server shared by the tests of this process that use it.
 
-    It starts with the first such test and stops after the last one of a run of them; the
-    xdist scheduler below sends all of them to one worker, one after the other, so a
-    session starts it once and it does not idle while that worker runs other files."""
+    It starts with the first such test and stops when the run leaves API_SERVER_TEST_FILES:
+    they run back to back (`pytest_collection_modifyitems`), on one xdist worker (the
+    scheduler below), so a session starts it once and it never idles through other files."""
     return _API_SERVER.start()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    if nextitem is None or _USES_API_SERVER not in getattr(nextitem, "fixturenames", ()):
+    if nextitem is None or file_of(nextitem.nodeid) not in API_SERVER_TEST_FILES:
         _API_SERVER.stop()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `--dist loadfile`, mark the tests that use the API server for the scheduler below
-    (as xdist's own `--dist loadgroup` marks an `xdist_group`: a suffix of the node id)."""
-    if hasattr(config, "workerinput") and config.getvalue("dist") == "loadfile":
-        for item in items:
-            if _USES_API_SERVER in getattr(item, "fixturenames", ()):
-                item._nodeid = f"{item.nodeid}{API_SERVER_GROUP}"
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of API_SERVER_TEST_FILES together, where the first of them was collected;
+    every other test keeps its place (a stable sort)."""
+    first = next((n for n, item in enumerate(items)
+                  if file_of(item.nodeid) in API_SERVER_TEST_FILES), None)
+    if first is not None:
+        order = {id(item): first if file_of(item.nodeid) in API_SERVER_TEST_FILES else n
+                 for n, item in enumerate(items)}
+        items.sort(key=lambda item: order[id(item)])
 
 
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """`--dist loadfile`, except that the tests using the API server are one work unit: one
-    worker runs them back to back on one server instead of each worker starting its own."""
+    """`--dist loadfile`, except that API_SERVER_TEST_FILES are one work unit: one worker runs
+    them back to back on one server, instead of each worker starting its own."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class ApiServerGrouped(LoadFileScheduling):
+    class ApiServerTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return API_SERVER_GROUP if nodeid.endswith(API_SERVER_GROUP) else super()._split_scope(nodeid)
+            file = file_of(nodeid)
+            return API_SERVER_UNIT if file in API_SERVER_TEST_FILES else file
 
-    return ApiServerGrouped(config, log)
+    return ApiServerTogether(config, log)
 
 
 @pytest.fixture(scope="session")
