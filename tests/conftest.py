@@ -39,8 +39,8 @@ def repo() -> Path:
 
 class _ApiServer:
     """This test process's real API server (etcd + kube-apiserver), started by the native
-    executor's own service code as `lint` starts it, and stopped as soon as the test after
-    the current one does not use it (see `pytest_runtest_teardown`)."""
+    executor's own service code as `lint` starts it (`kube_apiserver`), stopped when the
+    run leaves the files that use it (`pytest_runtest_teardown`) or ends."""
 
     def __init__(self) -> None:
         self.stack: contextlib.ExitStack | None = None
@@ -99,6 +99,10 @@ def kube_apiserver() -> Path:
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     if nextitem is None or file_of(nextitem.nodeid) not in API_SERVER_TEST_FILES:
         _API_SERVER.stop()
+
+
+def pytest_sessionfinish() -> None:
+    _API_SERVER.stop()  # also after a Ctrl-C or -x between its tests
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
