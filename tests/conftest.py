@@ -119,7 +119,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """`--dist loadfile`, except that API_SERVER_TEST_FILES are one work unit: one worker runs
-    them back to back on one server, instead of each worker starting its own."""
+    them back to back on one server, instead of each worker starting its own. It is the
+    longest unit (about a minute of the server's work), so it goes out first, not last."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
@@ -128,6 +129,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         def _split_scope(self, nodeid: str) -> str:
             file = file_of(nodeid)
             return API_SERVER_UNIT if file in API_SERVER_TEST_FILES else file
+
+        def _assign_work_unit(self, node) -> None:
+            if API_SERVER_UNIT in self.workqueue:
+                self.workqueue.move_to_end(API_SERVER_UNIT, last=False)
+            super()._assign_work_unit(node)
 
     return ApiServerTogether(config, log)
 

@@ -3,6 +3,7 @@ uses it is listed, so that its tests run back to back on one worker and one serv
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from types import SimpleNamespace
 
 import pytest
@@ -40,3 +41,15 @@ def test_xdist_schedules_the_listed_files_as_one_unit(request):
     scheduler = pytest_xdist_make_scheduler(config, None)
     assert {scheduler._split_scope(f"{f}::t") for f in API_SERVER_TEST_FILES} == {API_SERVER_UNIT}
     assert scheduler._split_scope("tests/a.py::t[x]") == "tests/a.py"
+    # The longest unit goes out first (a unit sent last would be the run's long tail).
+    sent: list[list[int]] = []
+
+    class Node:  # a worker: what the scheduler sends it
+        send_runtest_some = staticmethod(sent.append)
+
+    node = Node()
+    scheduler.registered_collections = {node: ["tests/a.py::t", "tests/pipeline/test_reads.py::t"]}
+    scheduler.workqueue = OrderedDict([("tests/a.py", {"tests/a.py::t": False}),
+                                       (API_SERVER_UNIT, {"tests/pipeline/test_reads.py::t": False})])
+    scheduler._assign_work_unit(node)
+    assert sent == [[1]] and list(scheduler.workqueue) == ["tests/a.py"]
