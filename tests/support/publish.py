@@ -75,8 +75,8 @@ def published_once(tmp_path_factory, **options) -> Iterator[Published]:
     the tests that only read the release or publish the same version again (which must be
     refused before anything is pushed: such a test asserts that nothing changed)."""
     chart_yaml = (REPO / layout.CHART_YAML).read_text()
-    with running_registry(tmp_path_factory.mktemp("published")) as running, \
-            pytest.MonkeyPatch.context() as patch:
-        patch.setenv("REGISTRY_PASSWORD", running.password)
-        line = publish(running, **options)
+    with running_registry(tmp_path_factory.mktemp("published")) as running:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("REGISTRY_PASSWORD", running.password)
+            line = publish(running, **options)
         yield Published(running, line, chart_yaml)
