@@ -28,7 +28,7 @@ GROUP = "apiserver"
 def dry_run(name: str, args: list[str], reads: list[str], description: str) -> Check:
     return python_check(
         name, GROUP, dryrun, ["--kubeconfig", KUBECONFIG, "--crds", CRD_SOURCES, *args],
-        [*reads, CRD_SOURCES], description=description, uses=("helm", "kubectl"),
+        [*reads, CRD_SOURCES], description=description, uses=("helm",),
         services=(KUBE_APISERVER.name,))
 
 
