@@ -54,7 +54,7 @@ class Answer:
     @property
     def reason(self) -> str:
         """The Status reason (AlreadyExists, Invalid, Forbidden, BadRequest ...)."""
-        return str(self.body.get("reason") or self.status)
+        return str(self.body.get("reason") or f"HTTP {self.status}")
 
     @property
     def message(self) -> str:

@@ -8,20 +8,46 @@ path) or as the released package (its chart name), is rendered as ArgoCD renders
 (`helm template` with its release, namespace and valueFiles, the server's version and
 API versions). Without: the ARGOCD manifests themselves.
 
-For each deployment, on the server:
- 1. the CRDs of DIR are installed (server-side apply, once per server) and waited for
-    until Established;
- 2. its namespace is created with the labels and annotations of the Application's
+For each deployment, on the server, as the requests kubectl 1.37 sends (read in
+k8s.io/kubectl@v0.37.2 pkg/cmd/apply/apply.go applyOneObject and patcher.go, and
+k8s.io/cli-runtime resource/helper.go), over one HTTPS connection (pipeline.kubeapi.client):
+ 1. the CRDs of DIR are installed once per server: each a server-side apply,
+    `PATCH .../customresourcedefinitions/NAME?fieldManager=dpp-lint&force=true` with
+    `Content-Type: application/apply-patch+yaml` (`kubectl apply --server-side
+    --force-conflicts`), by the check that created the claim ConfigMap; every check waits
+    until they are Established (`GET ...?labelSelector=` on their source-digest label);
+ 2. its namespace is server-side applied (for real, `fieldManager=argocd-controller`,
+    `force=false`) with the labels and annotations of the Application's
     managedNamespaceMetadata (Pod Security "restricted" is enforced from them);
- 3. its ServiceAccounts and `default` are created for real (there is no controller
-    manager to create `default`, and Pods are rejected without their ServiceAccount);
- 4. `kubectl apply --dry-run=server --validate=strict` of every resource;
- 5. the same as a server-side apply with ArgoCD's field manager (`argocd-controller`,
-    argo-cd common/common.go ArgoCDSSAManager: ArgoCD syncs with ServerSideApply=true);
- 6. every workload's pod template created as a Pod (dry-run): Pod Security only
-    warns about a Deployment, it rejects the Pod. A StatefulSet's pod gets a volume
-    per volumeClaimTemplate, as the StatefulSet controller adds.
-Every error and every warning is a problem, printed with the resource it concerns.
+ 3. its ServiceAccounts and `default` are created for real as step 4 sends them without
+    `dryRun` (there is no controller manager to create `default`, and Pods are rejected
+    without their ServiceAccount);
+ 4. what `kubectl apply --dry-run=server --validate=strict` (client-side apply) sends for
+    every resource: `POST` to its collection with `dryRun=All&fieldValidation=Strict&
+    fieldManager=kubectl-client-side-apply`, the object carrying kubectl's
+    last-applied-configuration annotation. For an object that already exists (409
+    AlreadyExists: the ServiceAccounts of step 3, a deployment checked before on this
+    server) the object is sent as a patch over it, dry-run and strict (strategic merge;
+    JSON merge for custom resources, which answer 415 to strategic merge), as kubectl
+    does when its three-way patch is not empty; kubectl sends nothing when the
+    object is unchanged, this always sends it, so an existing object is still checked;
+ 5. the same as a server-side apply with ArgoCD's field manager: `PATCH .../NAME?dryRun=All&
+    fieldValidation=Strict&fieldManager=argocd-controller&force=false`, apply-patch+yaml
+    (argo-cd common/common.go ArgoCDSSAManager: ArgoCD syncs with ServerSideApply=true);
+ 6. every workload's pod template created as a Pod: `POST .../pods?dryRun=All&
+    fieldValidation=Strict&fieldManager=kubectl-create` (`kubectl create
+    --dry-run=server`): Pod Security only warns about a Deployment, it rejects the Pod.
+    A StatefulSet's pod gets a volume per volumeClaimTemplate, as the StatefulSet
+    controller adds.
+Each resource's path comes from the server's aggregated discovery (`GET /api` and
+`GET /apis`, apidiscovery.k8s.io/v2), fetched once per check and again, for a few
+seconds, only while a CRD just Established is not in it yet. Every error (the Status
+message of a 4xx or 5xx answer) and every warning (each `Warning: 299 - "text"` response
+header, RFC 7234 5.5, which kubectl prints as `Warning: text`) is a problem naming the
+deployment, the step and the resource (`kind.group/name`, as kubectl names it). A kind
+the server does not serve is one too; a server that cannot be reached or answers
+something other than the API (a 5xx that is not a Status) fails the check with its
+address and the request.
 """
 
 from __future__ import annotations
