@@ -41,8 +41,8 @@ def checks(tree: Tree) -> list[Check]:
         for env in environments(tree):
             found.append(dry_run(
                 f"chart-{env}", ["--chart", CHART, "--env", env, *manifests], [CHART, ARGOCD],
-                f"values-{env}.yaml as ArgoCD deploys it: kubectl apply --dry-run=server "
-                "--validate=strict, server-side apply as argocd-controller, every pod template "
+                f"values-{env}.yaml as ArgoCD deploys it: the requests of kubectl apply "
+                "--dry-run=server --validate=strict, server-side apply as argocd-controller, every pod template "
                 "as a Pod, Pod Security from the ArgoCD namespace labels; any warning fails"))
     found.append(dry_run(
         "argocd", manifests, [ARGOCD],
