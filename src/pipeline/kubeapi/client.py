@@ -21,7 +21,7 @@ import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from pipeline.kubeapi import server
 
@@ -162,11 +162,12 @@ class Resource:
 
     def collection(self, namespace: str | None) -> str:
         root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        where = f"/namespaces/{namespace}" if self.namespaced and namespace else ""
+        where = f"/namespaces/{quote(namespace, safe='')}" if self.namespaced and namespace else ""
         return f"{root}{where}/{self.plural}"
 
     def item(self, namespace: str | None, name: str) -> str:
-        return f"{self.collection(namespace)}/{name}"
+        """A name the server would refuse (a `/` in it) stays one path segment: refused."""
+        return f"{self.collection(namespace)}/{quote(name, safe='')}"
 
 
 class Discovery:

@@ -189,16 +189,41 @@ def test_the_crd_digests_are_memoised_by_the_files_bytes_and_a_damaged_memo_is_i
     assert dryrun.memoised_digests(files, memo)[1] != path
 
 
-def test_a_kind_the_server_does_not_serve_is_a_problem_naming_the_resource(tmp_path,
-                                                                            kube_apiserver):
+def test_a_kind_the_server_does_not_serve_or_a_bad_name_is_a_problem_naming_the_resource(
+        tmp_path, kube_apiserver):
     root = tree(tmp_path, "argocd")
     path = root / "infra/argocd/application-dev.yaml"
-    path.write_text(path.read_text() + "\n---\napiVersion: example.com/v1\nkind: Widget\n"
-                    "metadata:\n  name: gadget\n  namespace: argocd\n")
+    path.write_text(path.read_text() + """
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: gadget
+  namespace: argocd
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  namespace: argocd
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: a/b
+  namespace: argocd
+""")
     result = run_check("argocd", root, kube_apiserver)
     assert not result.ok
-    assert 'kubectl apply --dry-run=server --validate=strict: widget.example.com/gadget: no ' \
-           'matches for kind "Widget" in version "example.com/v1"' in result.output, result.output
+    step = "kubectl apply --dry-run=server --validate=strict"
+    assert f'{step}: widget.example.com/gadget: no matches for kind "Widget" in version ' \
+           '"example.com/v1"' in result.output, result.output
+    assert f"{step}: configmap/?: apiVersion, kind and metadata.name (strings) are required" \
+        in result.output, result.output
+    assert f'{step}: configmap/a/b: Error from server (Invalid): ConfigMap "a/b" is invalid: ' \
+           'metadata.name: Invalid value: "a/b"' in result.output, result.output
+    assert "server-side apply as argocd-controller: configmap/a/b: Error from server" \
+        in result.output, result.output
+    assert "Traceback" not in result.output
 
 
 # --- the same verdicts as kubectl -----------------------------------------------------------

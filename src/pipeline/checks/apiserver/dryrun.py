@@ -63,6 +63,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,7 +150,12 @@ def name_of(doc: dict) -> str:
     """kind.group/name, as kubectl names a resource (deployment.apps/backend, pod/backend)."""
     group = str(doc.get("apiVersion") or "").rpartition("/")[0]
     kind = str(doc.get("kind") or "?").lower()
-    return f"{kind}{'.' + group if group else ''}/{(doc.get('metadata') or {}).get('name', '?')}"
+    return f"{kind}{'.' + group if group else ''}/{_metadata(doc).get('name', '?')}"
+
+
+def _metadata(doc: dict) -> dict:
+    metadata = doc.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def problems_of(answer: client.Answer, step: str, where: str, resource: str) -> list[str]:
@@ -165,9 +171,10 @@ def target_of(api: Api, doc: dict, namespace: str) -> tuple[client.Resource, str
     """(where the resource lives, its namespace, the object as sent), or why it cannot be sent:
     what kubectl checks before a request (a kind the server does not serve, another namespace)."""
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
-    name = (doc.get("metadata") or {}).get("name")
-    if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)):
-        return "apiVersion, kind and metadata.name are required"
+    name = _metadata(doc).get("name")
+    if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)
+            and name):
+        return "apiVersion, kind and metadata.name (strings) are required"
     resource = api.resource(api_version, kind)
     if resource is None:
         return (f'no matches for kind "{kind}" in version "{api_version}": the server does not '
@@ -230,8 +237,11 @@ def with_last_applied(doc: dict) -> dict:
     return {**doc, "metadata": {**metadata, "annotations": {**annotations, LAST_APPLIED: text}}}
 
 
+Send = Callable[[client.Resource, "str | None", dict], client.Answer]
+
+
 def send_each(api: Api, step: str, where: str, namespace: str, docs: list[dict],
-              send) -> list[str]:
+              send: Send) -> list[str]:
     """`send` every resource; the problems of each, naming it."""
     problems = []
     for doc in docs:
