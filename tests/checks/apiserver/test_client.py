@@ -165,3 +165,52 @@ def test_a_server_that_closed_the_kept_alive_connection_is_asked_again(stand_in)
                           drop=True)
     api = client.Client.from_kubeconfig(kubeconfig)
     assert [api.request("GET", "/api").ok for _ in range(3)] == [True] * 3
+
+
+def discovery_list(*groups: tuple[str, str, list[tuple[str, str, str]]]) -> bytes:
+    """An APIGroupDiscoveryList: (group, version, [(plural, kind, scope)]) per group."""
+    return json.dumps({"apiVersion": "apidiscovery.k8s.io/v2", "kind": "APIGroupDiscoveryList",
+                       "items": [{"metadata": {"name": group}, "versions": [{
+                           "version": version, "resources": [
+                               {"resource": plural, "responseKind": {"group": group, "version": version,
+                                                                     "kind": kind},
+                                "scope": scope} for plural, kind, scope in resources]}]}
+                           for group, version, resources in groups]}).encode()
+
+
+CORE = discovery_list(("", "v1", [("pods", "Pod", "Namespaced"), ("namespaces", "Namespace", "Cluster")]))
+
+
+def test_discovery_is_asked_again_until_the_crds_waited_for_are_in_it(stand_in, monkeypatch):
+    """Established comes before the aggregated discovery lists a CRD: the check asks again
+    (the retry kubectl's `no matches for kind` needed), and only while one is missing."""
+    monkeypatch.setattr(dryrun.time, "sleep", lambda seconds: None)
+    asked = []
+
+    def answer(method: str, path: str) -> Answer:
+        asked.append(path)
+        if path == "/api":
+            return 200, "application/json", CORE
+        widgets = [("widgets", "Widget", "Namespaced")] if asked.count("/apis") > 2 else []
+        return 200, "application/json", discovery_list(("example.com", "v1", widgets))
+
+    api = dryrun.Api(client.Client.from_kubeconfig(stand_in(answer)))
+    api.expected = {"widgets.example.com"}
+    widget = api.resource("example.com/v1", "Widget")
+    assert asked.count("/apis") == 3
+    assert widget == client.Resource("example.com", "v1", "widgets", "Widget", True)
+    assert widget.item("team-a", "w") == "/apis/example.com/v1/namespaces/team-a/widgets/w"
+    assert api.resource("v1", "Namespace").item("team-a", "a/b") == "/api/v1/namespaces/a%2Fb"
+    assert api.resource("v1", "Secret") is None  # not served: no more asking
+    assert asked.count("/apis") == 3
+    assert api.discovery().api_versions() == ["example.com/v1", "v1"]
+
+
+def test_a_resource_not_served_yet_is_asked_again(stand_in, monkeypatch):
+    monkeypatch.setattr(dryrun.time, "sleep", lambda seconds: None)
+    not_found = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
+                 "reason": "NotFound", "message": dryrun.NOT_SERVED}
+    answers = iter([(404, "application/json", json.dumps(not_found).encode()),
+                    (201, "application/json", b'{"kind": "Widget"}')])
+    api = dryrun.Api(client.Client.from_kubeconfig(stand_in(lambda method, path: next(answers))))
+    assert api.request("POST", "/apis/example.com/v1/namespaces/a/widgets", {}).status == 201

@@ -110,9 +110,10 @@ class Target:
 
 
 class Api:
-    """One check's connection to the server, and its discovery: fetched once, again only
+    """One check's connection to the server, and its discovery: fetched once, and again
     while a CRD this check waited for is not in it yet (Established comes first, the
-    aggregated discovery follows asynchronously)."""
+    aggregated discovery follows asynchronously), so the kinds and the API versions given
+    to helm include every CRD."""
 
     def __init__(self, connection: client.Client) -> None:
         self.client = connection
@@ -122,18 +123,15 @@ class Api:
     def discovery(self) -> client.Discovery:
         if self._discovery is None:
             self._discovery = client.Discovery(self.client)
+            for _ in range(RETRIES):
+                if self.expected <= self._discovery.names:
+                    break
+                time.sleep(0.5)
+                self._discovery.refresh()
         return self._discovery
 
     def resource(self, api_version: str, kind: str) -> client.Resource | None:
-        discovery = self.discovery()
-        found = discovery.resource(api_version, kind)
-        for _ in range(RETRIES):
-            if found is not None or self.expected <= discovery.names:
-                break
-            time.sleep(0.5)
-            discovery.refresh()
-            found = discovery.resource(api_version, kind)
-        return found
+        return self.discovery().resource(api_version, kind)
 
     def request(self, method: str, path: str, body: dict | None = None, **options) -> client.Answer:
         """A request; repeated while the server does not serve the path yet (a CRD's
