@@ -201,10 +201,14 @@ metadata:
   name: gadget
   namespace: argocd
 ---
-apiVersion: v1
-kind: ConfigMap
+apiVersion: apps/v1
+kind: Deployment
 metadata:
   namespace: argocd
+spec:
+  template:
+    spec:
+      containers: [{name: main, image: main}]
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -217,7 +221,7 @@ metadata:
     step = "kubectl apply --dry-run=server --validate=strict"
     assert f'{step}: widget.example.com/gadget: no matches for kind "Widget" in version ' \
            '"example.com/v1"' in result.output, result.output
-    assert f"{step}: configmap/?: apiVersion, kind and metadata.name (strings) are required" \
+    assert f"{step}: deployment.apps/?: apiVersion, kind and metadata.name (strings) are required" \
         in result.output, result.output
     assert f'{step}: configmap/a/b: Error from server (Invalid): ConfigMap "a/b" is invalid: ' \
            'metadata.name: Invalid value: "a/b"' in result.output, result.output

@@ -471,10 +471,10 @@ def manifest_targets(manifests: list[Path]) -> list[Target]:
 def as_pod(doc: dict) -> dict | None:
     """A workload's pod template as the Pod its controller would create, or None."""
     found = pod_template(doc)
-    if found is None or doc.get("kind") == "Pod":
-        return None
+    name = _metadata(doc).get("name")
+    if found is None or doc.get("kind") == "Pod" or not isinstance(name, str):
+        return None  # without a name, the steps before report the workload itself
     template = copy.deepcopy(found[0])
-    name = doc["metadata"]["name"]
     spec = template.get("spec") or {}
     if doc["kind"] == "StatefulSet":
         for claim in (doc.get("spec") or {}).get("volumeClaimTemplates") or []:
@@ -495,7 +495,7 @@ def dry_run(api: Api, target: Target) -> list[str]:
         server_side_apply, api, manager=ARGOCD_MANAGER, dry_run=False))
     accounts = [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}]
     accounts += [d for d in target.docs if d.get("kind") == "ServiceAccount"
-                 and (d.get("metadata") or {}).get("namespace", ns) == ns]
+                 and _metadata(d).get("namespace", ns) == ns]
     problems += send_each(api, "create ServiceAccounts", where, ns, accounts, functools.partial(
         client_side_apply, api, dry_run=False))
     if problems:
