@@ -40,8 +40,8 @@ k8s.io/cli-runtime resource/helper.go), over one HTTPS connection (pipeline.kube
     A StatefulSet's pod gets a volume per volumeClaimTemplate, as the StatefulSet
     controller adds.
 Each resource's path comes from the server's aggregated discovery (`GET /api` and
-`GET /apis`, apidiscovery.k8s.io/v2), fetched once per check and again, for a few
-seconds, only while a CRD just Established is not in it yet. Every error (the Status
+`GET /apis`, apidiscovery.k8s.io/v2), fetched once per check and again (for up to a minute)
+only while a CRD just Established is not in it yet. Every error (the Status
 message of a 4xx or 5xx answer) and every warning (each `Warning: 299 - "text"` response
 header, RFC 7234 5.5, which kubectl prints as `Warning: text`) is a problem naming the
 deployment, the step and the resource (`kind.group/name`, as kubectl names it). A kind
@@ -84,6 +84,9 @@ SOURCE_LABEL = "lint.dpp-platform.io/source-digest"
 SKIPPED_HOOKS = {"test", "test-success", "test-failure"}
 RETRIES = 8
 ESTABLISHED_TIMEOUT_SECONDS = 120
+# How long a CRD Established may be missing from discovery (or its resource not served):
+# seconds on an idle machine, much longer on a loaded one.
+DISCOVERY_TIMEOUT_SECONDS = 60
 # kubectl's field managers (k8s.io/kubectl@v0.37.2 pkg/cmd/apply/apply.go
 # FieldManagerClientSideApply; pkg/cmd/create/create.go) and its annotation (apply.go,
 # corev1.LastAppliedConfigAnnotation).
@@ -123,10 +126,9 @@ class Api:
     def discovery(self) -> client.Discovery:
         if self._discovery is None:
             self._discovery = client.Discovery(self.client)
-            for _ in range(RETRIES):
-                if self.expected <= self._discovery.names:
-                    break
-                time.sleep(0.5)
+            deadline = time.monotonic() + DISCOVERY_TIMEOUT_SECONDS
+            while not self.expected <= self._discovery.names and time.monotonic() < deadline:
+                time.sleep(0.25)  # two small requests: cheap to ask again, on a busy machine too
                 self._discovery.refresh()
         return self._discovery
 
@@ -136,12 +138,12 @@ class Api:
     def request(self, method: str, path: str, body: dict | None = None, **options) -> client.Answer:
         """A request; repeated while the server does not serve the path yet (a CRD's
         resource right after it is discovered)."""
-        for attempt in range(RETRIES):
+        deadline = time.monotonic() + DISCOVERY_TIMEOUT_SECONDS
+        while True:
             answer = self.client.request(method, path, body, **options)
-            if answer.status != 404 or answer.message != NOT_SERVED or attempt == RETRIES - 1:
+            if answer.status != 404 or answer.message != NOT_SERVED or time.monotonic() > deadline:
                 return answer
-            time.sleep(0.5)
-        raise AssertionError("unreachable")
+            time.sleep(0.25)
 
 
 def name_of(doc: dict) -> str:
