@@ -8,19 +8,22 @@ import sys
 import time
 import traceback
 from pathlib import Path
-
-import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from typing import TYPE_CHECKING
 
 from pipeline import generators, outputs, plan
-from pipeline.executors import Result, native, report
-from pipeline.executors.cache import ResultCache
-from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME, PublishError
-from pipeline.publish import native as publish_native
-from pipeline.publish.provenance import Origin
+from pipeline.executors import report
+from pipeline.publish import DEFAULT_REGISTRY, DEFAULT_REPOSITORY, DEFAULT_USERNAME
 from pipeline.smoke import cli as smoke_cli
 from pipeline.workspace import DEFAULT_SOURCE_HELP, default_source, header
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pipeline.executors import Result
+
+# Every run builds every command's flags and the plan; what runs a command (the executor,
+# the event loop, rich's console and progress, publish, the servers' clients) is imported
+# by the function that runs it, so `--help`, `--list` and a cached lint start fast.
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_CODES = ("exit status: 0 every check passed, 1 a check failed (or could not run), "
@@ -93,6 +96,12 @@ def human_console(args: argparse.Namespace, console: Console) -> Console:
     """Where the words for people go: stdout, or stderr when stdout carries a report."""
     if getattr(args, "format", "text") == "text":
         return console
+    return stderr_console()
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -109,16 +118,24 @@ def selected(source: Path, only: list[str], console: Console) -> list[plan.Check
 def run_lint(source: Path, checks: list[plan.Check], args: argparse.Namespace,
              console: Console) -> list[Result]:
     """Run the checks natively; progress on a terminal, per-check lines with --verbose."""
+    import anyio
+
     return anyio.run(lint_results, source, checks, args, console)
 
 
 async def lint_results(source: Path, checks: list[plan.Check], args: argparse.Namespace,
                        console: Console) -> list[Result]:
     """`run_lint` in a running event loop (publish lints between two registry steps)."""
+    from pipeline.executors import native
+    from pipeline.executors.cache import ResultCache
+
     jobs, fail_fast = args.jobs, getattr(args, "fail_fast", False)
     verbose = getattr(args, "verbose", False)
     cache = None if getattr(args, "no_cache", False) else ResultCache(source)
     if console.is_terminal:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                                   TextColumn)
+
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       MofNCompleteColumn(), console=console, transient=True) as progress:
             task = progress.add_task("lint", total=len(checks))
@@ -137,7 +154,7 @@ def lint(args: argparse.Namespace, console: Console) -> int:
     source = resolve_source(args)
     people = human_console(args, console)
     if args.list_checks:
-        people = Console(stderr=True, highlight=False, soft_wrap=True)  # stdout: the list only
+        people = stderr_console()  # stdout: the list only
     people.print(header("lint", source), markup=False, highlight=False, soft_wrap=True)
     checks = selected(source, split_selectors(args.only), people)
     if args.list_checks:
@@ -198,6 +215,10 @@ def add_signing_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def publish(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.publish import PublishError
+    from pipeline.publish import native as publish_native
+    from pipeline.publish.provenance import Origin
+
     source = resolve_source(args)
     console.print(header("publish", source), markup=False, highlight=False, soft_wrap=True)
 
@@ -282,6 +303,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)  # argparse exits 2 on a usage error
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True)  # long paths and tool output stay whole
     handler = COMMANDS[args.command][0]
     try:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from pipeline import plan
-from pipeline.executors.native import environment, resolve
-from pipeline.plan import chart
-from pipeline.publish import PublishError, package_argv, package_file, version_from_tag
 from pipeline.workspace import DEFAULT_SOURCE_HELP, default_source
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Each command imports what it runs (the plan, the executor, publish's packaging) in its
+# function: `python -m pipeline` builds every command's flags, whichever one runs.
 
 
 def add_source(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,8 @@ def add_package_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def helm(argv: list[str], source: Path) -> subprocess.CompletedProcess[str]:
+    from pipeline.executors.native import environment, resolve
+
     env = environment(source)
     return subprocess.run(resolve(tuple(argv), "helm", env), cwd=source, env=env,
                           capture_output=True, text=True, check=False)
@@ -56,6 +59,9 @@ def say(console: Console, text: str) -> None:
 
 
 def render(args: argparse.Namespace, console: Console) -> int:
+    from pipeline import plan
+    from pipeline.plan import chart
+
     source = source_of(args)
     step = chart.render_step(plan.Tree.from_path(source), args.env)  # PlanError: exit 2
     output = args.output.resolve()
@@ -68,6 +74,8 @@ def render(args: argparse.Namespace, console: Console) -> int:
 
 
 def package(args: argparse.Namespace, console: Console) -> int:
+    from pipeline.publish import PublishError, package_argv, package_file, version_from_tag
+
     source = source_of(args)
     try:
         version = version_from_tag(args.tag)

@@ -20,6 +20,34 @@ def test_ids_are_unique_and_grouped():
     assert {c.group for c in CHECKS} <= {m.__name__.rsplit(".", 1)[-1] for m in plan.GROUPS}
 
 
+def test_a_misspelt_check_module_fails_the_plan_and_a_found_one_is_named():
+    from pipeline.plan.model import check_modules
+
+    with pytest.raises(ModuleNotFoundError, match="pipeline.checks.chart.polices"):
+        check_modules("pipeline.checks.chart", "policies", "polices")
+    (policies,) = check_modules("pipeline.checks.chart", "policies")
+    assert plan.python_check("p", "chart", policies, ["--env", "dev"], []).argv == (
+        "python", "-m", "pipeline.checks.chart.policies", "--env", "dev")
+
+
+def test_building_the_plan_imports_no_check_module_and_no_server_client():
+    """Every `python -m pipeline` builds the plan: the checks' modules (and the API server's
+    client, urllib/ssl/http) are imported only by the process that runs a check."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline import plan, cli; from pathlib import Path; "
+            "checks = plan.build(plan.Tree.from_path(Path('.'))); "
+            "assert any(c.tool == 'python' for c in checks); "
+            "print(sorted(m for m in sys.modules if m.startswith('pipeline.checks.') "
+            "and m.count('.') == 3 or m in ('pipeline.kubeapi.server', 'urllib.request', "
+            "'ssl', 'http.client', 'pipeline.main', 'dagger')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+
+
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
 def test_every_read_exists(check):
     missing = [p for p in check.reads if not TREE.exists(p)]

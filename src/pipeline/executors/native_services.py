@@ -23,7 +23,6 @@ from pathlib import Path
 
 import anyio
 
-from pipeline.kubeapi import server
 from pipeline.plan.model import Check, Service
 from pipeline.plan.services import unavailable
 
@@ -124,6 +123,7 @@ def tail(path: Path, lines: int = 15) -> str:
 @contextlib.asynccontextmanager
 async def kube_apiserver(locate: Locate) -> AsyncIterator[str]:
     """etcd + kube-apiserver on loopback; yields the kubeconfig's path."""
+    from pipeline.kubeapi import server  # urllib, ssl, http: only a run that needs the server
     work = Path(tempfile.mkdtemp(prefix="dpp-kube-apiserver-"))
     processes: list[subprocess.Popen] = []
     try:
@@ -138,6 +138,8 @@ async def kube_apiserver(locate: Locate) -> AsyncIterator[str]:
 
 async def _start_kube_apiserver(locate: Locate, work: Path, credentials: Path,
                                 processes: list[subprocess.Popen]) -> str:
+    from pipeline.kubeapi import server
+
     for attempt in range(1, START_ATTEMPTS + 1):
         etcd_port, peer_port, api_port = free_ports(3)
         etcd_log, api_log = work / f"etcd-{attempt}.log", work / f"kube-apiserver-{attempt}.log"

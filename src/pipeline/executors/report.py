@@ -12,9 +12,10 @@ import json
 import re
 import shlex
 from collections.abc import Callable
-from xml.etree import ElementTree
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from pipeline.executors import ERROR, FAILED, PASSED, SKIPPED, Result, plural
 from pipeline.executors.hints import hints
@@ -161,6 +162,8 @@ def as_json(results: list[Result], source: str, seconds: float | None = None) ->
 
 def as_junit(results: list[Result], seconds: float | None = None) -> str:
     """JUnit XML: one test suite a check group, one test case a check (the output attached)."""
+    from xml.etree import ElementTree
+
     suites = ElementTree.Element("testsuites", name="lint", tests=str(len(results)))
     by_group: dict[str, list[Result]] = {}
     for result in sorted(results, key=lambda r: r.check.id):

@@ -50,9 +50,13 @@ import traceback
 import types
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anyio
-import anyio.abc
+if TYPE_CHECKING:
+    import anyio.abc
+
+# anyio is the client's (the executor's, which has it imported): the server, a
+# `python -m` of its own at every run, never loads it.
 
 MODULE = "pipeline.executors.warm"  # the server's own `python -m` name
 READY = b"ready\n"
@@ -298,6 +302,8 @@ class WarmPython:
     """The executor's handle on the server: `execute` runs one `python -m` check in it."""
 
     def __init__(self, directory: Path, process: anyio.abc.Process):
+        import anyio
+
         self.directory = directory  # private to the run (mode 0700)
         self.socket = directory / "warm.sock"
         self.process = process
@@ -308,6 +314,8 @@ class WarmPython:
     async def ready(self, within: float = START_SECONDS) -> bool:
         """Whether the server imported its modules and listens (waited for once, at most
         `within` seconds: a server that does not come up is not used)."""
+        import anyio
+
         async with self._lock:
             if self.up is None:
                 said = b""
@@ -322,6 +330,8 @@ class WarmPython:
                       stdin: bytes | None = None) -> tuple[int, bytes] | None:
         """(returncode, stdout and stderr in order) of `argv` as a forked child, or None
         when the server is not up (the caller runs a subprocess instead)."""
+        import anyio
+
         if not await self.ready():
             return None
         number = next(self._numbers)
@@ -350,6 +360,8 @@ class WarmPython:
 
 
 async def _status(stream) -> int | None:
+    import anyio
+
     buffer = b""
     while True:
         while b"\n" in buffer:
@@ -369,6 +381,8 @@ async def started(modules: Iterable[str], root: Path, env: dict[str, str],
     """The server for a run's `modules` (one per `python -m` check), importing them while
     the run starts; stopped (its children killed) when the run ends. None for fewer than
     two checks: one check gains nothing from a warm start it pays for itself."""
+    import anyio
+
     modules = list(modules)
     if len(modules) < 2:
         yield None

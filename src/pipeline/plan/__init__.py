@@ -7,11 +7,13 @@ same list. Each group module exposes `checks(tree) -> list[Check]`.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 
-from pipeline.plan import apiserver, argocd, chart, compose, monitoring, workflows
 from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
 
-GROUPS = (chart, argocd, apiserver, monitoring, compose, workflows)
+# The group modules, imported when the plan is built (or GROUPS read), not with the package:
+# the model (pipeline.plan.model) is what most importers need.
+GROUP_NAMES = ("chart", "argocd", "apiserver", "monitoring", "compose", "workflows")
 
 __all__ = ["SCHEMAS", "Check", "Step", "Tree", "build", "select", "python_check",
            "PlanError", "list_lines", "describe_match",
@@ -22,8 +24,19 @@ class PlanError(ValueError):
     """A plan that cannot be run (a duplicate id, a selector matching nothing)."""
 
 
+def groups() -> tuple:
+    """The group modules, in the plan's order."""
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in GROUP_NAMES)
+
+
+def __getattr__(name: str):
+    if name == "GROUPS":
+        return groups()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def build(tree: Tree) -> list[Check]:
-    checks = [check for group in GROUPS for check in group.checks(tree)]
+    checks = [check for group in groups() for check in group.checks(tree)]
     seen: set[str] = set()
     for check in checks:
         if check.id in seen:

@@ -16,11 +16,12 @@ Each installs the CRDs of infra/schemas/crd-sources first.
 
 from __future__ import annotations
 
-from pipeline.checks.apiserver import dryrun
 from pipeline.layout import ARGOCD, CHART, CHART_YAML, CRD_SOURCES
 from pipeline.plan.chart import environments
-from pipeline.plan.model import KUBECONFIG, Check, Tree, python_check
+from pipeline.plan.model import KUBECONFIG, Check, Tree, check_modules, python_check
 from pipeline.plan.services import KUBE_APISERVER
+
+(dryrun,) = check_modules("pipeline.checks.apiserver", "dryrun")
 
 GROUP = "apiserver"
 

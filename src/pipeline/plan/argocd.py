@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
-from pipeline.checks.argocd import sources
 from pipeline.layout import ARGOCD, CHART, CRD_SCHEMAS
 from pipeline.plan.chart import kubeconform_argv
-from pipeline.plan.model import Check, Tree, python_check
+from pipeline.plan.model import Check, Tree, check_modules, python_check
 from pipeline.toolchain import kube_versions
+
+(sources,) = check_modules("pipeline.checks.argocd", "sources")
 
 GROUP = "argocd"
 

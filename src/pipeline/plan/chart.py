@@ -26,13 +26,16 @@ plus monitoring-files-sync (the chart's copies of infra/monitoring) and values-d
 from __future__ import annotations
 
 from pipeline import layout
-from pipeline.checks.chart import (appcontract, chartfiles, edc, hardening, netpol, policies,
-                                   promrules, resources, scrape, valuesdoc)
 from pipeline.layout import (APP_CONTRACT, CHART, CHART_COPIES, CHART_YAML, CLUSTER_OBJECTS,
                              CRD_SCHEMAS, EDC_SETTINGS, METRICS_CONTRACT, NAMESPACE, NETWORK_EDGES,
                              PROMETHEUS_K8S, RELEASE, VALUES, VALUES_SCHEMA, values_file)
-from pipeline.plan.model import SCHEMAS, Check, Step, Tree, python_check
+from pipeline.plan.model import SCHEMAS, Check, Step, Tree, check_modules, python_check
 from pipeline.toolchain import kube_versions
+
+(appcontract, chartfiles, edc, hardening, netpol, policies, promrules, resources, scrape,
+ valuesdoc) = check_modules("pipeline.checks.chart", "appcontract", "chartfiles", "edc",
+                            "hardening", "netpol", "policies", "promrules", "resources",
+                            "scrape", "valuesdoc")
 
 GROUP = "chart"
 CRD_LOCATION = CRD_SCHEMAS + "/{{ .ResourceKind }}{{ .KindSuffix }}.json"

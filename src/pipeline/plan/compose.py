@@ -17,11 +17,13 @@ variables from infra/compose/lint.env) feeds each of them the resolved file on s
 
 from __future__ import annotations
 
-from pipeline.checks.chart import appcontract, edc
-from pipeline.checks.compose import comesup, services, variables
 from pipeline.layout import APP_CONTRACT, COMPOSE_FILE, COMPOSE_LINT_ENV, EDC_SETTINGS, MONITORING, POSTGRES_INIT
 from pipeline.model import compose as model
-from pipeline.plan.model import Check, Step, Tree, python_check
+from pipeline.plan.model import Check, Step, Tree, check_modules, python_check
+
+appcontract, edc = check_modules("pipeline.checks.chart", "appcontract", "edc")
+comesup, services, variables = check_modules("pipeline.checks.compose", "comesup", "services",
+                                             "variables")
 
 GROUP = "compose"
 COMPOSE_FILES = (COMPOSE_FILE,)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib.machinery
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -67,12 +69,39 @@ class Service:
     description: str = ""
 
 
-def python_check(name: str, group: str, module: ModuleType, args: list[str], reads: list[str],
-                 description: str = "", stdin_from: Step | None = None,
+class CheckModule:
+    """A check's module, named and found but not imported (check_modules)."""
+
+    def __init__(self, name: str):
+        self.__name__ = name
+
+    def __repr__(self) -> str:
+        return f"CheckModule({self.__name__!r})"
+
+
+def check_modules(package: str, *names: str) -> tuple[CheckModule, ...]:
+    """The modules `names` of `package`, each found (a misspelt one fails the plan's build)
+    but not run: the plan needs only their names, and every `python -m pipeline` builds it
+    (`--help`, `--list`, a lint whose results are all cached). A check's module is imported
+    by the process that runs the check (`python -m`, or the warm interpreter)."""
+    # Found in the package's directory without importing the package (its __init__ may
+    # import what its checks need).
+    where = importlib.util.find_spec(package).submodule_search_locations
+    modules = tuple(CheckModule(f"{package}.{name}") for name in names)
+    for module in modules:
+        if importlib.machinery.PathFinder.find_spec(module.__name__, where) is None:
+            raise ModuleNotFoundError(f"plan: no check module {module.__name__}",
+                                      name=module.__name__)
+    return modules
+
+
+def python_check(name: str, group: str, module: ModuleType | CheckModule, args: list[str],
+                 reads: list[str], description: str = "", stdin_from: Step | None = None,
                  uses: tuple[str, ...] = (), services: tuple[str, ...] = ()) -> Check:
-    """A pure-Python check: `python -m <module> ARGS`, the module named by import
-    (`from pipeline.checks.chart import probes` ... `python_check(..., probes, ...)`), so the
-    import graph shows which code each check runs.
+    """A pure-Python check: `python -m <module> ARGS`, the module named at the top of the
+    plan's group module (`policies, ... = check_modules("pipeline.checks.chart", "policies",
+    ...)` ... `python_check(..., policies, ...)`), so one place shows which code each check
+    runs.
 
     The module comes from the running pipeline code (each executor provides it), never
     from the checked tree, so src/pipeline is not among the reads.

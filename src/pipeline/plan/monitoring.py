@@ -27,15 +27,15 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from pipeline.checks.monitoring import alertmanager
-from pipeline.checks.monitoring import dashboards as dashboards_check
-from pipeline.checks.monitoring import metrics, panel_queries
-from pipeline.checks.monitoring import rules as rules_check
 from pipeline.model import prometheus
 from pipeline.layout import (ALERTMANAGER_CONFIG, DASHBOARDS_DIR, GRAFANA, METRICS_CONTRACT,
                              PINT_CONFIG, PROMETHEUS_COMPOSE, PROMETHEUS_DIR, QUERY_EXPORTER_CONFIG,
                              RULES_DIR)
-from pipeline.plan.model import Check, Step, Tree, python_check
+from pipeline.plan.model import Check, Step, Tree, check_modules, python_check
+
+alertmanager, dashboards_check, metrics, panel_queries, rules_check = check_modules(
+    "pipeline.checks.monitoring", "alertmanager", "dashboards", "metrics", "panel_queries",
+    "rules")
 
 GROUP = "monitoring"
 PROMETHEUS_CONFIGS = f"{PROMETHEUS_DIR}/*.yml"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.checks.workflows import pins
 from pipeline.layout import DAGGER_JSON, WORKFLOWS, YAMLLINT_CONFIG
-from pipeline.plan.model import Check, Tree, python_check
+from pipeline.plan.model import Check, Tree, check_modules, python_check
+
+(pins,) = check_modules("pipeline.checks.workflows", "pins")
 
 
 def checks(tree: Tree) -> list[Check]:

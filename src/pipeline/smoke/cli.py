@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from pipeline.workspace import DEFAULT_SOURCE_HELP, default_source, module_code
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
