@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,13 +75,17 @@ def assert_cleaned_up(output: str) -> None:
 
 def test_the_stack_from_the_repo_files_passes_end_to_end():
     """The repo's configs, with the critical route's 30 s group_wait capped at 1 s
-    (native.capped_group_waits): routing, grouping and receivers are the repo's, only the
-    wait before the first notification is shorter (test_native_config proves the routes
-    end at the same receivers)."""
-    done, elapsed = smoke(**{native.GROUP_WAIT_ENV: "1s"})
+    (native.capped_group_waits) and the 15 s scrape and evaluation intervals at 1 s
+    (native.capped_intervals): routing, grouping, receivers, targets and rules are the
+    repo's, only the waits before the first notification, scrape and evaluation are shorter
+    (test_native_config proves the routes end at the same receivers and the copy scrapes
+    the same targets with the same rules)."""
+    done, elapsed = smoke(**{native.GROUP_WAIT_ENV: "1s", native.INTERVAL_ENV: "1s"})
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert f"smoke: group_wait capped at 1s for this run ({native.GROUP_WAIT_ENV})" in out
+    assert (f"smoke: scrape and evaluation intervals capped at 1s for this run "
+            f"({native.INTERVAL_ENV})") in out
     for name in ("prometheus ready", "alertmanager ready", "targets up", "contract series scraped",
                  "rules loaded",
                  "prometheus sees alertmanager", "alertmanager receivers",
@@ -90,6 +95,7 @@ def test_the_stack_from_the_repo_files_passes_end_to_end():
                  "grafana dashboards provisioned"):
         assert line(out, name).startswith("SKIPPED"), line(out, name)
     assert "received by deadmansswitch" in line(out, "watchdog end to end")
+    assert "(evaluation interval 1s + group_wait 0s)" in line(out, "watchdog end to end")
     critical = line(out, "critical alert routed")
     assert "critical (pagerduty" in critical and "webhook (webhook" in critical
     assert "(group_wait 1s)" in critical, critical
@@ -151,6 +157,16 @@ def test_a_bad_flag_value_shows_the_servers_error_line_not_its_usage(tmp_path):
     assert_cleaned_up(out)
 
 
+def wait_ready(port: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def test_sigint_stops_every_process_and_frees_the_ports():
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.smoke", "--source", str(REPO)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -158,12 +174,15 @@ def test_sigint_stops_every_process_and_frees_the_ports():
     seen = []
     deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:  # until both servers run, checks under way
+        while time.monotonic() < deadline:  # until both servers are started (prometheus last)
             text = proc.stdout.readline()
             seen.append(text)
             if "started prometheus" in text:
                 break
-        time.sleep(2)
+        # then until both answer /-/ready: the servers run, the checks are under way
+        ports = {name: port for name, port, _ in STARTED.findall("".join(seen))}
+        for name in ("alertmanager", "prometheus"):
+            assert wait_ready(ports[name], deadline), f"{name} never ready:\n{''.join(seen)}"
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
     finally:
