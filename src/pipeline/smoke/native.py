@@ -260,7 +260,9 @@ class Stack:
         am_files = alertmanager_copy(self.source, am_spec, sink_url, rootfs["alertmanager"],
                                      cap)
 
-        # helpers first: the servers find them on their first scrape / notification
+        # helpers first, listening before any probe: the servers find them on their first
+        # scrape / notification (Prometheus' first comes ~5 s after its start, when its
+        # discovery publishes the targets; Alertmanager notifies only alerts sent later)
         env = python_env(self.source)
         helpers = [("sink", ["sink"]),
                    ("target", ["target", "--contract", str(self.source / layout.METRICS_CONTRACT)])]
@@ -283,7 +285,6 @@ class Stack:
                     stack.rootfs_path(rootfs["prometheus"], config), every).items():
                 path.write_text(content, encoding="utf-8")
 
-        asyncio.run(self.start_helpers(ports))
         for name in ("alertmanager", "prometheus"):
             spec = specs[name]
             for folder in stack.storage_dirs(spec, rootfs[name]):
@@ -294,6 +295,7 @@ class Stack:
             self.processes[-1].rootfs = rootfs[name]
             self.say(f"smoke: started {name} on {local[name]} (pid "
                      f"{self.processes[-1].popen.pid})")
+        asyncio.run(self.start_helpers(ports))  # their imports overlap the servers' start
 
         procs = {p.name: p for p in self.processes}
 
