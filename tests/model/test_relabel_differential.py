@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -64,31 +65,50 @@ def ours(found, global_cfg) -> tuple[dict[str, list[str]], dict[str, int]]:
     return expected, dropped
 
 
-def test_prometheus_keeps_and_labels_exactly_what_we_compute(tmp_path, rendered):
-    global_cfg, found = jobs_and_targets(rendered("staging"))
-    scrape_configs = []
-    for index, (job, targets) in enumerate(found):
-        sd_file = tmp_path / f"sd-{index}.json"
-        sd_file.write_text(json.dumps([{"targets": [t["__address__"]],
-                                        "labels": {k: v for k, v in t.items() if k != "__address__"}}
-                                       for t in targets]))
-        real = {k: v for k, v in job.items() if k != "kubernetes_sd_configs"}
-        real["file_sd_configs"] = [{"files": [str(sd_file)]}]
-        scrape_configs.append(real)
+def reload(port: int, deadline: float) -> None:
+    """POST /-/reload (--web.enable-lifecycle): answered once the config is applied, 500
+    with the cause if Prometheus refused it (Prometheus 2.51 web/web.go Handler.reload)."""
+    while True:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/-/reload", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30):
+                return
+        except urllib.error.HTTPError as refused:
+            raise AssertionError(f"Prometheus refused the config: {refused.read()!r}") from None
+        except OSError:  # not listening yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(POLL)
 
+
+def test_prometheus_keeps_and_labels_exactly_what_we_compute(tmp_path, rendered):
+    global_cfg = yaml.safe_load(K8S.read_text()).get("global") or {}
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump({"global": global_cfg, "scrape_configs": scrape_configs}))
+    config.write_text(yaml.safe_dump({"global": global_cfg}))
     port = free_port()
-    # started first: its discovery publishes targets about 5 s after start (Prometheus 2.51
-    # discovery/manager.go updatert, scrape/manager.go reloader), our relabelling runs meanwhile
+    # Started first, and given the jobs by a reload: its discovery publishes targets on a 5 s
+    # ticker that runs from its start (Prometheus 2.51 discovery/manager.go sender, updatert;
+    # scrape/manager.go reloader), so the render and our relabelling run meanwhile.
     server = subprocess.Popen([binary("prometheus"), f"--config.file={config}",
                                f"--storage.tsdb.path={tmp_path / 'data'}",
-                               f"--web.listen-address=127.0.0.1:{port}"],
+                               f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
+        global_cfg, found = jobs_and_targets(rendered("staging"))
+        scrape_configs = []
+        for index, (job, targets) in enumerate(found):
+            sd_file = tmp_path / f"sd-{index}.json"
+            sd_file.write_text(json.dumps([{"targets": [t["__address__"]],
+                                            "labels": {k: v for k, v in t.items() if k != "__address__"}}
+                                           for t in targets]))
+            real = {k: v for k, v in job.items() if k != "kubernetes_sd_configs"}
+            real["file_sd_configs"] = [{"files": [str(sd_file)]}]
+            scrape_configs.append(real)
+        config.write_text(yaml.safe_dump({"global": global_cfg, "scrape_configs": scrape_configs}))
+        deadline = time.monotonic() + 60
+        reload(port, deadline)
         expected, dropped = ours(found, global_cfg)
         assert sum(len(v) for v in expected.values()) >= 15, expected
-        deadline = time.monotonic() + 60
         active: dict[str, list[str]] = {}
         gone: dict[str, int] = {}
         while time.monotonic() < deadline:
