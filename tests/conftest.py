@@ -61,11 +61,11 @@ def kube_apiserver() -> Iterator[Path]:
 def rendered() -> Callable[[str], str]:
     """The plan's render of an environment (`helm template`, newest Kubernetes, monitoring API),
     made once per test session (the one `run_check` feeds its readers): `rendered("prod")` is
-    its text; parse it afresh to mutate it."""
+    its text; parse it afresh to mutate it. `monitoring=False`: the render without that API."""
     from tests.support.repo import produced, render_argv
 
-    def text(env: str) -> str:
-        made = produced(render_argv(env))
+    def text(env: str, monitoring: bool = True) -> str:
+        made = produced(render_argv(env, monitoring=monitoring))
         assert made.returncode == 0, made.stderr
         return made.stdout
     return text

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,26 +41,47 @@ def tree(tmp_path) -> Path:
     return workflows_repo(tmp_path / "tree")
 
 
-def test_a_second_run_with_nothing_changed_reuses_every_result(tree, tmp_path):
-    store = tmp_path / "cache"
-    first = lint(tree, store)
+@dataclass(frozen=True)
+class Linted:
+    tree: Path
+    store: Path
+    first: subprocess.CompletedProcess[str]  # the lint that filled the store
+
+
+@pytest.fixture(scope="module")
+def linted_once(tmp_path_factory) -> Linted:
+    """A tree linted once into an empty store: the cold run the tests below start from."""
+    base = tmp_path_factory.mktemp("linted")
+    tree, store = workflows_repo(base / "tree"), base / "cache"
+    return Linted(tree, store, lint(tree, store))
+
+
+@pytest.fixture
+def linted(linted_once, tmp_path) -> Linted:
+    """A copy of `linted_once` (tree and store) for one test to change: the key holds the
+    paths a check reads relative to the tree, so the copy's checks find the entries."""
+    tree = shutil.copytree(linted_once.tree, tmp_path / "tree")
+    store = shutil.copytree(linted_once.store, tmp_path / "cache")
+    return Linted(tree, store, linted_once.first)
+
+
+def test_a_second_run_with_nothing_changed_reuses_every_result(linted):
+    tree, store, first = linted.tree, linted.store, linted.first
     assert first.returncode == 0 and reused(first) == 0, first.stdout
     second = lint(tree, store)
     assert second.returncode == 0, second.stdout
     assert reused(second) == 3 and "lint: all 3 checks passed" in second.stdout
 
 
-def test_an_edit_reruns_only_the_checks_that_read_the_file(tree, tmp_path):
-    store = tmp_path / "cache"
-    lint(tree, store)
+def test_an_edit_reruns_only_the_checks_that_read_the_file(linted):
+    tree, store = linted.tree, linted.store
     (tree / ".yamllint.yaml").write_text((tree / ".yamllint.yaml").read_text() + "\n# edited\n")
     again = lint(tree, store)
     assert again.returncode == 0 and reused(again) == 2, again.stdout  # only yamllint read it
 
 
-def test_no_cache_runs_every_check(tree, tmp_path):
-    store = tmp_path / "cache"
-    lint(tree, store)
+def test_no_cache_runs_every_check(linted):
+    tree, store = linted.tree, linted.store
     forced = lint(tree, store, "--no-cache")
     assert forced.returncode == 0 and reused(forced) == 0, forced.stdout
 
@@ -71,9 +94,8 @@ def test_a_failure_is_never_stored_and_runs_again(tmp_path):
     assert entries(store) == []
 
 
-def test_a_truncated_or_tampered_entry_is_ignored_and_rewritten(tree, tmp_path):
-    store = tmp_path / "cache"
-    lint(tree, store)
+def test_a_truncated_or_tampered_entry_is_ignored_and_rewritten(linted):
+    tree, store = linted.tree, linted.store
     stored = entries(store)
     assert len(stored) == 3
     stored[0].write_text(stored[0].read_text()[:40])  # truncated (a crash mid-write elsewhere)

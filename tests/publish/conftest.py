@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from pipeline import layout
 from pipeline.plan import Tree, build
 from tests.support.repo import REPO, copy_repo
 from tests.publish.registry import running_registry
+from tests.support.publish import Published, published_once
 
 
 @pytest.fixture
@@ -35,6 +37,12 @@ def shared_registry(tmp_path_factory):
 def shared_password(monkeypatch, shared_registry):
     """`password` for the shared registry."""
     monkeypatch.setenv("REGISTRY_PASSWORD", shared_registry.password)
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory) -> Iterator[Published]:
+    """v1.4.0 with its provenance from the checkout's git HEAD (publish's default)."""
+    yield from published_once(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -31,9 +31,9 @@ def registry_config(tmp_path, registry) -> str:
     return str(path)
 
 
-def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, password, tmp_path):
-    chart_before = (REPO / layout.CHART_YAML).read_text()
-    reference = publish(registry).split()[0]
+def test_publish_pushes_the_stamped_chart_and_returns_its_digest(published, tmp_path):
+    registry, chart_before = published.registry, published.chart_yaml
+    reference = published.line.split()[0]
     chart, _, digest = reference.partition("@")
     assert chart == f"oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0"
     assert digest == manifest_digest(registry, "1.4.0")
@@ -64,10 +64,10 @@ def test_publish_pushes_the_stamped_chart_and_returns_its_digest(registry, passw
     assert normalised == ours.stdout
 
 
-def test_a_published_version_is_never_overwritten(registry, password, monkeypatch):
-    publish(registry)
+def test_a_published_version_is_never_overwritten(published, monkeypatch):
+    registry = published.registry
     first = manifest_digest(registry, "1.4.0")
-    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)  # publish took it
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
     with pytest.raises(PublishError, match="already exists .* immutable"):
         publish(registry)
     assert manifest_digest(registry, "1.4.0") == first
@@ -179,11 +179,13 @@ def never_lint():
     raise AssertionError("lint started before the cheap registry facts were checked")
 
 
-def test_an_existing_version_is_refused_before_lint_starts(registry, password, monkeypatch):
-    publish(registry)
-    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)  # publish took it
+def test_an_existing_version_is_refused_before_lint_starts(published, monkeypatch):
+    registry = published.registry
+    first = manifest_digest(registry, "1.4.0")
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
     with pytest.raises(PublishError, match="already exists .* immutable"):
         publish(registry, lint=never_lint)
+    assert manifest_digest(registry, "1.4.0") == first
 
 
 def test_wrong_credentials_and_an_unreachable_registry_fail_before_lint(shared_registry,
@@ -196,8 +198,8 @@ def test_wrong_credentials_and_an_unreachable_registry_fail_before_lint(shared_r
         publish(shared_registry, host="127.0.0.1:9", lint=never_lint, backoff=SHORT_BACKOFF)
 
 
-def test_the_cli_refuses_an_existing_version_without_starting_lint(registry, password, tmp_path):
-    publish(registry)
+def test_the_cli_refuses_an_existing_version_without_starting_lint(published):
+    registry = published.registry
     done = run_pipeline("publish", "--source", str(REPO), "--tag", "v1.4.0", "--registry",
                         registry.host, "--repository", REPOSITORY, "--username",
                         registry.username, "--registry-password", "env:REGISTRY_PASSWORD",

@@ -23,21 +23,33 @@ from pipeline.publish.provenance import Origin
 from tests.support.repo import REPO, copy_repo, run_pipeline
 from tests.publish.faulty_proxy import failing_uploads, signature_manifests
 from tests.publish.signing_keys import PASSWORD, cosign, pairs
-from tests.support.publish import REPOSITORY, publish, signing_flags
+from tests.support.publish import REPOSITORY, publish, published_once, signing_flags
 
 pytestmark = pytest.mark.tools
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 FIXED = Origin("https://github.com/acme/dpp-platform", COMMIT, "2026-11-26T06:45:39+01:00")
 
 
-@pytest.fixture
-def docker_config(tmp_path, registry) -> Path:
-    """What a consumer has after `docker login`: credentials for the test registry."""
+def logged_in(tmp_path: Path, registry) -> Path:
+    """What a consumer has after `docker login`: credentials for `registry`."""
     home = tmp_path / "docker"
     home.mkdir()
     (home / "config.json").write_text(
         registry_config(registry.host, registry.username, registry.password))
     return home
+
+
+@pytest.fixture
+def docker_config(tmp_path, registry) -> Path:
+    """A consumer logged in to the test's own registry."""
+    return logged_in(tmp_path, registry)
+
+
+@pytest.fixture(scope="module")
+def published_at_commit(tmp_path_factory):
+    """v1.4.0 published once with the fixed provenance FIXED, for the tests that publish
+    again beside it (another version, another repository) and compare."""
+    yield from published_once(tmp_path_factory, origin=FIXED)
 
 
 def consumer_verify(docker_config: Path, reference: str, public_key: Path):
@@ -88,10 +100,10 @@ def helm_push_unsigned(registry, tmp_path, version: str, description: str) -> st
                 if line.startswith("Digest:"))
 
 
-def test_a_release_is_signed_verified_and_a_consumer_can_verify_it(registry, password,
-                                                                    docker_config):
+def test_a_release_is_signed_verified_and_a_consumer_can_verify_it(published, tmp_path):
     release, _ = pairs()
-    line = publish(registry)
+    registry, line = published.registry, published.line
+    docker_config = logged_in(tmp_path, registry)
     digest = digest_of(line)
     assert line.startswith(f"oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0@{digest} "
                            f"signed and verified (cosign, key pair")
@@ -214,10 +226,11 @@ def test_publish_without_a_complete_way_to_sign_fails_before_any_work(
         publish(shared_registry, signing=signing_inputs, lint=lint)
 
 
-def test_the_artifact_carries_provenance_from_the_commit_not_the_clock(registry, password,
+def test_the_artifact_carries_provenance_from_the_commit_not_the_clock(published_at_commit,
                                                                        monkeypatch):
-    first = digest_of(publish(registry, origin=FIXED))
-    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)  # publish took it
+    registry = published_at_commit.registry
+    first = digest_of(published_at_commit.line)
+    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
     later = digest_of(publish(registry, tag="v1.4.1", origin=FIXED))
     annotations = [registry_get(registry, f"/v2/{REPOSITORY}/dpp-platform/manifests/{d}")
                    ["annotations"] for d in (first, later)]
@@ -231,8 +244,9 @@ def test_the_artifact_carries_provenance_from_the_commit_not_the_clock(registry,
         {k: v for k, v in annotations[1].items() if "version" not in k}, "a rebuild differs"
 
 
-def test_provenance_defaults_to_the_checkouts_head_and_commit_date(registry, password):
-    digest = digest_of(publish(registry))
+def test_provenance_defaults_to_the_checkouts_head_and_commit_date(published):
+    registry = published.registry
+    digest = digest_of(published.line)
     found = registry_get(registry, f"/v2/{REPOSITORY}/dpp-platform/manifests/{digest}")
     head = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%H %cI"],
                           capture_output=True, text=True, check=True).stdout.split()
@@ -255,9 +269,10 @@ def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(
                 origin=Origin(source_url="https://github.com/acme/dpp-platform"))
 
 
-def test_the_same_commit_publishes_the_same_manifest_digest(registry, password, monkeypatch):
+def test_the_same_commit_publishes_the_same_manifest_digest(published_at_commit, monkeypatch):
     """helm stamps archive entries with the clock; publish restamps them with the commit's."""
-    first = digest_of(publish(registry, origin=FIXED))
+    registry = published_at_commit.registry
+    first = digest_of(published_at_commit.line)
     monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
     again = digest_of(publish(registry, repository="acme/mirror/charts", origin=FIXED))
     assert again == first

@@ -1,16 +1,23 @@
 """What the publish tests share: one way to publish natively to the test registry, the CLI's
-signing flags, and the digest the registry serves."""
+signing flags, the digest the registry serves, and a release published once for the tests
+that read it."""
 
 from __future__ import annotations
 
 import base64
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+import pytest
+
+from pipeline import layout
 from pipeline.publish import BACKOFF_SECONDS
 from pipeline.publish import native as publish_native
 from pipeline.publish.provenance import Origin
 from tests.support.repo import REPO
 from tests.publish import signing_keys
+from tests.publish.registry import Registry, running_registry
 
 REPOSITORY = "acme/dpp/charts"
 # The worktree may have no `origin` remote; revision and date come from its git HEAD.
@@ -54,3 +61,22 @@ def manifest_digest(registry, version: str) -> str:
     request.add_header("Accept", "application/vnd.oci.image.manifest.v1+json")
     with urllib.request.urlopen(request, timeout=5) as response:
         return response.headers["Docker-Content-Digest"]
+
+
+@dataclass(frozen=True)
+class Published:
+    registry: Registry
+    line: str  # what publish returned: "oci://...:1.4.0@sha256:... signed and verified ..."
+    chart_yaml: str  # this checkout's Chart.yaml before the publish
+
+
+def published_once(tmp_path_factory, **options) -> Iterator[Published]:
+    """A registry of its own holding this checkout's release v1.4.0, published once, for
+    the tests that only read the release or publish the same version again (which must be
+    refused before anything is pushed: such a test asserts that nothing changed)."""
+    chart_yaml = (REPO / layout.CHART_YAML).read_text()
+    with running_registry(tmp_path_factory.mktemp("published")) as running:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("REGISTRY_PASSWORD", running.password)
+            line = publish(running, **options)
+        yield Published(running, line, chart_yaml)

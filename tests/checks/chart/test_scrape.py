@@ -11,7 +11,7 @@ import pytest
 from pipeline.checks.chart.scrape import check_render
 from pipeline.checks.problem import Problem
 from pipeline.model.kube import load
-from tests.support.repo import REPO, native, output, plan_check, run_check
+from tests.support.repo import REPO, native, output, plan_check, produced, run_check
 from tests.support.monitoring import edited_chart, run_check_on_chart
 
 pytestmark_tools = pytest.mark.tools
@@ -20,18 +20,15 @@ K8S = "infra/monitoring/prometheus/prometheus.k8s.yml"
 
 @pytest.fixture(scope="session")
 def scrape():
-    """Run chart/scrape-<env> as the plan does (extra check arguments appended), over one
-    `helm template` of each environment per session."""
-    renders: dict[str, str] = {}
-
+    """Run chart/scrape-<env> as the plan does (extra check arguments appended), over the
+    session's one `helm template` of each environment (`produced`, shared with the other
+    readers of that render)."""
     def run(env: str, *check_args: str) -> subprocess.CompletedProcess:
         check = plan_check(f"chart/scrape-{env}")
-        if env not in renders:
-            made = subprocess.run(native(check.stdin_from.argv, check.stdin_from.tool), cwd=REPO,
-                                  capture_output=True, text=True, timeout=120, check=True)
-            renders[env] = made.stdout
+        made = produced(native(check.stdin_from.argv, check.stdin_from.tool))
+        assert made.returncode == 0, made.stderr
         return subprocess.run([*native(check.argv, check.tool), *check_args], cwd=REPO,
-                              input=renders[env], capture_output=True, text=True, timeout=300)
+                              input=made.stdout, capture_output=True, text=True, timeout=300)
     return run
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.repo import copy_repo, run_pipeline
+from tests.support.repo import run_pipeline, workflows_repo
 
 pytestmark = pytest.mark.tools
 
 
 @pytest.fixture
 def root(tmp_path):
-    return copy_repo(tmp_path / "repo", ".github", "dagger.json", ".yamllint.yaml", "src/pipeline")
+    """What workflows/pins reads (dagger.json and the workflows): its Python runs the
+    module's own code, never a copy in the tree (executors/native.py)."""
+    return workflows_repo(tmp_path / "repo")
 
 
 def lint_pins(root):
