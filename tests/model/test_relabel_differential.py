@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -21,19 +22,18 @@ from pipeline.checks.chart.scrape import ROLES, _in_namespaces, build_cluster, s
 from pipeline.layout import NAMESPACE
 from pipeline.model.relabel import parse_rules, populate
 from pipeline.model.kube import load, of_kind
-from tests.support.repo import REPO, binary, render
+from tests.support.repo import REPO, binary
 from tests.support.postgres import free_port
 
 pytestmark = pytest.mark.tools
 
 K8S = REPO / "infra/monitoring/prometheus/prometheus.k8s.yml"
 CLUSTER = REPO / "infra/monitoring/kubernetes/cluster-objects.yaml"
+POLL = 0.1  # seconds between two looks at /api/v1/targets
 
 
-def jobs_and_targets(tmp_path):
-    made = render("staging")
-    assert made.returncode == 0, made.stderr
-    docs = load(made.stdout)
+def jobs_and_targets(staging: str):
+    docs = load(staging)
     cluster = build_cluster(docs, NAMESPACE, load(CLUSTER.read_text()))
     config = yaml.safe_load(K8S.read_text())
     jobs = [j for j in config["scrape_configs"] if j.get("kubernetes_sd_configs")]
@@ -48,17 +48,11 @@ def jobs_and_targets(tmp_path):
     return config.get("global") or {}, found
 
 
-def test_prometheus_keeps_and_labels_exactly_what_we_compute(tmp_path):
-    global_cfg, found = jobs_and_targets(tmp_path)
-    scrape_configs, expected, dropped = [], {}, {}
-    for index, (job, targets) in enumerate(found):
-        sd_file = tmp_path / f"sd-{index}.json"
-        sd_file.write_text(json.dumps([{"targets": [t["__address__"]],
-                                        "labels": {k: v for k, v in t.items() if k != "__address__"}}
-                                       for t in targets]))
-        real = {k: v for k, v in job.items() if k != "kubernetes_sd_configs"}
-        real["file_sd_configs"] = [{"files": [str(sd_file)]}]
-        scrape_configs.append(real)
+def ours(found, global_cfg) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """What model/relabel.py keeps of each job's targets (labels and scrape URL), and how
+    many it drops."""
+    expected, dropped = {}, {}
+    for job, targets in found:
         rules = parse_rules(job.get("relabel_configs"))
         kept = [populate(t, job, rules, global_cfg["scrape_interval"], global_cfg["scrape_timeout"])
                 for t in targets]
@@ -68,17 +62,53 @@ def test_prometheus_keeps_and_labels_exactly_what_we_compute(tmp_path):
                         f"{k_['__scheme__']}://{k_['__address__']}{k_['__metrics_path__']}"], sort_keys=True)
             for k_ in kept)
         dropped[job["job_name"]] = len(targets) - len(kept)
-    assert sum(len(v) for v in expected.values()) >= 15, expected
+    return expected, dropped
 
+
+def reload(port: int, deadline: float) -> None:
+    """POST /-/reload (--web.enable-lifecycle): answered once the config is applied, 500
+    with the cause if Prometheus refused it (Prometheus 2.51 web/web.go Handler.reload)."""
+    while True:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/-/reload", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30):
+                return
+        except urllib.error.HTTPError as refused:
+            raise AssertionError(f"Prometheus refused the config: {refused.read()!r}") from None
+        except OSError:  # not listening yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(POLL)
+
+
+def test_prometheus_keeps_and_labels_exactly_what_we_compute(tmp_path, rendered):
+    global_cfg = yaml.safe_load(K8S.read_text()).get("global") or {}
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump({"global": global_cfg, "scrape_configs": scrape_configs}))
+    config.write_text(yaml.safe_dump({"global": global_cfg}))
     port = free_port()
+    # Started first, and given the jobs by a reload: its discovery publishes targets on a 5 s
+    # ticker that runs from its start (Prometheus 2.51 discovery/manager.go sender, updatert;
+    # scrape/manager.go reloader), so the render and our relabelling run meanwhile.
     server = subprocess.Popen([binary("prometheus"), f"--config.file={config}",
                                f"--storage.tsdb.path={tmp_path / 'data'}",
-                               f"--web.listen-address=127.0.0.1:{port}"],
+                               f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
+        global_cfg, found = jobs_and_targets(rendered("staging"))
+        scrape_configs = []
+        for index, (job, targets) in enumerate(found):
+            sd_file = tmp_path / f"sd-{index}.json"
+            sd_file.write_text(json.dumps([{"targets": [t["__address__"]],
+                                            "labels": {k: v for k, v in t.items() if k != "__address__"}}
+                                           for t in targets]))
+            real = {k: v for k, v in job.items() if k != "kubernetes_sd_configs"}
+            real["file_sd_configs"] = [{"files": [str(sd_file)]}]
+            scrape_configs.append(real)
+        config.write_text(yaml.safe_dump({"global": global_cfg, "scrape_configs": scrape_configs}))
         deadline = time.monotonic() + 60
+        reload(port, deadline)
+        expected, dropped = ours(found, global_cfg)
+        assert sum(len(v) for v in expected.values()) >= 15, expected
         active: dict[str, list[str]] = {}
         gone: dict[str, int] = {}
         while time.monotonic() < deadline:
@@ -86,7 +116,7 @@ def test_prometheus_keeps_and_labels_exactly_what_we_compute(tmp_path):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5) as answer:
                     data = json.load(answer)["data"]
             except OSError:
-                time.sleep(0.5)
+                time.sleep(POLL)
                 continue
             active, gone = {}, {}
             for target in data["activeTargets"]:
@@ -98,7 +128,7 @@ def test_prometheus_keeps_and_labels_exactly_what_we_compute(tmp_path):
             if sum(len(v) for v in active.values()) >= sum(len(v) for v in expected.values()) and \
                     sum(gone.values()) >= sum(dropped.values()):
                 break
-            time.sleep(0.5)
+            time.sleep(POLL)
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=30)

@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,13 +38,56 @@ def binaries():
             pytest.skip(f"{name} not installed: run scripts/bootstrap")
 
 
+def started(source: Path = REPO, **env: str) -> tuple[subprocess.Popen, float]:
+    """`python -m pipeline.smoke` started (non-TTY), and when."""
+    return subprocess.Popen([sys.executable, "-m", "pipeline.smoke", "--source", str(source)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200", **env}), time.monotonic()
+
+
+def finished(run: tuple[subprocess.Popen, float], timeout: float = 180
+             ) -> tuple[subprocess.CompletedProcess, float]:
+    """The run's outcome and its seconds from start to exit (killed past `timeout`)."""
+    proc, began = run
+    try:
+        out, err = proc.communicate(timeout=max(0.0, began + timeout - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), \
+        time.monotonic() - began
+
+
 def smoke(source: Path = REPO, timeout: float = 180, **env: str
           ) -> tuple[subprocess.CompletedProcess, float]:
-    began = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pipeline.smoke", "--source", str(source)],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200", **env})
-    return done, time.monotonic() - began
+    return finished(started(source, **env), timeout)
+
+
+END_TO_END = "test_the_stack_from_the_repo_files_passes_end_to_end"
+CAPS = {native.GROUP_WAIT_ENV: "1s", native.INTERVAL_ENV: "1s"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def end_to_end(request) -> Iterator[tuple[subprocess.Popen, float] | None]:
+    """The end-to-end run, started with the module's first test when that test is selected:
+    most of its seconds are Prometheus' own clocks (its discovery's 5 s ticker, the first
+    scrape and evaluation), so the module's other runs overlap them; its test (the module's
+    last) collects the outcome. Its own ports and tmp dir: nothing is shared with them."""
+    selected = any(item.name == END_TO_END and item.module is request.module
+                   for item in request.session.items)
+    installed = all((toolchain.native_bin() / name).is_file()
+                    for name in ("prometheus", "alertmanager"))
+    if not (selected and installed):
+        yield None
+        return
+    run = started(**CAPS)
+    try:
+        yield run
+    finally:
+        if run[0].poll() is None:
+            run[0].kill()
+            run[0].communicate()
 
 
 def line(output: str, name: str) -> str:
@@ -70,36 +115,6 @@ def assert_cleaned_up(output: str) -> None:
             probe.listen()
     workdir = WORKDIR.search(output)
     assert workdir and not Path(workdir.group(1)).exists(), "tmp dir left behind"
-
-
-def test_the_stack_from_the_repo_files_passes_end_to_end():
-    """The repo's configs, with the critical route's 30 s group_wait capped at 1 s
-    (native.capped_group_waits): routing, grouping and receivers are the repo's, only the
-    wait before the first notification is shorter (test_native_config proves the routes
-    end at the same receivers)."""
-    done, elapsed = smoke(**{native.GROUP_WAIT_ENV: "1s"})
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
-    assert f"smoke: group_wait capped at 1s for this run ({native.GROUP_WAIT_ENV})" in out
-    for name in ("prometheus ready", "alertmanager ready", "targets up", "contract series scraped",
-                 "rules loaded",
-                 "prometheus sees alertmanager", "alertmanager receivers",
-                 "watchdog end to end", "critical alert routed"):
-        assert line(out, name).startswith("PASSED"), line(out, name)
-    for name in ("grafana healthy", "grafana datasource healthy",
-                 "grafana dashboards provisioned"):
-        assert line(out, name).startswith("SKIPPED"), line(out, name)
-    assert "received by deadmansswitch" in line(out, "watchdog end to end")
-    critical = line(out, "critical alert routed")
-    assert "critical (pagerduty" in critical and "webhook (webhook" in critical
-    assert "(group_wait 1s)" in critical, critical
-    assert "backend" in line(out, "targets up") and "edc-exporter" in line(out, "targets up")
-    # the EDC exporter's series (query-exporter's names and labels, metrics-contract.yaml)
-    assert "edc-exporter: 3 series" in line(out, "contract series scraped")
-    expect = expectations(REPO, stack.load(REPO))
-    assert f"{expect.rule_groups} groups, {expect.rules} rules" in line(out, "rules loaded")
-    assert_cleaned_up(out)
-    assert elapsed < 120
 
 
 def broken_copy(tmp_path: Path, rel: str, edit) -> Path:
@@ -151,6 +166,16 @@ def test_a_bad_flag_value_shows_the_servers_error_line_not_its_usage(tmp_path):
     assert_cleaned_up(out)
 
 
+def wait_ready(port: str, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def test_sigint_stops_every_process_and_frees_the_ports():
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.smoke", "--source", str(REPO)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -158,12 +183,15 @@ def test_sigint_stops_every_process_and_frees_the_ports():
     seen = []
     deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:  # until both servers run, checks under way
+        while time.monotonic() < deadline:  # until both servers are started (prometheus last)
             text = proc.stdout.readline()
             seen.append(text)
             if "started prometheus" in text:
                 break
-        time.sleep(2)
+        # then until both answer /-/ready: the servers run, the checks are under way
+        ports = {name: port for name, port, _ in STARTED.findall("".join(seen))}
+        for name in ("alertmanager", "prometheus"):
+            assert wait_ready(ports[name], deadline), f"{name} never ready:\n{''.join(seen)}"
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
     finally:
@@ -173,3 +201,38 @@ def test_sigint_stops_every_process_and_frees_the_ports():
     assert proc.returncode == 130, out
     assert "interrupted" in out
     assert_cleaned_up(out)
+
+
+def test_the_stack_from_the_repo_files_passes_end_to_end(end_to_end):
+    """The repo's configs, with the critical route's 30 s group_wait capped at 1 s
+    (native.capped_group_waits) and the 15 s scrape and evaluation intervals at 1 s
+    (native.capped_intervals): routing, grouping, receivers, targets and rules are the
+    repo's, only the waits before the first notification, scrape and evaluation are shorter
+    (test_native_config proves the routes end at the same receivers and the copy scrapes
+    the same targets with the same rules). Last in the module: it ran meanwhile."""
+    done, elapsed = finished(end_to_end)  # started with the module (the end_to_end fixture)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert f"smoke: group_wait capped at 1s for this run ({native.GROUP_WAIT_ENV})" in out
+    assert (f"smoke: scrape and evaluation intervals capped at 1s for this run "
+            f"({native.INTERVAL_ENV})") in out
+    for name in ("prometheus ready", "alertmanager ready", "targets up", "contract series scraped",
+                 "rules loaded",
+                 "prometheus sees alertmanager", "alertmanager receivers",
+                 "watchdog end to end", "critical alert routed"):
+        assert line(out, name).startswith("PASSED"), line(out, name)
+    for name in ("grafana healthy", "grafana datasource healthy",
+                 "grafana dashboards provisioned"):
+        assert line(out, name).startswith("SKIPPED"), line(out, name)
+    assert "received by deadmansswitch" in line(out, "watchdog end to end")
+    assert "(evaluation interval 1s + group_wait 0s)" in line(out, "watchdog end to end")
+    critical = line(out, "critical alert routed")
+    assert "critical (pagerduty" in critical and "webhook (webhook" in critical
+    assert "(group_wait 1s)" in critical, critical
+    assert "backend" in line(out, "targets up") and "edc-exporter" in line(out, "targets up")
+    # the EDC exporter's series (query-exporter's names and labels, metrics-contract.yaml)
+    assert "edc-exporter: 3 series" in line(out, "contract series scraped")
+    expect = expectations(REPO, stack.load(REPO))
+    assert f"{expect.rule_groups} groups, {expect.rules} rules" in line(out, "rules loaded")
+    assert_cleaned_up(out)
+    assert elapsed < 120

@@ -143,3 +143,80 @@ def test_a_group_wait_cap_that_is_not_a_duration_is_a_setup_error(monkeypatch):
                                         "duration string")
     monkeypatch.delenv(native.GROUP_WAIT_ENV)
     assert native.group_wait_cap() is None
+
+
+INTERVALS = ("scrape_interval", "scrape_timeout", "evaluation_interval")
+
+
+def without_intervals(prom: dict) -> dict:
+    def strip(section: dict) -> dict:
+        return {k: v for k, v in section.items() if k not in INTERVALS}
+    return {**strip(prom), "global": strip(prom.get("global") or {}),
+            "scrape_configs": [strip(job) for job in prom.get("scrape_configs") or []]}
+
+
+def test_an_interval_cap_changes_only_when_prometheus_scrapes_and_evaluates():
+    """DPP_SMOKE_INTERVAL: the repo's targets, relabelling, alerting and rule files, with
+    the intervals (and the scrape timeout, which may not exceed them) at the cap."""
+    prom = yaml.safe_load((REPO / PROMETHEUS).read_text())
+    capped = native.capped_intervals(prom, 1.0)
+    assert without_intervals(capped) == without_intervals(prom)
+    assert prometheus.parse_duration(prom["global"]["scrape_interval"]) > 1.0  # a real cap
+    assert {k: capped["global"][k] for k in INTERVALS} == dict.fromkeys(INTERVALS, "1000ms")
+    assert capped["global"]["scrape_interval"] != prom["global"]["scrape_interval"]  # a copy
+
+
+def test_an_interval_cap_covers_the_defaults_and_every_job():
+    prom = {"scrape_configs": [
+        {"job_name": "a", "scrape_interval": "2m", "scrape_timeout": "30s"},
+        {"job_name": "b", "scrape_interval": "500ms"}, {"job_name": "c", "scrape_timeout": "soon"},
+        {"job_name": "d"}]}
+    capped = native.capped_intervals(prom, 1.0)
+    # Prometheus' global default is 1m for both; an unset timeout becomes min(10s, interval)
+    assert capped["global"] == {"scrape_interval": "1000ms", "evaluation_interval": "1000ms"}
+    assert capped["scrape_configs"] == [
+        {"job_name": "a", "scrape_interval": "1000ms", "scrape_timeout": "1000ms"},
+        {"job_name": "b", "scrape_interval": "500ms"}, {"job_name": "c", "scrape_timeout": "soon"},
+        {"job_name": "d"}]
+
+
+def test_an_interval_cap_lowers_the_rule_groups_that_set_their_own(tmp_path):
+    """Rule files as Prometheus finds them (relative to the config, globs): a group with a
+    longer `interval` is capped in the copy; the rules and the other files do not change."""
+    (tmp_path / "etc/rules").mkdir(parents=True)
+    config = tmp_path / "etc/prometheus.yml"
+    config.write_text("rule_files: [rules/*.yml, /absent/*.yml]\n")
+    slow = {"groups": [{"name": "slow", "interval": "1m", "rules": [
+        {"alert": "A", "expr": "vector(1)"}]}, {"name": "inherits", "rules": []}]}
+    (tmp_path / "etc/rules/slow.yml").write_text(yaml.safe_dump(slow))
+    (tmp_path / "etc/rules/plain.yml").write_text(yaml.safe_dump({"groups": [
+        {"name": "plain", "rules": [], "interval": "500ms"}]}))
+    written = native.capped_rule_groups(config, 1.0)
+    assert list(written) == [tmp_path / "etc/rules/slow.yml"]
+    copy = yaml.safe_load(written[tmp_path / "etc/rules/slow.yml"])
+    assert copy["groups"][0] == {**slow["groups"][0], "interval": "1000ms"}
+    assert copy["groups"][1] == slow["groups"][1]
+
+
+def test_an_interval_cap_that_is_not_a_duration_is_a_setup_error(monkeypatch):
+    monkeypatch.setenv(native.INTERVAL_ENV, "fast")
+    with pytest.raises(native.SmokeSetupError) as raised:
+        native.interval_cap()
+    assert str(raised.value).startswith(f"{native.INTERVAL_ENV}='fast': not a valid duration")
+    monkeypatch.delenv(native.INTERVAL_ENV)
+    assert native.interval_cap() is None
+
+
+def test_capped_expectations_wait_what_the_capped_servers_wait():
+    from pipeline.smoke.expectations import expectations
+
+    expect = expectations(REPO, stack.load(REPO))
+    assert expect.watchdog_interval > 1.0 and expect.scrape_interval > 1.0  # a real cap
+    capped = native.capped_expectations(expect, None, 1.0)
+    assert (capped.evaluation_interval, capped.scrape_interval, capped.watchdog_interval) == \
+        (1.0, 1.0, 1.0)
+    assert capped.critical_routes == expect.critical_routes  # group_wait not capped
+    both = native.capped_expectations(expect, 1.0, None)
+    assert both.watchdog_interval == expect.watchdog_interval
+    assert [r.group_wait for r in both.critical_routes] == \
+        [min(r.group_wait, 1.0) for r in expect.critical_routes]

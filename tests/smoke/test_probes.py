@@ -60,7 +60,8 @@ def server() -> Iterator[tuple[str, dict]]:
     answers = dict(HEALTHY)
     handler = type("Handler", (Answers,), {"answers": answers})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # shutdown() returns when serve_forever next looks: every 50 ms, not its default 0.5 s
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_port}", answers

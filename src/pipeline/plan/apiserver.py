@@ -29,7 +29,7 @@ GROUP = "apiserver"
 def dry_run(name: str, args: list[str], reads: list[str], description: str) -> Check:
     return python_check(
         name, GROUP, dryrun, ["--kubeconfig", KUBECONFIG, "--crds", CRD_SOURCES, *args],
-        [*reads, CRD_SOURCES], description=description, uses=("helm", "kubectl"),
+        [*reads, CRD_SOURCES], description=description, uses=("helm",),
         services=(KUBE_APISERVER.name,))
 
 
@@ -42,8 +42,8 @@ def checks(tree: Tree) -> list[Check]:
         for env in environments(tree):
             found.append(dry_run(
                 f"chart-{env}", ["--chart", CHART, "--env", env, *manifests], [CHART, ARGOCD],
-                f"values-{env}.yaml as ArgoCD deploys it: kubectl apply --dry-run=server "
-                "--validate=strict, server-side apply as argocd-controller, every pod template "
+                f"values-{env}.yaml as ArgoCD deploys it: the requests of kubectl apply "
+                "--dry-run=server --validate=strict, server-side apply as argocd-controller, every pod template "
                 "as a Pod, Pod Security from the ArgoCD namespace labels; any warning fails"))
     found.append(dry_run(
         "argocd", manifests, [ARGOCD],

@@ -16,7 +16,11 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-POLL = 0.5  # seconds between two attempts
+# Seconds between two attempts: from FIRST_POLL, doubling up to POLL. A server answers its
+# readiness within a fraction of a second of its start, later events (a scrape, an evaluation,
+# a notification) come on their own clocks: a quick first look, then a steady pace.
+FIRST_POLL = 0.05
+POLL = 0.25
 
 
 class HTTPFailure(Exception):
@@ -83,6 +87,7 @@ async def poll(probe: Callable[[], Awaitable[Any]], timeout: float,
     left, or a malformed answer, the last two at once rather than at the deadline)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
+    pause = FIRST_POLL
     while True:
         message = died()
         if message:
@@ -99,4 +104,5 @@ async def poll(probe: Callable[[], Awaitable[Any]], timeout: float,
             return None, f"could not read the answer: {type(error).__name__}: {error}"
         if time.monotonic() >= deadline:
             return None, f"not within {timeout:.0f}s: {last}"
-        await asyncio.sleep(POLL)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, POLL)

@@ -17,6 +17,13 @@ group's first notification (Alertmanager's dispatch timer); the route tree, grou
 receivers and their payloads stay the repo's, so the same alerts reach the same receivers.
 The run says so, and its report shows the group_wait it waited for.
 
+DPP_SMOKE_INTERVAL (a duration, e.g. `1s`) caps Prometheus' scrape and rule evaluation
+intervals in the local prometheus.yml copy (global, per job, per rule group; a
+scrape_timeout above the cap comes down with it, as Prometheus refuses a timeout longer
+than its interval): the intervals only set when the first scrape and the first evaluation
+happen; targets, relabelling, rules and alerting stay the repo's. The run says so, and the
+Watchdog's line shows the interval it waited for.
+
 Processes run in their own process groups and are always stopped (TERM, then KILL),
 the tmp dir removed: on success, failure, Ctrl-C (SIGINT) and SIGTERM.
 """
@@ -27,6 +34,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
+import glob
 import os
 import shutil
 import re
@@ -47,7 +55,7 @@ from rich.table import Table
 from pipeline import layout, toolchain, workspace
 from pipeline.model import prometheus
 from pipeline.smoke import stack
-from pipeline.smoke.expectations import Expectations, read_expectations
+from pipeline.smoke.expectations import DEFAULT_INTERVAL, Expectations, read_expectations
 from pipeline.smoke.probes import (LOG_LINES, PROBES, READINESS, Context, Endpoint,
                                    run_probes)
 from pipeline.smoke.report import FAILED, PASSED, SKIPPED, Line, exit_code, not_run, \
@@ -55,6 +63,7 @@ from pipeline.smoke.report import FAILED, PASSED, SKIPPED, Line, exit_code, not_
 
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 GROUP_WAIT_ENV = "DPP_SMOKE_GROUP_WAIT"
+INTERVAL_ENV = "DPP_SMOKE_INTERVAL"
 HELPER_START = 15.0
 STYLE = {PASSED: "green", FAILED: "red", SKIPPED: "yellow"}
 
@@ -244,14 +253,16 @@ class Stack:
         local = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
         sink_url = f"http://{local['sink']}"
         rootfs = {name: self.tmp / name for name in ("prometheus", "alertmanager")}
-        cap = group_wait_cap()
+        cap, every = group_wait_cap(), interval_cap()
         # the configs' local copies first: a field we cannot read stops here, nothing started
         prom_files, served = prometheus_copy(self.source, prom_spec, am_spec, local,
-                                             rootfs["prometheus"])
+                                             rootfs["prometheus"], every)
         am_files = alertmanager_copy(self.source, am_spec, sink_url, rootfs["alertmanager"],
                                      cap)
 
-        # helpers first: the servers find them on their first scrape / notification
+        # helpers first, listening before any probe: the servers find them on their first
+        # scrape / notification (Prometheus' first comes ~5 s after its start, when its
+        # discovery publishes the targets; Alertmanager notifies only alerts sent later)
         env = python_env(self.source)
         helpers = [("sink", ["sink"]),
                    ("target", ["target", "--contract", str(self.source / layout.METRICS_CONTRACT)])]
@@ -268,8 +279,12 @@ class Stack:
             stack.materialize(specs[name], self.source, rootfs[name])
             for container_path, content in files.items():
                 self.write(rootfs[name], container_path, content)
+        config = prom_spec.flag("config.file")
+        if every is not None and config:
+            for path, content in capped_rule_groups(
+                    stack.rootfs_path(rootfs["prometheus"], config), every).items():
+                path.write_text(content, encoding="utf-8")
 
-        asyncio.run(self.start_helpers(ports))
         for name in ("alertmanager", "prometheus"):
             spec = specs[name]
             for folder in stack.storage_dirs(spec, rootfs[name]):
@@ -280,6 +295,7 @@ class Stack:
             self.processes[-1].rootfs = rootfs[name]
             self.say(f"smoke: started {name} on {local[name]} (pid "
                      f"{self.processes[-1].popen.pid})")
+        asyncio.run(self.start_helpers(ports))  # their imports overlap the servers' start
 
         procs = {p.name: p for p in self.processes}
 
@@ -292,7 +308,10 @@ class Stack:
         if cap is not None:
             self.say(f"smoke: group_wait capped at {cap:g}s for this run ({GROUP_WAIT_ENV}); "
                      "routes and receivers as in alertmanager.yml")
-            expect = expect and capped_expectations(expect, cap)
+        if every is not None:
+            self.say(f"smoke: scrape and evaluation intervals capped at {every:g}s for this run "
+                     f"({INTERVAL_ENV}); targets and rules as in prometheus.yml")
+        expect = expect and capped_expectations(expect, cap, every)
         return Context(
             prometheus=endpoint("prometheus", prom_spec),
             alertmanager=endpoint("alertmanager", am_spec),
@@ -326,10 +345,12 @@ def load_config(path: Path) -> dict | None:
 
 
 def prometheus_copy(source: Path, spec: stack.ServiceSpec, am_spec: stack.ServiceSpec,
-                    local: dict[str, str], rootfs: Path) -> tuple[dict[str, str], dict[str, str]]:
+                    local: dict[str, str], rootfs: Path, interval: float | None = None
+                    ) -> tuple[dict[str, str], dict[str, str]]:
     """({container path: the local prometheus.yml}, {job: the compose address the fake target
-    takes}): compose addresses -> local ones, absolute paths -> under its rootfs. A config
-    that does not parse is left as it is: Prometheus reports its own error."""
+    takes}): compose addresses -> local ones (its intervals capped at `interval`, when given),
+    absolute paths -> under its rootfs. A config that does not parse is left as it is:
+    Prometheus reports its own error."""
     path = stack.config_source(spec)
     document = load_config(source / path)
     if document is None:
@@ -346,7 +367,10 @@ def prometheus_copy(source: Path, spec: stack.ServiceSpec, am_spec: stack.Servic
                  for host in ("localhost", "127.0.0.1", "prometheus")}
     addresses[f"alertmanager:{am_spec.listen_port}"] = local["alertmanager"]
     addresses.update({address: local["target"] for address in served.values()})
-    new = stack.rewrite_paths(stack.rewrite_addresses(document, addresses), spec, rootfs)
+    new = stack.rewrite_addresses(document, addresses)
+    if interval is not None:
+        new = capped_intervals(new, interval)
+    new = stack.rewrite_paths(new, spec, rootfs)
     text = stack.rewrite_text((source / path).read_text(encoding="utf-8"), document, new)
     return {spec.flag("config.file") or "": text}, served
 
@@ -373,15 +397,40 @@ def alertmanager_copy(source: Path, spec: stack.ServiceSpec, sink_url: str,
     return {**files, spec.flag("config.file") or "": text}
 
 
-def group_wait_cap() -> float | None:
-    """DPP_SMOKE_GROUP_WAIT in seconds; None when unset."""
-    text = os.environ.get(GROUP_WAIT_ENV, "")
+def env_duration(name: str) -> float | None:
+    """The environment variable `name` as a duration in seconds; None when unset."""
+    text = os.environ.get(name, "")
     if not text:
         return None
     try:
         return prometheus.parse_duration(text)
     except ValueError as error:
-        raise SmokeSetupError(f"{GROUP_WAIT_ENV}={text!r}: {error}") from None
+        raise SmokeSetupError(f"{name}={text!r}: {error}") from None
+
+
+def group_wait_cap() -> float | None:
+    """DPP_SMOKE_GROUP_WAIT in seconds; None when unset."""
+    return env_duration(GROUP_WAIT_ENV)
+
+
+def interval_cap() -> float | None:
+    """DPP_SMOKE_INTERVAL in seconds; None when unset."""
+    return env_duration(INTERVAL_ENV)
+
+
+def cap_field(section: object, key: str, default: float | None, cap: float) -> bool:
+    """Lower `section[key]` (a duration, `default` when unset) to `cap`; True if it changed.
+    A value that is not a duration is left for the server to refuse."""
+    if not isinstance(section, dict):
+        return False
+    try:
+        value = prometheus.duration_field(section, key, default)
+    except prometheus.ConfigError:
+        return False
+    if value is None or value <= cap:
+        return False
+    section[key] = f"{round(cap * 1000)}ms"
+    return True
 
 
 def capped_group_waits(am: dict, cap: float) -> dict:
@@ -393,12 +442,7 @@ def capped_group_waits(am: dict, cap: float) -> dict:
     def walk(route: object, default: float | None) -> None:
         if not isinstance(route, dict):
             return
-        try:
-            wait = prometheus.duration_field(route, "group_wait", default)
-        except prometheus.ConfigError:
-            wait = None
-        if wait is not None and wait > cap:
-            route["group_wait"] = f"{round(cap * 1000)}ms"
+        cap_field(route, "group_wait", default, cap)
         children = route.get("routes")
         for child in children if isinstance(children, list) else []:
             walk(child, None)  # unset: inherits the (capped) parent's
@@ -407,14 +451,63 @@ def capped_group_waits(am: dict, cap: float) -> dict:
     return am
 
 
-def capped_expectations(expect: Expectations, cap: float) -> Expectations:
-    """The expectations of a run with capped group_waits: the same routes, each waiting
-    min(its group_wait, cap), as capped_group_waits makes Alertmanager do."""
-    def capped(routes: list[prometheus.RouteEnd]) -> list[prometheus.RouteEnd]:
-        return [dataclasses.replace(r, group_wait=min(r.group_wait, cap)) for r in routes]
+def capped_intervals(prom: dict, cap: float) -> dict:
+    """A copy of a Prometheus config that scrapes and evaluates at least every `cap` seconds:
+    the global intervals (default 1m) and every job's; an explicit scrape_timeout above `cap`
+    is lowered too (Prometheus 2.51 config.go refuses a timeout longer than its interval; an
+    unset one becomes min(10s, interval)). Targets, relabelling and rules do not change."""
+    prom = copy.deepcopy(prom)
+    settings = prom.get("global")
+    if settings is None:
+        settings = prom["global"] = {}
+    for key in ("scrape_interval", "evaluation_interval"):
+        cap_field(settings, key, DEFAULT_INTERVAL, cap)
+    cap_field(settings, "scrape_timeout", None, cap)
+    jobs = prom.get("scrape_configs")
+    for job in jobs if isinstance(jobs, list) else []:
+        for key in ("scrape_interval", "scrape_timeout"):
+            cap_field(job, key, None, cap)
+    return prom
 
-    return dataclasses.replace(expect, critical_routes=capped(expect.critical_routes),
-                               watchdog_routes=capped(expect.watchdog_routes))
+
+def capped_rule_groups(config: Path, cap: float) -> dict[Path, str]:
+    """{rule file: its copy with every group `interval` above `cap` lowered to it}, over the
+    rule files the local Prometheus config `config` lists (relative to its directory, globs
+    expanded as Prometheus does); files without such a group are not listed."""
+    document = load_config(config) or {}
+    entries = document.get("rule_files")
+    found: dict[Path, str] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        for name in sorted(glob.glob(str(config.parent / str(entry)))):
+            path = Path(name)
+            rules = load_config(path)
+            groups = rules.get("groups") if rules else None
+            if not isinstance(groups, list):
+                continue
+            new = copy.deepcopy(rules)
+            if any([cap_field(group, "interval", None, cap) for group in new["groups"]]):
+                found[path] = stack.rewrite_text(path.read_text(encoding="utf-8"), rules, new)
+    return found
+
+
+def capped_expectations(expect: Expectations, group_wait: float | None,
+                        interval: float | None = None) -> Expectations:
+    """The expectations of a run with capped group_waits and intervals (None: not capped):
+    the same routes, each waiting min(its group_wait, cap), and the same rules evaluated
+    (targets scraped) every min(interval, cap), as the capped copies make the servers do."""
+    def capped(routes: list[prometheus.RouteEnd]) -> list[prometheus.RouteEnd]:
+        return [dataclasses.replace(r, group_wait=min(r.group_wait, group_wait))
+                for r in routes] if group_wait is not None else routes
+
+    def every(seconds: float) -> float:
+        return min(seconds, interval) if interval is not None else seconds
+
+    return dataclasses.replace(
+        expect, critical_routes=capped(expect.critical_routes),
+        watchdog_routes=capped(expect.watchdog_routes),
+        evaluation_interval=every(expect.evaluation_interval),
+        scrape_interval=every(expect.scrape_interval),
+        watchdog_interval=every(expect.watchdog_interval))
 
 
 def not_native(specs_names: list[str]) -> list[Line]:

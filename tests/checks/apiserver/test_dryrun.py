@@ -4,7 +4,8 @@ pass, and each bad input fails with the server's own message and the resource it
 from __future__ import annotations
 
 import functools
-
+import re
+import subprocess
 from pathlib import Path
 
 import anyio
@@ -14,8 +15,10 @@ import yaml
 from pipeline import plan
 from pipeline.executors import Result, native, native_services
 from pipeline.checks.apiserver import dryrun
+from pipeline.kubeapi import client
+from pipeline.layout import CRD_SOURCES
 from pipeline.plan.services import KUBE_APISERVER
-from tests.support.repo import REPO, copy_repo
+from tests.support.repo import REPO, binary, copy_repo
 
 pytestmark = pytest.mark.tools
 
@@ -184,3 +187,188 @@ def test_the_crd_digests_are_memoised_by_the_files_bytes_and_a_damaged_memo_is_i
     assert dryrun.memoised_digests(files, memo) == (None, path)
     files[0].write_text(files[0].read_text() + "\n# changed\n")
     assert dryrun.memoised_digests(files, memo)[1] != path
+
+
+def test_a_kind_the_server_does_not_serve_or_a_bad_name_is_a_problem_naming_the_resource(
+        tmp_path, kube_apiserver):
+    root = tree(tmp_path, "argocd")
+    path = root / "infra/argocd/application-dev.yaml"
+    path.write_text(path.read_text() + """
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: gadget
+  namespace: argocd
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  namespace: argocd
+spec:
+  template:
+    spec:
+      containers: [{name: main, image: main}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: a/b
+  namespace: argocd
+""")
+    result = run_check("argocd", root, kube_apiserver)
+    assert not result.ok
+    step = "kubectl apply --dry-run=server --validate=strict"
+    assert f'{step}: widget.example.com/gadget: no matches for kind "Widget" in version ' \
+           '"example.com/v1"' in result.output, result.output
+    assert f"{step}: deployment.apps/?: apiVersion, kind and metadata.name (strings) are required" \
+        in result.output, result.output
+    assert f'{step}: configmap/a/b: Error from server (Invalid): ConfigMap "a/b" is invalid: ' \
+           'metadata.name: Invalid value: "a/b"' in result.output, result.output
+    assert "server-side apply as argocd-controller: configmap/a/b: Error from server" \
+        in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+# --- the same verdicts as kubectl -----------------------------------------------------------
+
+PARITY_NAMESPACE = "lint-parity"
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted",
+              "pod-security.kubernetes.io/warn": "restricted"}
+BAD = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: typo
+spec:
+  selector:
+    app: typo
+  ports:
+    - port: 80
+      protocoll: TCP
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: escalating
+spec:
+  selector:
+    matchLabels:
+      app: escalating
+  template:
+    metadata:
+      labels:
+        app: escalating
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        seccompProfile:
+          type: RuntimeDefault
+      containers:
+        - name: main
+          image: registry.example.com/main:1.0.0
+          securityContext:
+            allowPrivilegeEscalation: true
+            capabilities:
+              drop: [ALL]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: enum
+spec:
+  selector:
+    matchLabels:
+      app: typo
+  endpoints:
+    - port: http
+      scheme: htps
+"""
+
+
+def kubectl_problems(kubeconfig: Path, cache: Path, step: str, *args: str, stdin: str) -> list[str]:
+    """The old code path, kept as the reference: kubectl itself, its output read as the check
+    read it before it spoke HTTPS (a warning belongs to the resource line that follows it)."""
+    done = subprocess.run([binary("kubectl"), f"--kubeconfig={kubeconfig}", f"--cache-dir={cache}",
+                           *args, "-n", PARITY_NAMESPACE, "-f", "-"], input=stdin, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    problems, warnings = [], []
+    for line in done.stdout.splitlines():
+        result = re.match(r"^([\w.-]+/[\w.:-]+) (created|configured|unchanged|serverside-applied)\b",
+                          line)
+        if line.startswith("Warning:"):
+            warnings.append(line)
+        elif result:
+            problems += [f"{step}: {result[1]}: {w}" for w in warnings]
+            warnings = []
+        elif line.startswith(("Error", "error")):
+            problems.append(f"{step}: {line}")
+    return problems
+
+
+def test_the_problems_are_those_kubectl_finds(tmp_path, kube_apiserver):
+    """For an unknown field, a Pod Security violation and a CRD enum, each step's problems
+    name the same resources and causes as the kubectl commands the check used to run."""
+    api = dryrun.Api(client.Client.from_kubeconfig(kube_apiserver))
+    assert dryrun.install_crds(api, REPO / CRD_SOURCES, memo=dryrun.scratch(kube_apiserver)) == []
+    target = dryrun.Target(label="parity", namespace=PARITY_NAMESPACE, docs=[], labels=RESTRICTED)
+    assert dryrun.dry_run(api, target) == []  # the namespace and its `default` ServiceAccount
+    docs = list(yaml.safe_load_all(BAD))
+    pods = [dryrun.as_pod(d) for d in docs if dryrun.as_pod(d)]
+    ours = dryrun.dry_run(api, dryrun.Target(label="parity", namespace=PARITY_NAMESPACE,
+                                             docs=docs, labels=RESTRICTED))
+    steps = [("kubectl apply --dry-run=server --validate=strict", docs,
+              ["apply", "--dry-run=server", "--validate=strict"]),
+             ("server-side apply as argocd-controller", docs,
+              ["apply", "--server-side", "--dry-run=server", "--validate=strict",
+               "--field-manager=argocd-controller"]),
+             ("pod templates as Pods (create --dry-run=server)", pods,
+              ["create", "--dry-run=server", "--validate=strict"])]
+    for step, sent, args in steps:
+        theirs = kubectl_problems(kube_apiserver, tmp_path / "cache", step, *args,
+                                  stdin=yaml.safe_dump_all(sent))
+        mine = [p.removeprefix("parity: ") for p in ours if p.startswith(f"parity: {step}: ")]
+        # Warnings: the same resource and text.
+        assert {p for p in mine if ": Warning: " in p} == \
+            {p for p in theirs if ": Warning: " in p}, (mine, theirs)
+        # Errors: the server's same message; ours also names the resource kubectl leaves out.
+        errors = [p for p in mine if ": Error from server (" in p]
+        assert len(errors) == len([p for p in theirs if p.startswith(f"{step}: Error")]), (mine, theirs)
+        for error in errors:
+            message = error.split(": Error from server (", 1)[1].split("): ", 1)[1]
+            assert any(message in p for p in theirs), (message, theirs)
+    causes = "\n".join(ours)
+    for resource, cause in [
+            ("service/typo", 'strict decoding error: unknown field "spec.ports[0].protocoll"'),
+            ("service/typo", ".protocoll: field not declared in schema"),
+            ("deployment.apps/escalating", 'Warning: would violate PodSecurity "restricted:latest": '
+                                           "allowPrivilegeEscalation != false"),
+            ("pod/escalating", 'pods "escalating" is forbidden: violates PodSecurity'),
+            ("servicemonitor.monitoring.coreos.com/enum", 'spec.endpoints[0].scheme: Unsupported '
+                                                          'value: "htps"')]:
+        assert re.search(rf"{re.escape(resource)}: .*{re.escape(cause)}", causes), (resource, causes)
+
+
+def test_an_object_that_exists_is_still_checked(kube_apiserver):
+    """Step 4 on an existing object (a ServiceAccount of step 3, a custom resource) sends it
+    as a patch over it, dry-run and strict: strategic merge, or JSON merge for a CRD's kind."""
+    api = dryrun.Api(client.Client.from_kubeconfig(kube_apiserver))
+    assert dryrun.install_crds(api, REPO / CRD_SOURCES, memo=dryrun.scratch(kube_apiserver)) == []
+    target = dryrun.Target(label="exists", namespace="lint-exists", docs=[])
+    assert dryrun.dry_run(api, target) == []
+    monitor = next(d for d in yaml.safe_load_all(BAD) if d["kind"] == "ServiceMonitor")
+    monitor["spec"]["endpoints"][0]["scheme"] = "https"
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}}
+    created = dryrun.send_each(api, "create", "exists", "lint-exists", [monitor, account],
+                               functools.partial(dryrun.client_side_apply, api, dry_run=False))
+    assert created == []
+    monitor["spec"]["endpoints"][0]["scheme"] = "htps"
+    account["automountServiceAccountToken"] = "yes"
+    problems = dryrun.send_each(api, "check", "exists", "lint-exists", [monitor, account],
+                                functools.partial(dryrun.client_side_apply, api, dry_run=True))
+    assert len(problems) == 2, problems
+    assert 'exists: check: servicemonitor.monitoring.coreos.com/enum: Error from server (Invalid): ' \
+           'ServiceMonitor.monitoring.coreos.com "enum" is invalid: spec.endpoints[0].scheme: ' \
+           'Unsupported value: "htps"' in problems[0]
+    assert problems[1].startswith("exists: check: serviceaccount/app: Error from server (BadRequest)")
+    assert "automountServiceAccountToken" in problems[1]

@@ -98,9 +98,9 @@ def exposition(edc_database):
                 names = {name for name, _ in samples}
                 if {"edc_contract_negotiations", "edc_transfer_processes", "edc_assets"} <= names:
                     break
-            except OSError:
+            except OSError:  # not listening yet: its imports take about a second
                 pass
-            time.sleep(0.3)
+            time.sleep(0.1)
         yield samples
     finally:
         process.terminate()

@@ -8,42 +8,69 @@ path) or as the released package (its chart name), is rendered as ArgoCD renders
 (`helm template` with its release, namespace and valueFiles, the server's version and
 API versions). Without: the ARGOCD manifests themselves.
 
-For each deployment, on the server:
- 1. the CRDs of DIR are installed (server-side apply, once per server) and waited for
-    until Established;
- 2. its namespace is created with the labels and annotations of the Application's
+For each deployment, on the server, as the requests kubectl 1.37 sends (read in
+k8s.io/kubectl@v0.37.2 pkg/cmd/apply/apply.go applyOneObject and patcher.go, and
+k8s.io/cli-runtime resource/helper.go), over one HTTPS connection (pipeline.kubeapi.client):
+ 1. the CRDs of DIR are installed once per server: each a server-side apply,
+    `PATCH .../customresourcedefinitions/NAME?fieldManager=dpp-lint&force=true` with
+    `Content-Type: application/apply-patch+yaml` (`kubectl apply --server-side
+    --force-conflicts`), by the check that created the claim ConfigMap; every check waits
+    until they are Established (`GET ...?labelSelector=` on their source-digest label);
+ 2. its namespace is server-side applied (for real, `fieldManager=argocd-controller`,
+    `force=false`) with the labels and annotations of the Application's
     managedNamespaceMetadata (Pod Security "restricted" is enforced from them);
- 3. its ServiceAccounts and `default` are created for real (there is no controller
-    manager to create `default`, and Pods are rejected without their ServiceAccount);
- 4. `kubectl apply --dry-run=server --validate=strict` of every resource;
- 5. the same as a server-side apply with ArgoCD's field manager (`argocd-controller`,
-    argo-cd common/common.go ArgoCDSSAManager: ArgoCD syncs with ServerSideApply=true);
- 6. every workload's pod template created as a Pod (dry-run): Pod Security only
-    warns about a Deployment, it rejects the Pod. A StatefulSet's pod gets a volume
-    per volumeClaimTemplate, as the StatefulSet controller adds.
-Every error and every warning is a problem, printed with the resource it concerns.
+ 3. its ServiceAccounts and `default` are created for real as step 4 sends them without
+    `dryRun` (there is no controller manager to create `default`, and Pods are rejected
+    without their ServiceAccount);
+ 4. what `kubectl apply --dry-run=server --validate=strict` (client-side apply) sends for
+    every resource: `POST` to its collection with `dryRun=All&fieldValidation=Strict&
+    fieldManager=kubectl-client-side-apply`, the object carrying kubectl's
+    last-applied-configuration annotation. For an object that already exists (409
+    AlreadyExists: the ServiceAccounts of step 3, a deployment checked before on this
+    server) the object is sent as a patch over it, dry-run and strict (strategic merge;
+    JSON merge for custom resources, which answer 415 to strategic merge), as kubectl
+    does when its three-way patch is not empty; kubectl sends nothing when the
+    object is unchanged, this always sends it, so an existing object is still checked;
+ 5. the same as a server-side apply with ArgoCD's field manager: `PATCH .../NAME?dryRun=All&
+    fieldValidation=Strict&fieldManager=argocd-controller&force=false`, apply-patch+yaml
+    (argo-cd common/common.go ArgoCDSSAManager: ArgoCD syncs with ServerSideApply=true);
+ 6. every workload's pod template created as a Pod: `POST .../pods?dryRun=All&
+    fieldValidation=Strict&fieldManager=kubectl-create` (`kubectl create
+    --dry-run=server`): Pod Security only warns about a Deployment, it rejects the Pod.
+    A StatefulSet's pod gets a volume per volumeClaimTemplate, as the StatefulSet
+    controller adds.
+Each resource's path comes from the server's aggregated discovery (`GET /api` and
+`GET /apis`, apidiscovery.k8s.io/v2), fetched once per check and again (for up to a minute)
+only while a CRD just Established is not in it yet. Every error (the Status
+message of a 4xx or 5xx answer) and every warning (each `Warning: 299 - "text"` response
+header, RFC 7234 5.5, which kubectl prints as `Warning: text`) is a problem naming the
+deployment, the step and the resource (`kind.group/name`, as kubectl names it). A kind
+the server does not serve is one too; a server that cannot be reached or answers
+something other than the API (a 5xx that is not a Status) fails the check with its
+address and the request.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import functools
 import hashlib
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from pipeline.checks.argocd.sources import apps_of
-from pipeline.kubeapi import server
+from pipeline.kubeapi import client, server
 from pipeline.model.kube import load, pod_template
 from pipeline.checks.files import load_stream, load_yaml
 from pipeline.checks.problem import LoadError, Problem, finish
@@ -57,12 +84,21 @@ SOURCE_LABEL = "lint.dpp-platform.io/source-digest"
 SKIPPED_HOOKS = {"test", "test-success", "test-failure"}
 RETRIES = 8
 ESTABLISHED_TIMEOUT_SECONDS = 120
-# libyaml when PyYAML has it (the CRDs are 2.5 MB of YAML: 5x faster than pure Python).
-DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-RESULT_LINE = re.compile(r"^(?P<resource>[\w.-]+/[\w.:-]+) (created|configured|unchanged|"
-                         r"serverside-applied)\b")
-NOT_YET_DISCOVERED = ("no matches for kind", "ensure CRDs are installed first",
-                      "the server could not find the requested resource")
+# How long a CRD Established may be missing from discovery (or its resource not served):
+# seconds on an idle machine, much longer on a loaded one.
+DISCOVERY_TIMEOUT_SECONDS = 60
+# kubectl's field managers (k8s.io/kubectl@v0.37.2 pkg/cmd/apply/apply.go
+# FieldManagerClientSideApply; pkg/cmd/create/create.go) and its annotation (apply.go,
+# corev1.LastAppliedConfigAnnotation).
+CLIENT_SIDE_MANAGER = "kubectl-client-side-apply"
+CREATE_MANAGER = "kubectl-create"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Patch types (k8s.io/apimachinery pkg/types/patch.go).
+APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: kubectl sends JSON with it too
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+NOT_SERVED = "the server could not find the requested resource"
 
 
 @dataclass
@@ -76,59 +112,145 @@ class Target:
     annotations: dict = field(default_factory=dict)
 
 
-class Kubectl:
-    """kubectl against one kubeconfig, with its own discovery cache (never ~/.kube)."""
+class Api:
+    """One check's connection to the server, and its discovery: fetched once, and again
+    while a CRD this check waited for is not in it yet (Established comes first, the
+    aggregated discovery follows asynchronously), so the kinds and the API versions given
+    to helm include every CRD."""
 
-    def __init__(self, kubeconfig: Path, cache: Path) -> None:
-        self.base = ["kubectl", f"--kubeconfig={kubeconfig}", f"--cache-dir={cache}",
-                     "--request-timeout=60s"]
-        self.cache = cache
+    def __init__(self, connection: client.Client) -> None:
+        self.client = connection
+        self._discovery: client.Discovery | None = None
+        self.expected: set[str] = set()  # plural.group of the CRDs installed
 
-    def run(self, *args: str, stdin: str | None = None) -> tuple[int, str]:
-        """Exit status and stdout+stderr interleaved (a warning precedes its resource's line)."""
-        done = subprocess.run([*self.base, *args], input=stdin, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        return done.returncode, done.stdout
+    def discovery(self) -> client.Discovery:
+        if self._discovery is None:
+            self._discovery = client.Discovery(self.client)
+            deadline = time.monotonic() + DISCOVERY_TIMEOUT_SECONDS
+            while not self.expected <= self._discovery.names and time.monotonic() < deadline:
+                time.sleep(0.25)  # two small requests: cheap to ask again, on a busy machine too
+                self._discovery.refresh()
+        return self._discovery
 
-    def forget_discovery(self) -> None:
-        """New CRDs: drop the cached API discovery so the next call sees their kinds."""
-        shutil.rmtree(self.cache, ignore_errors=True)
-        self.cache.mkdir(parents=True)
+    def resource(self, api_version: str, kind: str) -> client.Resource | None:
+        return self.discovery().resource(api_version, kind)
+
+    def request(self, method: str, path: str, body: dict | None = None, **options) -> client.Answer:
+        """A request; repeated while the server does not serve the path yet (a CRD's
+        resource right after it is discovered)."""
+        deadline = time.monotonic() + DISCOVERY_TIMEOUT_SECONDS
+        while True:
+            answer = self.client.request(method, path, body, **options)
+            if answer.status != 404 or answer.message != NOT_SERVED or time.monotonic() > deadline:
+                return answer
+            time.sleep(0.25)
 
 
-def problems_in(output: str, step: str, where: str) -> list[str]:
-    """Every warning (with the resource whose line follows it) and every error line."""
-    problems, warnings = [], []
-    continues = False  # the lines after an error (e.g. "* spec...: Invalid value") are its own
-    for line in output.splitlines():
-        result = RESULT_LINE.match(line)
-        if line.startswith("Warning:"):
-            warnings.append(line)
-            continues = False
-        elif result:
-            problems += [f"{where}: {step}: {result['resource']}: {w}" for w in warnings]
-            warnings, continues = [], False
-        elif line.startswith(("Error", "error")) or "is forbidden" in line or "is invalid" in line:
-            problems.append(f"{where}: {step}: {line}")
-            continues = True
-        elif continues and line.strip():
-            problems[-1] += f"\n    {line.strip()}"
-    problems += [f"{where}: {step}: {w}" for w in warnings]
+def name_of(doc: dict) -> str:
+    """kind.group/name, as kubectl names a resource (deployment.apps/backend, pod/backend)."""
+    group = str(doc.get("apiVersion") or "").rpartition("/")[0]
+    kind = str(doc.get("kind") or "?").lower()
+    return f"{kind}{'.' + group if group else ''}/{_metadata(doc).get('name', '?')}"
+
+
+def _metadata(doc: dict) -> dict:
+    metadata = doc.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def problems_of(answer: client.Answer, step: str, where: str, resource: str) -> list[str]:
+    """Every warning and the error of one answer, each naming the resource."""
+    problems = [f"{where}: {step}: {resource}: Warning: {w}" for w in answer.warnings]
+    if not answer.ok:
+        problems.append(f"{where}: {step}: {resource}: Error from server ({answer.reason}): "
+                        f"{answer.message}")
     return problems
 
 
-def checked(kubectl: Kubectl, step: str, where: str, *args: str,
-            stdin: str | None = None) -> list[str]:
-    """Run kubectl; its problems, or the whole output if it failed without naming one."""
-    for attempt in range(RETRIES):
-        code, output = kubectl.run(*args, stdin=stdin)
-        if code == 0 or not any(s in output for s in NOT_YET_DISCOVERED) or attempt == RETRIES - 1:
-            break
-        time.sleep(1)  # CRDs Established, aggregated discovery not yet updated
-        kubectl.forget_discovery()
-    problems = problems_in(output, step, where)
-    if code != 0 and not problems:
-        problems.append(f"{where}: {step}: kubectl exited {code}: {output.strip()}")
+def target_of(api: Api, doc: dict, namespace: str) -> tuple[client.Resource, str | None, dict] | str:
+    """(where the resource lives, its namespace, the object as sent), or why it cannot be sent:
+    what kubectl checks before a request (a kind the server does not serve, another namespace)."""
+    api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    name = _metadata(doc).get("name")
+    if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)
+            and name):
+        return "apiVersion, kind and metadata.name (strings) are required"
+    resource = api.resource(api_version, kind)
+    if resource is None:
+        return (f'no matches for kind "{kind}" in version "{api_version}": the server does not '
+                "serve it (ensure CRDs are installed first)")
+    if not resource.namespaced:
+        return resource, None, doc
+    own = doc["metadata"].get("namespace")
+    if own and own != namespace:
+        return (f'the namespace from the provided object "{own}" does not match the namespace '
+                f'"{namespace}"')
+    return resource, namespace, {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
+
+
+def create(api: Api, resource: client.Resource, namespace: str | None, doc: dict, *,
+           manager: str, dry_run: bool) -> client.Answer:
+    return api.request("POST", resource.collection(namespace), doc,
+                       query=_options(manager, dry_run))
+
+
+def client_side_apply(api: Api, resource: client.Resource, namespace: str | None, doc: dict, *,
+                      dry_run: bool) -> client.Answer:
+    """What `kubectl apply` (client-side) sends: the object with its last-applied annotation,
+    created; when it exists, the object as a patch over it (strategic merge for built-in
+    kinds, JSON merge for custom resources, which refuse strategic merge: HTTP 415)."""
+    annotated = with_last_applied(doc)
+    answer = create(api, resource, namespace, annotated, manager=CLIENT_SIDE_MANAGER,
+                    dry_run=dry_run)
+    if answer.status != 409 or answer.reason != "AlreadyExists":
+        return answer
+    path, query = resource.item(namespace, doc["metadata"]["name"]), _options(CLIENT_SIDE_MANAGER, dry_run)
+    answer = api.request("PATCH", path, annotated, query=query, content_type=STRATEGIC_MERGE)
+    if answer.status == 415:
+        answer = api.request("PATCH", path, annotated, query=query, content_type=MERGE_PATCH)
+    return answer
+
+
+def server_side_apply(api: Api, resource: client.Resource, namespace: str | None, doc: dict, *,
+                      manager: str, dry_run: bool, force: bool = False) -> client.Answer:
+    """What `kubectl apply --server-side` sends: the object as an apply patch."""
+    return api.request("PATCH", resource.item(namespace, doc["metadata"]["name"]), doc,
+                       query={**_options(manager, dry_run), "force": str(force).lower()},
+                       content_type=APPLY_PATCH)
+
+
+def _options(manager: str, dry_run: bool) -> dict[str, str]:
+    # kubectl --validate=strict sends fieldValidation=Strict; --dry-run=server, dryRun=All.
+    return {"fieldManager": manager, "fieldValidation": "Strict",
+            **({"dryRun": "All"} if dry_run else {})}
+
+
+def with_last_applied(doc: dict) -> dict:
+    """The object with kubectl's last-applied-configuration annotation (the object's JSON
+    without it, as k8s.io/kubectl pkg/util/apply.go GetModifiedConfiguration encodes it):
+    its size counts against the 256 KiB of annotations, as in a real `kubectl apply`."""
+    metadata = dict(doc.get("metadata") or {})
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items()
+                   if k != LAST_APPLIED}
+    bare = {**doc, "metadata": {**metadata, "annotations": annotations}}
+    text = json.dumps(bare, separators=(",", ":")) + "\n"
+    return {**doc, "metadata": {**metadata, "annotations": {**annotations, LAST_APPLIED: text}}}
+
+
+Send = Callable[[client.Resource, "str | None", dict], client.Answer]
+
+
+def send_each(api: Api, step: str, where: str, namespace: str, docs: list[dict],
+              send: Send) -> list[str]:
+    """`send` every resource; the problems of each, naming it."""
+    problems = []
+    for doc in docs:
+        found = target_of(api, doc, namespace)
+        if isinstance(found, str):
+            problems.append(f"{where}: {step}: {name_of(doc)}: {found}")
+            continue
+        resource, in_namespace, body = found
+        problems += problems_of(send(resource, in_namespace, body), step, where, name_of(doc))
     return problems
 
 
@@ -178,7 +300,7 @@ def memoise(path: Path | None, digests: dict[str, str]) -> None:
     partial.replace(path)  # atomic: the checks of a run start together
 
 
-def install_crds(kubectl: Kubectl, directory: Path, memo: Path | None = None) -> list[str]:
+def install_crds(api: Api, directory: Path, memo: Path | None = None) -> list[str]:
     """Server-side apply every CRD of `directory` once per server; wait until Established.
 
     The checks of a run share the server and start together: the first to create the
@@ -189,60 +311,68 @@ def install_crds(kubectl: Kubectl, directory: Path, memo: Path | None = None) ->
     """
     files = sorted(directory.rglob("*.yaml"))
     digests, memoised = memoised_digests(files, memo)
-    if digests and established(kubectl, digests):
+    if digests and established(api, digests):
+        api.expected = set(digests)
         return []
     crds = load_crds(files)  # not memoised, or not on this server: from the files themselves
     digests = digests_of(crds)
     if not crds:
         return [f"{directory}: no CustomResourceDefinition found"]
-    if established(kubectl, digests):
+    if established(api, digests):
         memoise(memoised, digests)
+        api.expected = set(digests)
         return []
     claim = "lint-crds-" + hashlib.sha256(
         "".join(sorted(digests.values())).encode()).hexdigest()[:16]
-    code = claimed(kubectl, claim)
-    if code == 0:
-        code, output = _retried(kubectl, "apply", "--server-side", "--force-conflicts",
-                                f"--field-manager={CRD_MANAGER}", "-f", "-", stdin=dump(crds))
-        if code != 0:
-            return [f"{directory}: kubectl apply of the CRDs failed: {output.strip()}"]
+    mine = claimed(api, claim)
+    if mine:
+        for crd in crds:
+            answer = _retried(lambda crd=crd: api.request(
+                "PATCH", f"{CRDS}/{crd['metadata']['name']}", crd,
+                query={"fieldManager": CRD_MANAGER, "force": "true"}, content_type=APPLY_PATCH))
+            if not answer.ok:
+                return [f"{directory}: server-side apply of CustomResourceDefinition "
+                        f"{crd['metadata']['name']} failed: {answer.reason}: {answer.message}"]
     deadline = time.monotonic() + ESTABLISHED_TIMEOUT_SECONDS
-    while not established(kubectl, digests):
+    while not established(api, digests):
         if time.monotonic() > deadline:
             return [f"{directory}: the CRDs are not Established after {ESTABLISHED_TIMEOUT_SECONDS}s"
-                    + ("" if code == 0 else " (installed by another check of this run: see its output)")]
+                    + ("" if mine else " (installed by another check of this run: see its output)")]
         time.sleep(0.25)
     memoise(memoised, digests)
-    kubectl.forget_discovery()
+    api.expected = set(digests)
     return []
 
 
-def claimed(kubectl: Kubectl, claim: str) -> int:
-    """0 if this check created the claim (it installs), 1 if another check holds it."""
+def claimed(api: Api, claim: str) -> bool:
+    """True if this check created the claim (it installs), False if another check holds it."""
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": claim}}
     for attempt in range(RETRIES):
-        code, output = kubectl.run("create", "configmap", claim, "--namespace=default")
-        if code == 0 or "already exists" in output:
-            return code
+        answer = api.client.request("POST", "/api/v1/namespaces/default/configmaps", config_map,
+                                    query={"fieldManager": CRD_MANAGER})
+        if answer.ok or answer.reason == "AlreadyExists":
+            return answer.ok
         time.sleep(0.5 * (attempt + 1))  # e.g. the `default` namespace not created yet
-    return 0  # no claim possible: install anyway (server-side apply is idempotent)
+    return True  # no claim possible: install anyway (server-side apply is idempotent)
 
 
-def established(kubectl: Kubectl, digests: dict[str, str]) -> bool:
+def established(api: Api, digests: dict[str, str]) -> bool:
     """Every CRD ({name: source digest}) on the server with that digest, and Established."""
     selector = ",".join(sorted(set(digests.values())))
-    code, output = kubectl.run(
-        "get", "customresourcedefinitions", "-l", f"{SOURCE_LABEL} in ({selector})",
-        "-o", 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Established")].status}{"\\n"}{end}')
-    ready = {line for line in output.splitlines() if line.endswith("=True")}
-    return code == 0 and ready == {f"{name}=True" for name in digests}
+    answer = api.client.request("GET", CRDS, query={"labelSelector": f"{SOURCE_LABEL} in ({selector})"})
+    answer.raise_for_failure(api.client.url, f"GET {CRDS}")
+    ready = {crd["metadata"]["name"] for crd in answer.body.get("items") or []
+             if any(c.get("type") == "Established" and c.get("status") == "True"
+                    for c in (crd.get("status") or {}).get("conditions") or [])}
+    return answer.ok and ready == set(digests)
 
 
-def _retried(kubectl: Kubectl, *args: str, stdin: str | None = None) -> tuple[int, str]:
+def _retried(send) -> client.Answer:
     """Transient refusals right after the server started (e.g. a conflict) resolve on retry."""
     for attempt in range(RETRIES):
-        code, output = kubectl.run(*args, stdin=stdin)
-        if code == 0 or attempt == RETRIES - 1:
-            return code, output
+        answer = send()
+        if answer.ok or attempt == RETRIES - 1:
+            return answer
         time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
 
@@ -297,17 +427,14 @@ def helm_argv(spec: dict, chart: str, kube_version: str, api_versions: list[str]
     return argv
 
 
-def chart_targets(kubectl: Kubectl, chart: str, env: str, manifests: list[Path],
+def chart_targets(api: Api, chart: str, env: str, manifests: list[Path],
                   kube_version: str, work: Path) -> tuple[list[Target], list[str]]:
     values = f"values-{env}.yaml"
     apps = [(label, spec) for label, spec in applications(manifests) if deploys(spec, chart, values)]
     if not apps:
         return [], [f"{chart}/{values}: no ArgoCD Application in {', '.join(map(str, manifests))} "
                     "deploys it"]
-    code, output = kubectl.run("api-versions")
-    if code != 0:
-        return [], [f"kubectl api-versions failed: {output.strip()}"]
-    api_versions = output.split()
+    api_versions = api.discovery().api_versions()  # what `kubectl api-versions` prints
     targets, problems = [], []
     for label, spec in apps:
         argv = helm_argv(spec, chart, kube_version, api_versions, work)
@@ -346,10 +473,10 @@ def manifest_targets(manifests: list[Path]) -> list[Target]:
 def as_pod(doc: dict) -> dict | None:
     """A workload's pod template as the Pod its controller would create, or None."""
     found = pod_template(doc)
-    if found is None or doc.get("kind") == "Pod":
-        return None
+    name = _metadata(doc).get("name")
+    if found is None or doc.get("kind") == "Pod" or not isinstance(name, str):
+        return None  # without a name, the steps before report the workload itself
     template = copy.deepcopy(found[0])
-    name = doc["metadata"]["name"]
     spec = template.get("spec") or {}
     if doc["kind"] == "StatefulSet":
         for claim in (doc.get("spec") or {}).get("volumeClaimTemplates") or []:
@@ -361,41 +488,33 @@ def as_pod(doc: dict) -> dict | None:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **metadata}, "spec": spec}
 
 
-def dump(docs: list[dict]) -> str:
-    return yaml.dump_all(docs, Dumper=DUMPER, sort_keys=False)
-
-
-def dry_run(kubectl: Kubectl, target: Target) -> list[str]:
+def dry_run(api: Api, target: Target) -> list[str]:
     where, ns = target.label, target.namespace
     namespace = {"apiVersion": "v1", "kind": "Namespace",
                  "metadata": {"name": ns, "labels": target.labels,
                               "annotations": target.annotations}}
-    problems = checked(kubectl, "create namespace", where, "apply", "--server-side",
-                       f"--field-manager={ARGOCD_MANAGER}", "-f", "-", stdin=dump([namespace]))
+    problems = send_each(api, "create namespace", where, ns, [namespace], functools.partial(
+        server_side_apply, api, manager=ARGOCD_MANAGER, dry_run=False))
     accounts = [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}]
     accounts += [d for d in target.docs if d.get("kind") == "ServiceAccount"
-                 and (d.get("metadata") or {}).get("namespace", ns) == ns]
-    problems += checked(kubectl, "create ServiceAccounts", where, "apply", "-n", ns, "-f", "-",
-                        stdin=dump(accounts))
+                 and _metadata(d).get("namespace", ns) == ns]
+    problems += send_each(api, "create ServiceAccounts", where, ns, accounts, functools.partial(
+        client_side_apply, api, dry_run=False))
     if problems:
         return problems
-    render = dump(target.docs)
-    problems += checked(kubectl, "kubectl apply --dry-run=server --validate=strict", where,
-                        "apply", "--dry-run=server", "--validate=strict", "-n", ns, "-f", "-",
-                        stdin=render)
-    problems += checked(kubectl, f"server-side apply as {ARGOCD_MANAGER}", where,
-                        "apply", "--server-side", "--dry-run=server", "--validate=strict",
-                        f"--field-manager={ARGOCD_MANAGER}", "-n", ns, "-f", "-", stdin=render)
+    problems += send_each(api, "kubectl apply --dry-run=server --validate=strict", where, ns,
+                          target.docs, functools.partial(client_side_apply, api, dry_run=True))
+    problems += send_each(api, f"server-side apply as {ARGOCD_MANAGER}", where, ns, target.docs,
+                          functools.partial(server_side_apply, api, manager=ARGOCD_MANAGER,
+                                            dry_run=True))
     pods = [pod for pod in map(as_pod, target.docs) if pod]
-    if pods:
-        problems += checked(kubectl, "pod templates as Pods (create --dry-run=server)", where,
-                            "create", "--dry-run=server", "--validate=strict", "-n", ns,
-                            "-f", "-", stdin=dump(pods))
+    problems += send_each(api, "pod templates as Pods (create --dry-run=server)", where, ns, pods,
+                          functools.partial(create, api, manager=CREATE_MANAGER, dry_run=True))
     return problems
 
 
 def scratch_parent(kubeconfig: Path) -> str | None:
-    """Where this check's scratch files (kubectl's discovery cache) go: next to the
+    """Where this check's scratch files (an Application's inline values) go: next to the
     kubeconfig when writable. Natively that is the service's own temporary directory,
     which the executor removes however the run ends, even when this process is killed
     mid-way (Ctrl-C); otherwise the system's."""
@@ -406,6 +525,24 @@ def scratch(kubeconfig: Path) -> Path | None:
     """The scratch directory shared by the checks of one server (None: none is writable)."""
     parent = scratch_parent(kubeconfig)
     return Path(parent) if parent else None
+
+
+def check(args: argparse.Namespace, version: str) -> tuple[list[Target], list[str]]:
+    """The deployments of `args` and the problems of their dry runs, on one connection."""
+    targets: list[Target] = []
+    with contextlib.closing(client.Client.from_kubeconfig(args.kubeconfig)) as connection, \
+            tempfile.TemporaryDirectory(prefix="dpp-dryrun-",
+                                        dir=scratch_parent(args.kubeconfig)) as work:
+        api = Api(connection)
+        problems = install_crds(api, args.crds, memo=scratch(args.kubeconfig))
+        if not problems and args.chart:
+            targets, problems = chart_targets(api, args.chart, args.env, args.manifests,
+                                              version, Path(work))
+        elif not problems:
+            targets = manifest_targets(args.manifests)
+        for target in targets:
+            problems += dry_run(api, target)
+    return targets, problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -424,21 +561,12 @@ def main(argv: list[str] | None = None) -> int:
     except server.NotReady as error:
         return finish(TOOL, [Problem(str(args.kubeconfig), f"the API server is not ready: {error}",
                                      rule="dry-run")])
-    targets: list[Target] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="dpp-dryrun-",
-                                         dir=scratch_parent(args.kubeconfig)) as work:
-            kubectl = Kubectl(args.kubeconfig, Path(work) / "cache")
-            problems = install_crds(kubectl, args.crds, memo=scratch(args.kubeconfig))
-            if not problems and args.chart:
-                targets, problems = chart_targets(kubectl, args.chart, args.env, args.manifests,
-                                                  version, Path(work))
-            elif not problems:
-                targets = manifest_targets(args.manifests)
-            for target in targets:
-                problems += dry_run(kubectl, target)
+        targets, problems = check(args, version)
     except LoadError as error:  # a CRD, manifest, Chart.yaml or values file that does not load
         return finish(TOOL, [Problem("", str(error), rule="load")])
+    except client.ApiError as error:  # no verdict: the server unreachable, failing, not the API
+        return finish(TOOL, [Problem(str(args.kubeconfig), str(error), rule="dry-run")])
     resources = sum(len(d.docs) for d in targets)
     pods = sum(1 for d in targets for doc in d.docs if as_pod(doc))
     return finish(TOOL, [Problem("", p, rule="dry-run") for p in problems],
