@@ -211,6 +211,16 @@ def test_a_resource_not_served_yet_is_asked_again(stand_in, monkeypatch):
     not_found = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
                  "reason": "NotFound", "message": dryrun.NOT_SERVED}
     answers = iter([(404, "application/json", json.dumps(not_found).encode()),
-                    (201, "application/json", b'{"kind": "Widget"}')])
+                    (201, "application/json", b'{"kind": "Widget"}'),
+                    (404, "application/json", json.dumps(not_found).encode()),
+                    (201, "application/json", b'{"kind": "ConfigMap"}')])
     api = dryrun.Api(client.Client.from_kubeconfig(stand_in(lambda method, path: next(answers))))
-    assert api.request("POST", "/apis/example.com/v1/namespaces/a/widgets", {}).status == 201
+    api.expected = {"widgets.example.com"}
+    widgets = client.Resource("example.com", "v1", "widgets", "Widget", True)
+    assert api.request("POST", "/apis/example.com/v1/namespaces/a/widgets", {},
+                       resource=widgets).status == 201
+    # A built-in kind is served from the start: its 404 (here a name the server cannot
+    # route, `a/b`) is the answer at once, not asked again until the timeout.
+    config_maps = client.Resource("", "v1", "configmaps", "ConfigMap", True)
+    assert api.request("PATCH", "/api/v1/namespaces/a/configmaps/a%2Fb", {},
+                       resource=config_maps).status == 404

@@ -135,15 +135,23 @@ class Api:
     def resource(self, api_version: str, kind: str) -> client.Resource | None:
         return self.discovery().resource(api_version, kind)
 
-    def request(self, method: str, path: str, body: dict | None = None, **options) -> client.Answer:
-        """A request; repeated while the server does not serve the path yet (a CRD's
-        resource right after it is discovered)."""
+    def request(self, method: str, path: str, body: dict | None = None, *,
+                resource: client.Resource | None = None, **options) -> client.Answer:
+        """A request; for a `resource` of a CRD this check installed, repeated while the
+        server does not serve its path yet (right after the CRD is discovered). Any other
+        404 is the answer at once: a built-in kind is served from the start, and a name the
+        server cannot route (`a/b`) must not wait out the timeout."""
         deadline = time.monotonic() + DISCOVERY_TIMEOUT_SECONDS
         while True:
             answer = self.client.request(method, path, body, **options)
-            if answer.status != 404 or answer.message != NOT_SERVED or time.monotonic() > deadline:
+            if answer.status != 404 or answer.message != NOT_SERVED \
+                    or not self.installed(resource) or time.monotonic() > deadline:
                 return answer
             time.sleep(0.25)
+
+    def installed(self, resource: client.Resource | None) -> bool:
+        """Whether `resource` is served by a CRD this check installed (plural.group)."""
+        return resource is not None and f"{resource.plural}.{resource.group}" in self.expected
 
 
 def name_of(doc: dict) -> str:
@@ -190,7 +198,7 @@ def target_of(api: Api, doc: dict, namespace: str) -> tuple[client.Resource, str
 
 def create(api: Api, resource: client.Resource, namespace: str | None, doc: dict, *,
            manager: str, dry_run: bool) -> client.Answer:
-    return api.request("POST", resource.collection(namespace), doc,
+    return api.request("POST", resource.collection(namespace), doc, resource=resource,
                        query=_options(manager, dry_run))
 
 
@@ -205,9 +213,11 @@ def client_side_apply(api: Api, resource: client.Resource, namespace: str | None
     if answer.status != 409 or answer.reason != "AlreadyExists":
         return answer
     path, query = resource.item(namespace, doc["metadata"]["name"]), _options(CLIENT_SIDE_MANAGER, dry_run)
-    answer = api.request("PATCH", path, annotated, query=query, content_type=STRATEGIC_MERGE)
+    answer = api.request("PATCH", path, annotated, resource=resource, query=query,
+                         content_type=STRATEGIC_MERGE)
     if answer.status == 415:
-        answer = api.request("PATCH", path, annotated, query=query, content_type=MERGE_PATCH)
+        answer = api.request("PATCH", path, annotated, resource=resource, query=query,
+                             content_type=MERGE_PATCH)
     return answer
 
 
@@ -215,6 +225,7 @@ def server_side_apply(api: Api, resource: client.Resource, namespace: str | None
                       manager: str, dry_run: bool, force: bool = False) -> client.Answer:
     """What `kubectl apply --server-side` sends: the object as an apply patch."""
     return api.request("PATCH", resource.item(namespace, doc["metadata"]["name"]), doc,
+                       resource=resource,
                        query={**_options(manager, dry_run), "force": str(force).lower()},
                        content_type=APPLY_PATCH)
 
