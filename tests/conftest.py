@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.executors.native import GO_GC_PERCENT
+from tests.support import warmchecks
 from tests.support.repo import REPO
 
 
@@ -103,6 +104,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 def pytest_sessionfinish() -> None:
     _API_SERVER.stop()  # also after a Ctrl-C or -x between its tests
+    warmchecks.stop()  # the warm server the checks' tests forked from (tests/support/warmchecks.py)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

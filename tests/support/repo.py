@@ -17,6 +17,7 @@ from pipeline.plan import build
 from pipeline.plan.chart import template
 from pipeline.plan.model import SCHEMAS, Check, Tree
 from pipeline.toolchain import native_bin, native_schemas, tool
+from tests.support import warmchecks
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / layout.CHART
@@ -60,7 +61,9 @@ def produced(argv: list[str]) -> subprocess.CompletedProcess:
 def run_check(check_id: str, *helm_args: str, check_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run a plan check as the executors do; helm_args are appended to its producer
     (`helm template ...`) or, for a helm check, to the check itself. The check always runs
-    afresh; its producer's output is shared when nothing is appended to it (`produced`)."""
+    afresh (a Python check forked from the warm server, as the native executor runs it:
+    tests.support.warmchecks); its producer's output is shared when nothing is appended to
+    it (`produced`)."""
     check = plan_check(check_id)
     argv = native(check.argv, check.tool)
     if check.tool == "helm":
@@ -74,7 +77,7 @@ def run_check(check_id: str, *helm_args: str, check_args: tuple[str, ...] = ()) 
         if made.returncode != 0:
             return made
         stdin = made.stdout
-    return subprocess.run(argv, cwd=REPO, input=stdin, capture_output=True, text=True, timeout=300)
+    return warmchecks.run(argv, REPO, input=stdin, timeout=300)
 
 
 def render_argv(env: str, *helm_args: str, kube: str = "1.37.0", monitoring: bool = True) -> list[str]:

@@ -27,7 +27,9 @@ falls back to a subprocess when the server is not there.
 
 Protocol, one JSON object per line on a Unix socket: the client sends
 {"argv": [...], "cwd": ..., "stdin": path|null, "output": path}; the server answers
-{"pid": N} once forked and {"status": RETURNCODE} when the child has ended.
+{"pid": N} once forked and {"status": RETURNCODE} when the child has ended. An optional
+"errors": path takes stderr apart from stdout (the tests' client, tests/support/warmchecks.py,
+keeps the streams apart as a subprocess's pipes do).
 """
 
 from __future__ import annotations
@@ -139,10 +141,13 @@ def child(request: dict) -> int:
     os.chdir(request["cwd"])
     sys.path[0] = os.getcwd()  # `python -m` puts the cwd first
     stdin = os.open(request["stdin"] or os.devnull, os.O_RDONLY)
-    for fd, target in ((stdin, 0), (output, 1), (output, 2)):
+    errors = output  # one file, in order; a client that keeps the streams apart names another
+    if request.get("errors"):
+        errors = os.open(request["errors"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for fd, target in ((stdin, 0), (output, 1), (errors, 2)):
         os.dup2(fd, target)
-    os.close(stdin)
-    os.close(output)
+    for fd in {stdin, output, errors}:
+        os.close(fd)
     argv = request["argv"]
     return run_module(served(argv) or "", list(argv[3:]))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 from pipeline.checks.chart import chartfiles
 from pipeline.layout import CHART_COPIES
+from tests.support import warmchecks
 from tests.support.repo import REPO
 
 
@@ -34,8 +34,8 @@ def test_drift_names_the_file(tmp_path):
     assert "infra/helm/dpp-platform/files/rules/a.yml: differs from what scripts/sync-chart-files makes of infra/monitoring/alertmanager/rules/a.yml" in problems
     assert any(p.startswith("infra/helm/dpp-platform/files/dashboards/new.json: missing copy") for p in problems)
     assert any(p.startswith("infra/helm/dpp-platform/files/dashboards/old.json: no source") for p in problems)
-    result = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.chartfiles", "--check", "--root", str(root)],
-                            capture_output=True, text=True)
+    result = warmchecks.run([sys.executable, "-m", "pipeline.checks.chart.chartfiles", "--check", "--root", str(root)],
+                            Path.cwd())
     assert result.returncode == 1 and "a.yml" in result.stdout + result.stderr
     chartfiles.sync(root)
     assert chartfiles.drift(root) == []

@@ -6,13 +6,13 @@ same extra values file (the policy reads the exceptions from the values the rend
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
 import yaml
 
 from pipeline.model.kube import load
+from tests.support import warmchecks
 from tests.support.repo import REPO, output, render, run_check
 
 pytestmark = pytest.mark.tools
@@ -99,10 +99,10 @@ def test_a_malformed_digest_in_a_render_fails_the_policy(rendered):
     bad = made.replace('"ghcr.io/dpp-platform/dpp-backend:0.1.0"',
                        '"ghcr.io/dpp-platform/dpp-backend:0.1.0@sha256:0123"', 1)
     chart = REPO / "infra/helm/dpp-platform"
-    done = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.hardening", "--env", "dev",
+    done = warmchecks.run([sys.executable, "-m", "pipeline.checks.chart.hardening", "--env", "dev",
                            "--values", str(chart / "values.yaml"),
                            "--values", str(chart / "values-dev.yaml")],
-                          input=bad, capture_output=True, text=True, cwd=REPO, timeout=60)
+                          REPO, input=bad, timeout=60)
     assert done.returncode == 1
     assert (f"{BACKEND}: {CONTAINER}.image: 'ghcr.io/dpp-platform/dpp-backend:0.1.0@sha256:0123': "
             f"the digest is not sha256:<64 hex digits>") in done.stdout + done.stderr
@@ -180,8 +180,7 @@ def test_values_without_a_tier_are_a_problem_not_a_quiet_non_production(tmp_path
     refused, never checked as if they were not production."""
     values = tmp_path / "values.yaml"
     values.write_text("backend: {}\n")
-    done = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.hardening", "--env", "qa",
-                           "--values", str(values)], input=rendered("prod"),
-                          capture_output=True, text=True, cwd=REPO)
+    done = warmchecks.run([sys.executable, "-m", "pipeline.checks.chart.hardening", "--env", "qa",
+                           "--values", str(values)], REPO, input=rendered("prod"))
     assert done.returncode == 1, done.stdout
     assert f"global.environment is set in none of {values}" in done.stdout

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support import warmchecks
 from tests.support.repo import REPO, output, run_check
 
 pytestmark = pytest.mark.tools
@@ -46,8 +46,8 @@ def run_with_edges(tmp_path: Path, mutate, render_text: str) -> str:
     mutate(spec)
     edges = tmp_path / "edges.yaml"
     edges.write_text(yaml.safe_dump(spec))
-    out = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.netpol", "--edges", str(edges), "--env", "dev"],
-                         input=render_text, capture_output=True, text=True, cwd=REPO)
+    out = warmchecks.run([sys.executable, "-m", "pipeline.checks.chart.netpol", "--edges", str(edges), "--env", "dev"],
+                         REPO, input=render_text)
     assert out.returncode != 0, out.stdout
     return out.stdout + out.stderr
 
@@ -66,8 +66,8 @@ def test_edge_added_to_data_is_missing(tmp_path, rendered):
 
 
 def test_lookalike_in_other_namespace_reaches_nothing(rendered):
-    out = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.netpol", "--edges", str(EDGES), "--env", "dev",
-                          "--print"], input=rendered("dev"), capture_output=True, text=True, cwd=REPO)
+    out = warmchecks.run([sys.executable, "-m", "pipeline.checks.chart.netpol", "--edges", str(EDGES), "--env", "dev",
+                          "--print"], REPO, input=rendered("dev"))
     assert out.returncode == 0, out.stderr
     assert "lookalike" not in out.stdout.replace("-> lookalike", "")
     assert "backend -> postgresql:5432/TCP" in out.stdout

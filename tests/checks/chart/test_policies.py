@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from pipeline.checks.chart import policies
+from tests.support import warmchecks
 from tests.support.repo import CHART, REPO, output, run_check
 
 pytestmark = pytest.mark.tools
@@ -87,8 +88,8 @@ def test_render_passes_every_rule(prod_docs):
 
 
 def policies_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", policies.__name__, *args], input=stdin, cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    return warmchecks.run([sys.executable, "-m", policies.__name__, *args], REPO, input=stdin,
+                          timeout=60)
 
 
 def test_an_empty_render_is_refused_naming_its_input():

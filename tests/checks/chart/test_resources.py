@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 
 import pytest
 
+from tests.support import warmchecks
 from tests.support.repo import REPO, output, run_check
 
 pytestmark = pytest.mark.tools
@@ -34,9 +34,8 @@ def test_a_request_that_is_not_a_quantity_names_the_workload_and_field(rendered)
     naming the workload, never a traceback."""
     text, replaced = re.subn(r"(requests:\n\s+cpu: )\S+", r"\1lots", rendered("dev"), count=1)
     assert replaced == 1
-    done = subprocess.run([sys.executable, "-m", "pipeline.checks.chart.resources", "--env", "dev"],
-                          input=text, capture_output=True,
-                          text=True, cwd=REPO)
+    done = warmchecks.run([sys.executable, "-m", "pipeline.checks.chart.resources", "--env", "dev"],
+                          REPO, input=text)
     assert done.returncode == 1, done.stdout
     assert "spec.template.spec.containers[*].resources.requests: not a quantity: 'lots'" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr

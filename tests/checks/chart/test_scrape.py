@@ -12,6 +12,7 @@ from pipeline.checks.chart.scrape import check_render
 from pipeline.checks.problem import Problem
 from pipeline.model.kube import load
 from tests.support.repo import REPO, native, output, plan_check, produced, run_check
+from tests.support import warmchecks
 from tests.support.monitoring import edited_chart, run_check_on_chart
 
 pytestmark_tools = pytest.mark.tools
@@ -27,8 +28,8 @@ def scrape():
         check = plan_check(f"chart/scrape-{env}")
         made = produced(native(check.stdin_from.argv, check.stdin_from.tool))
         assert made.returncode == 0, made.stderr
-        return subprocess.run([*native(check.argv, check.tool), *check_args], cwd=REPO,
-                              input=made.stdout, capture_output=True, text=True, timeout=300)
+        return warmchecks.run([*native(check.argv, check.tool), *check_args], REPO,
+                              input=made.stdout, timeout=300)
     return run
 
 

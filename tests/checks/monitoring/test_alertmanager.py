@@ -3,7 +3,6 @@ inhibits the warning of the same alert (plan-level cases: tests/checks/monitorin
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
@@ -11,6 +10,7 @@ import yaml
 
 from pipeline import layout
 from pipeline.checks.monitoring import alertmanager
+from tests.support import warmchecks
 from tests.support.repo import REPO
 
 CONFIG = yaml.safe_load((REPO / layout.ALERTMANAGER_CONFIG).read_text())
@@ -30,16 +30,16 @@ def test_the_repo_config_passes():
 
 
 def test_the_command_line_prints_the_verdict():
-    done = subprocess.run([sys.executable, "-m", "pipeline.checks.monitoring.alertmanager", PATH],
-                          cwd=REPO, capture_output=True, text=True, check=False)
+    done = warmchecks.run([sys.executable, "-m", "pipeline.checks.monitoring.alertmanager", PATH],
+                          REPO)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().startswith("alertmanager: OK - ")
 
 
 def test_a_missing_file_is_a_problem_naming_it(tmp_path):
     missing = tmp_path / "nowhere.yml"
-    done = subprocess.run([sys.executable, "-m", "pipeline.checks.monitoring.alertmanager",
-                           str(missing)], capture_output=True, text=True, check=False)
+    done = warmchecks.run([sys.executable, "-m", "pipeline.checks.monitoring.alertmanager",
+                           str(missing)])
     assert done.returncode == 1
     assert f"ERROR {missing}: cannot read" in done.stdout
 
