@@ -102,6 +102,10 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         _API_SERVER.stop()
 
 
+def pytest_sessionstart() -> None:
+    warmchecks.begin()  # its servers' environments: this session's, before any test changes it
+
+
 def pytest_sessionfinish() -> None:
     _API_SERVER.stop()  # also after a Ctrl-C or -x between its tests
     warmchecks.stop()  # the warm server the checks' tests forked from (tests/support/warmchecks.py)

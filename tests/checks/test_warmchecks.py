@@ -7,11 +7,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import anyio
+
+from pipeline.executors import PASSED, native
+
 from tests.support import warmchecks
-from tests.support.repo import REPO, native, plan_check
+from tests.support.repo import REPO, plan_check
+from tests.support.repo import native as native_argv
 
 REFUSED = [sys.executable, "-m", "pipeline.checks.chart.netpol", "--no-such-flag"]
-NETPOL = native(plan_check("chart/netpol-dev").argv, "python")  # its edges file: relative
+NETPOL = native_argv(plan_check("chart/netpol-dev").argv, "python")  # its edges file: relative
 
 
 def fresh(argv, cwd=REPO, input=None):
@@ -19,9 +24,9 @@ def fresh(argv, cwd=REPO, input=None):
 
 
 def test_a_forked_check_answers_as_a_fresh_process_with_its_streams_apart():
-    before = warmchecks.SERVER.numbers
+    before = warmchecks.forked()
     warm = warmchecks.run(REFUSED, REPO, timeout=120)
-    assert warmchecks.SERVER.numbers == before + 1  # served by the warm server, not a subprocess
+    assert warmchecks.forked() == before + 1  # served by the warm server, not a subprocess
     cold = fresh(REFUSED)
     assert (warm.returncode, warm.stdout, warm.stderr) == (cold.returncode, cold.stdout, cold.stderr)
     assert warm.returncode == 2 and "error:" in warm.stderr and warm.stdout == ""
@@ -43,8 +48,23 @@ def test_stdin_and_cwd_are_the_checks(tmp_path, rendered):
 def test_a_changed_environment_runs_a_subprocess(monkeypatch):
     warmchecks.run(REFUSED, REPO, timeout=120)  # the server is up, with the session's environment
     monkeypatch.setenv("DPP_WARMCHECKS_PROBE", "1")
-    before = warmchecks.SERVER.numbers
+    before = warmchecks.forked()
     done = warmchecks.run([sys.executable, "-m", "pipeline.checks.chart.netpol", "--help"], REPO,
                           timeout=120)
-    assert warmchecks.SERVER.numbers == before  # not forked: the server's environment differs
+    assert warmchecks.forked() == before  # not forked: the server's environment differs
     assert done.returncode == 0 and "--env" in done.stdout
+
+
+def test_the_executor_forks_a_check_from_its_own_environments_server(tmp_path):
+    """tests/support/monitoring.run hands the executor the server of its environment: the
+    check's result is the one the executor gets from a subprocess."""
+    from tests.support import monitoring
+
+    root = monitoring.monitoring_repo(tmp_path)
+    before = warmchecks.forked()
+    warm = monitoring.run(root, "monitoring/metrics-contract")
+    assert warmchecks.forked() == before + 1
+    check = monitoring.plan_check(root, "monitoring/metrics-contract")
+    cold = anyio.run(native.run_check, check, root, native.environment(root))
+    assert warm == (cold.status, cold.output)
+    assert cold.status == PASSED and ": OK" in cold.output

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -13,6 +14,7 @@ import pytest
 from pipeline.executors import FAILED, PASSED, native
 from pipeline.plan import Tree, build
 from pipeline.plan.model import Check
+from tests.support import warmchecks
 from tests.support.repo import copy_repo
 
 # No src/pipeline: Python checks run the module's own code, never the tree's (executors/native.py).
@@ -44,7 +46,11 @@ def plan_check(root: Path, check_id: str) -> Check:
 def run(root: Path, check_id: str) -> tuple[str, str]:
     """(status, output) of the plan's check, run by the native executor with cwd = root."""
     check = plan_check(root, check_id)
-    result = anyio.run(native.run_check, check, root, native.environment(root))
+    env = native.environment(root)
+    # A `python -m` check forks from the warm server of this test process, as `lint` forks
+    # it from its own (tests/support/warmchecks.py).
+    result = anyio.run(partial(native.run_check, python=warmchecks.for_executor(env)),
+                       check, root, env)
     return result.status, result.output
 
 
