@@ -137,17 +137,13 @@ def _environment(environ: dict[str, str] | os._Environ) -> dict[str, str]:
 
 
 def _status(conn: socket.socket) -> int | None:
-    buffer = b""
-    while True:
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
+    """The child's returncode, or None when the server closed the connection first."""
+    with conn.makefile("rb") as lines:
+        for line in lines:
             message = json.loads(line)
             if "status" in message:
                 return int(message["status"])
-        data = conn.recv(65536)
-        if not data:
-            return None
-        buffer += data
+    return None
 
 
 def _read(path: Path) -> bytes:
