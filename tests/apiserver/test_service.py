@@ -103,7 +103,7 @@ def test_ctrl_c_stops_the_server_and_removes_its_files(tmp_path):
 
 
 def settled(tmp: Path, seconds: float = 10) -> list[str]:
-    """Leftovers once the check's own children (kubectl, also interrupted) had time to exit."""
+    """Leftovers once the check's own children (helm, also interrupted) had time to exit."""
     deadline = time.monotonic() + seconds
     while (found := leftovers(tmp)) and time.monotonic() < deadline:
         time.sleep(0.2)

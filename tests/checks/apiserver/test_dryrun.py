@@ -1,5 +1,6 @@
-"""The apiserver checks on a real kube-apiserver (one per session): the repo's deployments
-pass, and each bad input fails with the server's own message and the resource it names."""
+"""The apiserver checks on a real kube-apiserver (one per test worker, shared by the
+API-server test files): the repo's deployments pass, and each bad input fails with the
+server's own message and the resource it names."""
 
 from __future__ import annotations
 
