@@ -25,6 +25,8 @@ def test_a_misspelt_check_module_fails_the_plan_and_a_found_one_is_named():
 
     with pytest.raises(ModuleNotFoundError, match="pipeline.checks.chart.polices"):
         check_modules("pipeline.checks.chart", "policies", "polices")
+    with pytest.raises(ModuleNotFoundError, match="no check package pipeline.checks.chrat"):
+        check_modules("pipeline.checks.chrat", "policies")
     (policies,) = check_modules("pipeline.checks.chart", "policies")
     assert plan.python_check("p", "chart", policies, ["--env", "dev"], []).argv == (
         "python", "-m", "pipeline.checks.chart.policies", "--env", "dev")

@@ -1,8 +1,8 @@
 """A minimal Kubernetes API client: one kept-alive HTTPS connection, the kubeconfig's CA and
 bearer token, JSON in and out, the server's `Warning` headers, and aggregated discovery.
 
-Stdlib only (http.client, ssl, json): the dry-run checks run it in the python image of the
-Dagger executor too. A check used to start 6-13 kubectl processes, each with a fresh
+No third-party HTTP library (http.client, ssl, json; the kubeconfig read by
+kubeapi/server.py): the dry-run checks run it in the python image of the Dagger executor too. A check used to start 6-13 kubectl processes, each with a fresh
 discovery cache; this makes each step a few requests on one connection.
 
 What the API says is returned as an `Answer` (status, body, warnings), errors included:

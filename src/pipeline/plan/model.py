@@ -86,7 +86,10 @@ def check_modules(package: str, *names: str) -> tuple[CheckModule, ...]:
     by the process that runs the check (`python -m`, or the warm interpreter)."""
     # Found in the package's directory without importing the package (its __init__ may
     # import what its checks need).
-    where = importlib.util.find_spec(package).submodule_search_locations
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"plan: no check package {package}", name=package)
+    where = spec.submodule_search_locations
     modules = tuple(CheckModule(f"{package}.{name}") for name in names)
     for module in modules:
         if importlib.machinery.PathFinder.find_spec(module.__name__, where) is None:

@@ -283,7 +283,7 @@ class Stack:
         if every is not None and config:
             for path, content in capped_rule_groups(
                     stack.rootfs_path(rootfs["prometheus"], config), every).items():
-                path.write_text(content, encoding="utf-8")
+                overwrite(path, content)
 
         for name in ("alertmanager", "prometheus"):
             spec = specs[name]
@@ -330,9 +330,15 @@ class Stack:
             return
         path = stack.rootfs_path(rootfs, container_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            path.chmod(0o644)
-        path.write_text(content, encoding="utf-8")
+        overwrite(path, content)
+
+
+def overwrite(path: Path, content: str) -> None:
+    """Write a local copy, also over a file materialised from a read-only source (copy2
+    keeps its mode)."""
+    if path.exists():
+        path.chmod(0o644)
+    path.write_text(content, encoding="utf-8")
 
 
 def load_config(path: Path) -> dict | None:

@@ -123,6 +123,19 @@ def test_a_status_500_about_a_resource_is_that_resource_s_problem(stand_in):
                         "to create typed patch object: .spec.x: field not declared in schema"]
 
 
+def test_a_refused_crd_list_is_the_servers_message_at_once(stand_in, tmp_path, capsys):
+    """A 403 on the CRDs is not "not Established yet": it is said at once, with the
+    server's message, not after the 120 s wait for Established."""
+    status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403,
+              "reason": "Forbidden", "message": 'customresourcedefinitions is forbidden: User "x"'}
+    kubeconfig = stand_in(lambda method, path: (403, "application/json", json.dumps(status).encode()))
+    code, out = run_dryrun(kubeconfig, tmp_path, capsys)
+    assert code != 0
+    assert ("GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions: HTTP 403 Forbidden: "
+            'customresourcedefinitions is forbidden: User "x"') in out, out
+    assert "Traceback" not in out and "Established" not in out
+
+
 def test_a_server_that_does_not_speak_the_api_is_a_clear_error(stand_in, tmp_path, capsys):
     kubeconfig = stand_in(lambda method, path: (200, "text/html", b"<html>a proxy login page</html>"))
     code, out = run_dryrun(kubeconfig, tmp_path, capsys)

@@ -16,6 +16,7 @@ import yaml
 from pipeline import plan
 from pipeline.executors import Result, native, native_services
 from pipeline.checks.apiserver import dryrun
+from pipeline.checks.problem import LoadError
 from pipeline.kubeapi import client
 from pipeline.layout import CRD_SOURCES
 from pipeline.plan.services import KUBE_APISERVER
@@ -155,6 +156,35 @@ def test_a_statefulset_pod_gets_a_volume_per_claim_template():
     assert pod["spec"]["volumes"] == [{"name": "data",
                                        "persistentVolumeClaim": {"claimName": "data-db-0"}}]
     assert "volumes" not in sts["spec"]["template"]["spec"]  # the render itself is untouched
+    sts["spec"]["volumeClaimTemplates"] = [{"spec": {}}, "data"]  # no name: refused before
+    assert "volumes" not in dryrun.as_pod(sts)["spec"]
+
+
+def test_malformed_input_is_a_problem_naming_it_never_a_traceback(tmp_path):
+    """A CRD without a name is a LoadError naming its file; annotations that are not a
+    mapping are a problem of their resource, refused before any request."""
+    crd = tmp_path / "crd.yaml"
+    crd.write_text("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+                   "metadata: {labels: {a: b}}\nspec: {}\n")
+    with pytest.raises(LoadError, match=f"{crd}: a CustomResourceDefinition without metadata.name"):
+        dryrun.load_crds([crd])
+    doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "annotations": "x"}}
+    assert dryrun.target_of(None, doc, "ns") == "metadata.annotations must be a mapping of strings"
+
+
+def test_only_transient_refusals_are_sent_again(monkeypatch):
+    """A conflict or a failing server may pass on retry; an invalid object never does, and
+    its error comes at once instead of after eight tries."""
+    monkeypatch.setattr(dryrun.time, "sleep", lambda seconds: None)
+    for statuses, sent in (([409, 503, 201], 3), ([422, 201], 1), ([403, 201], 1)):
+        answers = iter(statuses)
+        calls = []
+
+        def send() -> client.Answer:
+            calls.append(1)
+            return client.Answer(next(answers), {})
+        assert dryrun._retried(send).status == statuses[sent - 1]
+        assert len(calls) == sent
 
 
 def test_an_argocd_manifest_that_is_not_yaml_is_a_problem_naming_it(tmp_path, kube_apiserver):

@@ -183,6 +183,8 @@ def target_of(api: Api, doc: dict, namespace: str) -> tuple[client.Resource, str
     if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)
             and name):
         return "apiVersion, kind and metadata.name (strings) are required"
+    if not isinstance(_metadata(doc).get("annotations") or {}, dict):
+        return "metadata.annotations must be a mapping of strings"
     resource = api.resource(api_version, kind)
     if resource is None:
         return (f'no matches for kind "{kind}" in version "{api_version}": the server does not '
@@ -269,8 +271,14 @@ def send_each(api: Api, step: str, where: str, namespace: str, docs: list[dict],
 
 def load_crds(files: list[Path]) -> list[dict]:
     """The CRDs of `files`, each labelled with its source's digest."""
-    crds = [doc for path in files for doc in load_stream(str(path))[0]
-            if doc.get("kind") == "CustomResourceDefinition"]
+    crds = []
+    for path in files:
+        for doc in load_stream(str(path))[0]:
+            if doc.get("kind") != "CustomResourceDefinition":
+                continue
+            if not isinstance(_metadata(doc).get("name"), str):
+                raise LoadError(f"{path}: a CustomResourceDefinition without metadata.name")
+            crds.append(doc)
     for crd in crds:
         digest = hashlib.sha256(json.dumps(crd, sort_keys=True).encode()).hexdigest()[:32]
         crd["metadata"].setdefault("labels", {})[SOURCE_LABEL] = digest
@@ -371,18 +379,25 @@ def established(api: Api, digests: dict[str, str]) -> bool:
     """Every CRD ({name: source digest}) on the server with that digest, and Established."""
     selector = ",".join(sorted(set(digests.values())))
     answer = api.client.request("GET", CRDS, query={"labelSelector": f"{SOURCE_LABEL} in ({selector})"})
-    answer.raise_for_failure(api.client.url, f"GET {CRDS}")
+    if not answer.ok:  # refused (403, 400 ...) is no "not Established yet": say why now
+        raise client.ApiError(f"{api.client.url}: GET {CRDS}: HTTP {answer.status} "
+                              f"{answer.reason}: {answer.message}")
     ready = {crd["metadata"]["name"] for crd in answer.body.get("items") or []
              if any(c.get("type") == "Established" and c.get("status") == "True"
                     for c in (crd.get("status") or {}).get("conditions") or [])}
-    return answer.ok and ready == set(digests)
+    return ready == set(digests)
+
+
+TRANSIENT = (409, 429)  # a conflict, too many requests; and any 5xx
 
 
 def _retried(send) -> client.Answer:
-    """Transient refusals right after the server started (e.g. a conflict) resolve on retry."""
+    """Transient refusals right after the server started (a conflict, a 5xx) resolve on
+    retry; an invalid object (400, 422) or a refusal (403) is the answer at once."""
     for attempt in range(RETRIES):
         answer = send()
-        if answer.ok or attempt == RETRIES - 1:
+        transient = answer.status in TRANSIENT or answer.status >= 500
+        if answer.ok or not transient or attempt == RETRIES - 1:
             return answer
         time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
@@ -491,7 +506,9 @@ def as_pod(doc: dict) -> dict | None:
     spec = template.get("spec") or {}
     if doc["kind"] == "StatefulSet":
         for claim in (doc.get("spec") or {}).get("volumeClaimTemplates") or []:
-            claim_name = claim["metadata"]["name"]
+            claim_name = _metadata(claim if isinstance(claim, dict) else {}).get("name")
+            if not isinstance(claim_name, str):
+                continue  # the StatefulSet itself is refused for it, in the steps before
             spec.setdefault("volumes", []).append(
                 {"name": claim_name, "persistentVolumeClaim": {"claimName": f"{claim_name}-{name}-0"}})
     metadata = {k: v for k, v in (template.get("metadata") or {}).items()
