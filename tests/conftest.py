@@ -46,8 +46,11 @@ class _ApiServer:
     def __init__(self) -> None:
         self.stack: contextlib.ExitStack | None = None
         self.kubeconfig: Path | None = None
+        self.failed: str | None = None  # why it did not start: said once, not retried per test
 
     def start(self) -> Path:
+        if self.failed:
+            pytest.fail(self.failed)
         if self.kubeconfig is None:
             import anyio.from_thread
 
@@ -61,24 +64,27 @@ class _ApiServer:
                     native_services.running([KUBE_APISERVER], locate)))
                 portal.call(started.wait, (KUBE_APISERVER.name,))
                 if KUBE_APISERVER.name in started.errors:
-                    pytest.fail(f"kube-apiserver: {started.errors[KUBE_APISERVER.name]}")
+                    self.failed = f"kube-apiserver: {started.errors[KUBE_APISERVER.name]}"
+                    pytest.fail(self.failed)
                 self.kubeconfig = Path(started.fills[KUBE_APISERVER.placeholder])
                 self.stack = stack.pop_all()
         return self.kubeconfig
 
     def stop(self) -> None:
-        stack, self.stack, self.kubeconfig = self.stack, None, None
+        stack, self.stack, self.kubeconfig, self.failed = self.stack, None, None, None
         if stack is not None:
             stack.close()
 
 
 _API_SERVER = _ApiServer()
 # The test files whose tests take `kube_apiserver` (tests/apiserver/test_shared_server.py
-# checks the list): run as one unit, on one server. A file missing here still works; it
-# only starts a server of its own.
-API_SERVER_TEST_FILES = ("tests/apiserver/test_credentials.py",
-                         "tests/checks/apiserver/test_dryrun.py",
-                         "tests/pipeline/test_reads.py")
+# checks the list): run as one unit, on one server, in this order. test_reads first: it
+# proves each check passes with its own reads, on a server no other test has filled yet
+# (CRDs, namespaces), where its four checks also claim and install the CRDs together as
+# in `lint`. A file missing here still works; it only starts a server of its own.
+API_SERVER_TEST_FILES = ("tests/pipeline/test_reads.py",
+                         "tests/apiserver/test_credentials.py",
+                         "tests/checks/apiserver/test_dryrun.py")
 API_SERVER_UNIT = "kube-apiserver"
 
 
@@ -112,12 +118,14 @@ def pytest_sessionfinish() -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests of API_SERVER_TEST_FILES together, where the first of them was collected;
-    every other test keeps its place (a stable sort)."""
+    """The tests of API_SERVER_TEST_FILES together, in that list's order, where the first of
+    them was collected; every other test keeps its place (a stable sort)."""
     first = next((n for n, item in enumerate(items)
                   if file_of(item.nodeid) in API_SERVER_TEST_FILES), None)
     if first is not None:
-        order = {id(item): first if file_of(item.nodeid) in API_SERVER_TEST_FILES else n
+        files = API_SERVER_TEST_FILES
+        order = {id(item): (first, files.index(file_of(item.nodeid)))
+                 if file_of(item.nodeid) in files else (n, 0)
                  for n, item in enumerate(items)}
         items.sort(key=lambda item: order[id(item)])
 

@@ -27,8 +27,8 @@ def test_the_listed_files_run_together_where_the_first_was_collected():
     items = [SimpleNamespace(nodeid=i) for i in ids]
     pytest_collection_modifyitems(items)
     assert [i.nodeid for i in items] == [
-        "tests/a.py::t", "tests/apiserver/test_credentials.py::t1",
-        "tests/checks/apiserver/test_dryrun.py::t1", "tests/pipeline/test_reads.py::t1",
+        "tests/a.py::t", "tests/pipeline/test_reads.py::t1",
+        "tests/apiserver/test_credentials.py::t1", "tests/checks/apiserver/test_dryrun.py::t1",
         "tests/checks/apiserver/test_dryrun.py::t2", "tests/b.py::t", "tests/c.py::t"]
 
 

@@ -6,12 +6,13 @@ every check, without producing the same render for each of its readers.
 
 The checks that use a service (the kube-apiserver dry runs) run in their trees against
 the test process's real API server (the `kube_apiserver` fixture, which tests/checks/apiserver
-uses too), as one `lint` run shares one server between them: a service is not a read. What
-the server holds from earlier tests cannot stand in for a missing read: each check installs
-the CRDs from, and compares them with, the copy of infra/schemas/crd-sources in its own tree
-(a tree without them fails: "no CustomResourceDefinition found"), and its namespace,
-ServiceAccounts and resources come from its own tree's manifests
-(pipeline/checks/apiserver/dryrun.py).
+uses too), as one `lint` run shares one server between them: a service is not a read. These
+tests run first on that server (tests/conftest.py API_SERVER_TEST_FILES), so it holds
+nothing from other tests: each check installs the CRDs from the copy of
+infra/schemas/crd-sources in its own tree (a tree without them fails: "no
+CustomResourceDefinition found"; the four checks claim and install them together, as in
+`lint`), and its namespace, ServiceAccounts and resources come from its own tree's
+manifests (pipeline/checks/apiserver/dryrun.py).
 """
 
 from __future__ import annotations

@@ -200,6 +200,7 @@ def test_wrong_credentials_and_an_unreachable_registry_fail_before_lint(shared_r
 
 def test_the_cli_refuses_an_existing_version_without_starting_lint(published):
     registry = published.registry
+    first = manifest_digest(registry, "1.4.0")
     done = run_pipeline("publish", "--source", str(REPO), "--tag", "v1.4.0", "--registry",
                         registry.host, "--repository", REPOSITORY, "--username",
                         registry.username, "--registry-password", "env:REGISTRY_PASSWORD",
@@ -208,6 +209,7 @@ def test_the_cli_refuses_an_existing_version_without_starting_lint(published):
     assert done.returncode == 1
     assert "already exists" in done.stdout
     assert "lint" not in done.stdout.replace("lint failed", ""), done.stdout
+    assert manifest_digest(registry, "1.4.0") == first  # the shared release is untouched
 
 
 def test_a_tree_without_the_chart_fails_naming_the_file_and_pushes_nothing(registry, password,

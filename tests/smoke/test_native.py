@@ -6,6 +6,7 @@ non-TTY, against the real repo files or broken copies of them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,11 +71,13 @@ CAPS = {native.GROUP_WAIT_ENV: "1s", native.INTERVAL_ENV: "1s"}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def end_to_end(request) -> Iterator[tuple[subprocess.Popen, float] | None]:
+def end_to_end(request) -> Iterator[Future | None]:
     """The end-to-end run, started with the module's first test when that test is selected:
     most of its seconds are Prometheus' own clocks (its discovery's 5 s ticker, the first
     scrape and evaluation), so the module's other runs overlap them; its test (the module's
-    last) collects the outcome. Its own ports and tmp dir: nothing is shared with them."""
+    last) collects the outcome, timed from the run's own start to its own exit (a thread
+    waits for it), whatever the other tests took. Its own ports and tmp dir: nothing is
+    shared with them. A module cut short interrupts it (Ctrl-C: it cleans up), then kills it."""
     selected = any(item.name == END_TO_END and item.module is request.module
                    for item in request.session.items)
     installed = all((toolchain.native_bin() / name).is_file()
@@ -82,12 +86,15 @@ def end_to_end(request) -> Iterator[tuple[subprocess.Popen, float] | None]:
         yield None
         return
     run = started(**CAPS)
-    try:
-        yield run
-    finally:
-        if run[0].poll() is None:
-            run[0].kill()
-            run[0].communicate()
+    with ThreadPoolExecutor(max_workers=1) as waiter:
+        outcome = waiter.submit(finished, run)
+        try:
+            yield outcome
+        finally:
+            if run[0].poll() is None:
+                run[0].send_signal(signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    run[0].wait(timeout=30)
 
 
 def line(output: str, name: str) -> str:
@@ -210,7 +217,7 @@ def test_the_stack_from_the_repo_files_passes_end_to_end(end_to_end):
     repo's, only the waits before the first notification, scrape and evaluation are shorter
     (test_native_config proves the routes end at the same receivers and the copy scrapes
     the same targets with the same rules). Last in the module: it ran meanwhile."""
-    done, elapsed = finished(end_to_end)  # started with the module (the end_to_end fixture)
+    done, elapsed = end_to_end.result()  # started with the module (the end_to_end fixture)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert f"smoke: group_wait capped at 1s for this run ({native.GROUP_WAIT_ENV})" in out

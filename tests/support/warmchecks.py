@@ -43,7 +43,8 @@ class Server:
         self.directory: Path | None = None
         self.environ = environ
         self.failed = False
-        self.numbers = 0  # the checks forked so far
+        self.numbers = 0  # the requests made so far (their files' names)
+        self.served = 0  # the checks that ran forked and gave a status
 
     def modules(self) -> list[str]:
         """Every module a `python -m` check of the plan runs (what the executor preloads)."""
@@ -70,7 +71,8 @@ class Server:
         said = b""
         deadline = time.monotonic() + START_SECONDS
         while READY not in said and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], deadline - time.monotonic())
+            ready, _, _ = select.select([self.process.stdout], [], [],
+                                        max(0.0, deadline - time.monotonic()))
             chunk = os.read(self.process.stdout.fileno(), 4096) if ready else b""
             if not chunk:
                 break
@@ -124,6 +126,7 @@ class Server:
                     raise subprocess.TimeoutExpired(argv, timeout) from None
             if status is None:  # the server went away mid-check
                 return None
+            self.served += 1
             return status, _read(files["out"]), _read(files["err"])
         finally:
             for path in files.values():
@@ -178,7 +181,7 @@ def server(environ: dict[str, str] | os._Environ) -> Server | None:
 
 def forked() -> int:
     """How many checks the servers ran (the tests of this module count with it)."""
-    return sum(s.numbers for s in SERVERS)
+    return sum(s.served for s in SERVERS)
 
 
 def run(argv: list[str], cwd: Path | None = None, input: str | None = None,
