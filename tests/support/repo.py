@@ -3,6 +3,7 @@ the producer), rendering the chart, and finding the native tools: what many test
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -37,12 +38,19 @@ def binary(name: str) -> str:
 
 
 def native(argv: tuple[str, ...], tool_name: str) -> list[str]:
-    return [binary(tool_name), *(a.replace(SCHEMAS, str(native_schemas())) for a in argv[1:])]
+    schemas = str(native_schemas())
+    return [binary(tool_name), *(a.replace(SCHEMAS, schemas) for a in argv[1:])]
+
+
+@functools.cache
+def _repo_plan() -> dict[str, Check]:
+    """The plan of the repo's own files, built once per test process: no test edits REPO (they
+    edit copies), and a Check is frozen."""
+    return {c.id: c for c in build(Tree.from_path(REPO))}
 
 
 def plan_check(check_id: str) -> Check:
-    checks = {c.id: c for c in build(Tree.from_path(REPO))}
-    return checks[check_id]
+    return _repo_plan()[check_id]
 
 
 _PRODUCED: dict[tuple[str, ...], subprocess.CompletedProcess] = {}

@@ -65,12 +65,14 @@ def load_stream(path: str) -> tuple[list[dict], str]:
     return documents, text
 
 
-def load_values(paths: Iterable[str | Path]) -> dict:
+def load_values(paths: Iterable[str | Path], load: Callable[[Any], Any] = load_yaml) -> dict:
     """Values files merged as helm merges them (values.yaml first); a file whose top level is
-    not a mapping is a LoadError naming it (helm refuses such a file too)."""
+    not a mapping is a LoadError naming it (helm refuses such a file too). `load`: load_yaml,
+    or a memo of it for a check that merges the same files again (the merge copies what it
+    changes: the layers stay as loaded)."""
     layers = []
     for path in paths:
-        layer = load_yaml(path)
+        layer = load(path)
         if layer is not None and not isinstance(layer, dict):
             raise LoadError(f"{path}: the top level is a {type(layer).__name__}, not a mapping of values")
         layers.append(layer)

@@ -61,15 +61,15 @@ def test_dev_render_without_the_edc_passes_saying_so():
     assert "not enabled" in result.stdout
 
 
-def test_policy_monitor_datasource_keeps_its_hyphen(rendered):
-    docs = load(rendered("staging"))
+def test_policy_monitor_datasource_keeps_its_hyphen(rendered_docs):
+    docs = rendered_docs("staging")
     names = env_of(docs, "edc-controlplane")
     assert {"EDC_DATASOURCE_POLICY-MONITOR_NAME", "EDC_DATASOURCE_POLICY-MONITOR_URL"} <= set(names)
     assert not any("POLICYMONITOR" in n for n in names)
 
 
-def test_urls_are_derived_from_service_and_ingress_names(rendered):
-    docs = load(rendered("prod"))
+def test_urls_are_derived_from_service_and_ingress_names(rendered_docs):
+    docs = rendered_docs("prod")
     cp, dp = env_of(docs, "edc-controlplane"), env_of(docs, "edc-dataplane")
     assert cp["EDC_CONTROL_ENDPOINT"] == "http://dpp-platform-edc-controlplane:8083/control"
     assert cp["EDC_DSP_CALLBACK_ADDRESS"] == "https://edc.dpp-platform.dev/api/v1/dsp"
@@ -111,8 +111,8 @@ def test_the_old_datasource_env_name_is_refused():
            in output(result), output(result)
 
 
-def test_a_setting_removed_from_the_render_is_named_with_its_source(rendered):
-    docs = load(rendered("staging"))
+def test_a_setting_removed_from_the_render_is_named_with_its_source(rendered_docs):
+    docs = rendered_docs("staging")
     cp = deployment(docs, "edc-controlplane")
     container = cp["spec"]["template"]["spec"]["containers"][0]
     container["env"] = [v for v in container["env"] if v["name"] != "EDC_DSP_CALLBACK_ADDRESS"]
@@ -141,8 +141,8 @@ def test_a_localhost_address_is_refused():
 
 # ----------------------------------------------------------------- reachability
 
-def test_ingress_routes_dsp_and_public_api_and_nothing_else(rendered):
-    docs = load(rendered("prod"))
+def test_ingress_routes_dsp_and_public_api_and_nothing_else(rendered_docs):
+    docs = rendered_docs("prod")
     ingress = next(d for d in docs if d["kind"] == "Ingress")
     rule = next(r for r in ingress["spec"]["rules"] if r["host"] == "edc.dpp-platform.dev")
     routes = {(p["path"], p["backend"]["service"]["name"], p["backend"]["service"]["port"]["name"])
@@ -208,8 +208,8 @@ def test_prod_without_tls_issuer_or_secret_fails_naming_both():
     assert render("prod", "--set", "ingress.tls.enabled=false").returncode != 0
 
 
-def test_tls_by_cert_manager_or_existing_secret(rendered):
-    ingress = next(d for d in load(rendered("prod")) if d["kind"] == "Ingress")
+def test_tls_by_cert_manager_or_existing_secret(rendered_docs):
+    ingress = next(d for d in rendered_docs("prod") if d["kind"] == "Ingress")
     assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
     result = render("prod", "--set", "ingress.tls.clusterIssuer=", "--set", "ingress.tls.secretName=dpp-wildcard-tls")
     assert result.returncode == 0, result.stderr

@@ -108,9 +108,9 @@ def test_a_malformed_digest_in_a_render_fails_the_policy(rendered):
             f"the digest is not sha256:<64 hex digits>") in done.stdout + done.stderr
 
 
-def containers_of(text: str) -> dict[str, dict]:
+def containers_of(docs: list[dict]) -> dict[str, dict]:
     found = {}
-    for doc in load(text):
+    for doc in docs:
         if doc.get("kind") not in ("Deployment", "StatefulSet"):
             continue
         spec = doc["spec"]["template"]["spec"]
@@ -123,7 +123,7 @@ def containers_of(text: str) -> dict[str, dict]:
 def test_a_digest_renders_repository_tag_and_digest_pulled_if_not_present():
     made = render("dev", "--set", f"backend.image.digest={DIGEST}")
     assert made.returncode == 0, made.stderr
-    containers = containers_of(made.stdout)
+    containers = containers_of(load(made.stdout))
     backend = containers["Deployment/dpp-platform-backend/backend"]
     assert backend["image"] == f"ghcr.io/dpp-platform/dpp-backend:0.1.0@{DIGEST}"
     assert backend["imagePullPolicy"] == "IfNotPresent"
@@ -143,8 +143,8 @@ def test_a_digest_renders_repository_tag_and_digest_pulled_if_not_present():
     ("Deployment/dpp-platform-redis", "redis", {}, "/run/secrets/redis"),
 ])
 def test_secrets_reach_these_images_as_files_never_env(workload, container, variables, mount,
-                                                     rendered):
-    found = containers_of(rendered("dev"))[f"{workload}/{container}"]
+                                                     rendered_docs):
+    found = containers_of(rendered_docs("dev"))[f"{workload}/{container}"]
     env = {v["name"]: v for v in found.get("env", [])}
     for name, path in variables.items():
         assert env[name].get("value") == path, name
@@ -157,8 +157,8 @@ def test_secrets_reach_these_images_as_files_never_env(workload, container, vari
     assert "password" in " ".join(files) or "root-user" in files
 
 
-def test_redis_reads_its_password_file_for_the_server_and_the_readiness_probe(rendered):
-    redis = containers_of(rendered("dev"))["Deployment/dpp-platform-redis/redis"]
+def test_redis_reads_its_password_file_for_the_server_and_the_readiness_probe(rendered_docs):
+    redis = containers_of(rendered_docs("dev"))["Deployment/dpp-platform-redis/redis"]
     assert "$(cat /run/secrets/redis/password)" in redis["command"][-1]
     assert "$(cat /run/secrets/redis/password)" in redis["readinessProbe"]["exec"]["command"][-1]
     assert redis["livenessProbe"] == {**redis["livenessProbe"], "tcpSocket": {"port": "redis"}}

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.model import kube
 from pipeline.plan.chart import template
 from tests.support.repo import REPO, binary, native, output
 from tests.support.monitoring import edited_chart, run_check_on_chart
@@ -29,7 +30,7 @@ def rendered_rules(env: str, namespace: str, *helm_args: str) -> dict:
     argv = native(template(env, "1.37.0", True).argv, "helm")
     argv[argv.index("--namespace") + 1] = namespace
     made = subprocess.run([*argv, *helm_args], cwd=REPO, capture_output=True, text=True, check=True)
-    rules = [d for d in yaml.safe_load_all(made.stdout) if d and d.get("kind") == "PrometheusRule"]
+    rules = kube.of_kind(kube.load(made.stdout), "PrometheusRule")  # libyaml: ten times faster
     assert len(rules) == 1, made.stdout[-2000:]
     return {"groups": rules[0]["spec"]["groups"]}
 

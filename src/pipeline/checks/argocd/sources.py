@@ -21,10 +21,11 @@ same host (the hosts each app's values give the ingress: the platform, auth. and
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
+from typing import Any, Callable
 
 from pipeline.checks.cli import run_check
 from pipeline.checks.files import load_stream, load_values, load_yaml
@@ -89,20 +90,24 @@ def is_version_or_constraint(text: str) -> bool:
         if part.strip())
 
 
-def release_repository(root: Path) -> str:
+# A file reader: load_yaml, or its memo for one run (check_files: every app merges values.yaml).
+Read = Callable[[Path], Any]
+
+
+def release_repository(root: Path, read: Read) -> str:
     """Where `publish` pushes the chart, as ArgoCD names an OCI Helm repository:
     ghcr.io/<owner>/<repo>/charts (deploy.yml: the lower-cased GitHub repository + /charts)."""
-    chart = load_yaml(root / CHART_YAML) or {}
+    chart = read(root / CHART_YAML) or {}
     home = str(chart.get("home", "")).removeprefix("https://github.com/").removesuffix(".git").strip("/")
     return f"ghcr.io/{home.lower()}/charts"
 
 
-def chart_name(root: Path) -> str:
-    chart = load_yaml(root / CHART_YAML) or {}
+def chart_name(root: Path, read: Read) -> str:
+    chart = read(root / CHART_YAML) or {}
     return str(chart.get("name", ""))
 
 
-def check_app_spec(app: App, root: Path) -> list[Problem]:
+def check_app_spec(app: App, root: Path, read: Read) -> list[Problem]:
     spec = app.spec
     problems = []
     source = spec.get("source") or {}
@@ -110,10 +115,10 @@ def check_app_spec(app: App, root: Path) -> list[Problem]:
     chart_dir = None
     if source.get("chart"):
         chart_dir = root / CHART
-        if source["chart"] != chart_name(root):
+        if source["chart"] != chart_name(root, read):
             problems.append(app.problem("spec.source.chart", f"{source['chart']!r} is not the chart "
-                                        f"`publish` pushes ({chart_name(root)!r})"))
-        wanted = release_repository(root)
+                                        f"`publish` pushes ({chart_name(root, read)!r})"))
+        wanted = release_repository(root, read)
         if source.get("repoURL") != wanted:
             problems.append(app.problem("spec.source.repoURL", f"{source.get('repoURL')!r} is not where "
                                         f"`publish` pushes the chart ({wanted})"))
@@ -149,7 +154,7 @@ def check_app_spec(app: App, root: Path) -> list[Problem]:
     if labels.get(PSA) != "restricted":
         problems.append(app.problem(f"spec.syncPolicy.managedNamespaceMetadata.labels.{PSA}", "must be restricted"))
     if source.get("chart") and chart_dir is not None:
-        values = merged_values(spec, root)
+        values = merged_values(spec, root, read)
         for name in OUR_APPS:
             tag = (((values.get(name) or {}).get("image") or {}).get("tag"))
             if tag:
@@ -212,12 +217,12 @@ def apps_of(path: Path, problems: list[Problem]) -> list[App]:
 
 # ----------------------------------------------------------------- across apps
 
-def merged_values(spec: dict, root: Path) -> dict:
+def merged_values(spec: dict, root: Path, read: Read) -> dict:
     """values.yaml, then each valueFile, then valuesObject: what helm renders the app with."""
     helm = (spec.get("source") or {}).get("helm") or {}
     files = [root / CHART / name for name in helm.get("valueFiles") or []]
     inline = helm.get("valuesObject")
-    return merged([load_values([root / VALUES, *(path for path in files if path.is_file())]),
+    return merged([load_values([root / VALUES, *(path for path in files if path.is_file())], read),
                    inline if isinstance(inline, dict) else None])
 
 
@@ -235,7 +240,7 @@ def hosts(values: dict) -> set[str]:
     return found
 
 
-def check_across(apps: list[App], root: Path) -> list[Problem]:
+def check_across(apps: list[App], root: Path, read: Read) -> list[Problem]:
     problems = []
     owners: dict[str, list[str]] = {}
     served: dict[str, list[str]] = {}
@@ -245,7 +250,7 @@ def check_across(apps: list[App], root: Path) -> list[Problem]:
         for value_file in helm.get("valueFiles") or []:
             if value_file.startswith("values-"):
                 owners.setdefault(value_file, []).append(app.where)
-        for host in hosts(merged_values(app.spec, root)):
+        for host in hosts(merged_values(app.spec, root, read)):
             served.setdefault(host, []).append(app.where)
         destination = app.spec.get("destination") or {}
         key = (destination.get("server") or destination.get("name"), destination.get("namespace"))
@@ -274,9 +279,10 @@ def check_files(paths: list[Path], root: Path) -> list[Problem]:
     apps = []
     for path in paths:
         apps += apps_of(path, problems)
+    read = functools.cache(load_yaml)  # each chart file parsed once this run, read-only after
     for app in apps:
-        problems += check_app_spec(app, root)
-    return problems + check_across(apps, root)
+        problems += check_app_spec(app, root, read)
+    return problems + check_across(apps, root, read)
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
