@@ -10,12 +10,13 @@ import pytest
 import yaml
 
 from pipeline import layout, toolchain
+from pipeline.checks.files import load_yaml
 from pipeline.model import prometheus
 from pipeline.model.prometheus import ConfigError, Matcher, RouteEnd
 from pipeline.plan import Tree
 from tests.support.repo import REPO
 
-ALERTMANAGER = yaml.safe_load((REPO / layout.ALERTMANAGER_CONFIG).read_text())
+ALERTMANAGER = load_yaml(REPO / layout.ALERTMANAGER_CONFIG)  # libyaml: at every collection
 
 
 def native_tool(name: str) -> Path:
@@ -199,7 +200,7 @@ def test_a_route_of_the_wrong_shape_names_its_field():
 # --- static targets ------------------------------------------------------------------------
 
 def test_static_targets_of_the_compose_config():
-    config = yaml.safe_load((REPO / layout.PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config = load_yaml(REPO / layout.PROMETHEUS_DIR / "prometheus.yml")
     targets = prometheus.static_targets(config)
     assert targets["backend"] == ["backend:8000"]
     assert targets["alerting"] == prometheus.alertmanager_targets(config) == ["alertmanager:9093"]
@@ -246,7 +247,7 @@ def test_the_rule_files_of_the_repo_are_the_yml_files_of_the_rules_directory():
 
 
 def test_listed_rule_files_resolve_against_the_config_directory():
-    config = yaml.safe_load((REPO / layout.PROMETHEUS_K8S).read_text())
+    config = load_yaml(REPO / layout.PROMETHEUS_K8S)
     listed = prometheus.listed_rule_files(config, layout.PROMETHEUS_K8S)
     assert f"{layout.RULES_DIR}/kubernetes.yml" in listed
     assert listed <= set(prometheus.rule_files(Tree.from_path(REPO).files))

@@ -18,6 +18,7 @@ import urllib.request
 import pytest
 import yaml
 
+from pipeline.checks.files import load_yaml
 from pipeline.checks.chart.scrape import ROLES, _in_namespaces, build_cluster, service_monitor_job
 from pipeline.layout import NAMESPACE
 from pipeline.model.relabel import parse_rules, populate
@@ -29,13 +30,13 @@ pytestmark = pytest.mark.tools
 
 K8S = REPO / "infra/monitoring/prometheus/prometheus.k8s.yml"
 CLUSTER = REPO / "infra/monitoring/kubernetes/cluster-objects.yaml"
-POLL = 0.1  # seconds between two looks at /api/v1/targets
+POLL = 0.25  # seconds between two looks at /api/v1/targets (each look: ~10 ms CPU here)
 
 
 def jobs_and_targets(staging: str):
     docs = load(staging)
     cluster = build_cluster(docs, NAMESPACE, load(CLUSTER.read_text()))
-    config = yaml.safe_load(K8S.read_text())
+    config = load_yaml(K8S)
     jobs = [j for j in config["scrape_configs"] if j.get("kubernetes_sd_configs")]
     for monitor in of_kind(docs, "ServiceMonitor"):
         for index, endpoint in enumerate(monitor["spec"]["endpoints"]):
@@ -82,7 +83,7 @@ def reload(port: int, deadline: float) -> None:
 
 
 def test_prometheus_keeps_and_labels_exactly_what_we_compute(tmp_path, rendered):
-    global_cfg = yaml.safe_load(K8S.read_text()).get("global") or {}
+    global_cfg = load_yaml(K8S).get("global") or {}
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({"global": global_cfg}))
     port = free_port()

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from pipeline.checks.argocd import sources as argocd
+from pipeline.checks.files import load_yaml
 from tests.support.repo import REPO, output, run_check
 
 APPSET = REPO / "infra/argocd/applicationset.yaml"
@@ -21,7 +22,7 @@ def test_sources_pass():
 
 def mutated(tmp_path: Path, change, source: Path = APPSET) -> list[str]:
     """The check over all manifests, with `source` changed."""
-    doc = yaml.safe_load(source.read_text())
+    doc = load_yaml(source)
     change(doc)
     path = tmp_path / source.name
     path.write_text(yaml.safe_dump(doc))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from pipeline.checks.chart import checksums
@@ -13,7 +11,7 @@ pytestmark = pytest.mark.tools
 
 
 def test_checksum_annotation_required(prod_docs):
-    docs = copy.deepcopy(prod_docs)
+    docs = prod_docs  # this test's own copy (conftest)
     annotations = find(docs, "Deployment", "dpp-platform-keycloak")["spec"]["template"]["metadata"]["annotations"]
     del annotations["checksum/config"]
     out = messages(checksums.check_checksums(docs, "production"))

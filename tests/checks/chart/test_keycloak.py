@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from pipeline.checks.chart import keycloak
@@ -13,7 +11,7 @@ pytestmark = pytest.mark.tools
 
 
 def test_keycloak_must_not_run_start_dev(prod_docs):
-    docs = copy.deepcopy(prod_docs)
+    docs = prod_docs  # this test's own copy (conftest)
     container = find(docs, "Deployment", "dpp-platform-keycloak")["spec"]["template"]["spec"]["containers"][0]
     container["args"] = ["start-dev"]
     out = messages(keycloak.check_keycloak(docs, "production"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from pipeline.checks.chart import pod_security
@@ -13,7 +11,7 @@ pytestmark = pytest.mark.tools
 
 
 def test_hostpath_volume_rejected(prod_docs):
-    docs = copy.deepcopy(prod_docs)
+    docs = prod_docs  # this test's own copy (conftest)
     pod = find(docs, "Deployment", "dpp-platform-opa")["spec"]["template"]["spec"]
     pod.setdefault("volumes", []).append({"name": "host", "hostPath": {"path": "/"}})
     out = messages(pod_security.check_pod_security(docs, "production"))

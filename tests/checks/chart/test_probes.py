@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from pipeline.checks.chart import probes
@@ -13,7 +11,7 @@ pytestmark = pytest.mark.tools
 
 
 def test_startup_probe_required_for_keycloak(prod_docs):
-    docs = copy.deepcopy(prod_docs)
+    docs = prod_docs  # this test's own copy (conftest)
     container = find(docs, "Deployment", "dpp-platform-keycloak")["spec"]["template"]["spec"]["containers"][0]
     del container["startupProbe"]
     assert ("Deployment/dpp-platform-keycloak: spec.template.spec.containers[keycloak].startupProbe: missing "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from pipeline.checks.chart import service_accounts
@@ -13,7 +11,7 @@ pytestmark = pytest.mark.tools
 
 
 def test_shared_service_account(prod_docs):
-    docs = copy.deepcopy(prod_docs)
+    docs = prod_docs  # this test's own copy (conftest)
     pod = find(docs, "Deployment", "dpp-platform-frontend")["spec"]["template"]["spec"]
     pod["serviceAccountName"] = "dpp-platform-backend"
     out = messages(service_accounts.check_service_accounts(docs, "production"))

@@ -18,9 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipeline import toolchain
+from pipeline.checks.files import load_yaml
 from tests.support.repo import REPO
 from tests.support import postgres
 
@@ -140,7 +140,7 @@ def test_every_state_is_reported_from_the_first_run(exposition):
 
 
 def test_the_contract_names_what_the_exporter_serves(exposition):
-    contract = yaml.safe_load(CONTRACT.read_text())["jobs"]["edc-exporter"]
+    contract = load_yaml(CONTRACT)["jobs"]["edc-exporter"]
     served = {name: {k for k, _ in labels} for name, labels in exposition}
     for name, spec in contract["metrics"].items():
         assert name in served, f"contract metric {name} is not served by query-exporter"
@@ -153,7 +153,7 @@ def test_chart_and_compose_run_the_release_the_tests_run():
     from pipeline.model import compose as model
 
     pin = toolchain.tool("query-exporter")
-    values = yaml.safe_load((REPO / "infra/helm/dpp-platform/values.yaml").read_text())
+    values = load_yaml(REPO / "infra/helm/dpp-platform/values.yaml")
     image = values["edc"]["exporter"]["image"]
     assert f"{image['registry']}/{image['repository']}:{image['tag']}" == f"docker.io/{pin.image}"
     resolved = model.resolve(REPO, COMPOSE_FILE, COMPOSE_LINT_ENV)

@@ -28,6 +28,7 @@ from pipeline.checks.cli import run_check
 from pipeline.checks.problem import Problem, Severity
 from pipeline.checks.monitoring.promql import add_matcher
 from pipeline.layout import CHART_COPIES, RULES_DIR
+from pipeline.model.kube import LOADER
 
 RELEASE_NAMESPACE = "__RELEASE_NAMESPACE__"  # templates/monitoring/prometheusrule.yaml replaces it
 
@@ -35,7 +36,7 @@ RELEASE_NAMESPACE = "__RELEASE_NAMESPACE__"  # templates/monitoring/prometheusru
 def scoped_rules(source: Path, name: str) -> bytes:
     """The chart's copy of a rule file: each expression scoped to the release namespace."""
     try:
-        doc = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        doc = yaml.load(source.read_text(encoding="utf-8"), LOADER) or {}  # safe_load, libyaml
     except yaml.YAMLError:
         return source.read_bytes()  # promtool check rules reports it; the copy stays verbatim
     groups = doc.get("groups") if isinstance(doc, dict) else None
