@@ -12,10 +12,10 @@ import anyio
 import pytest
 
 from pipeline.executors import FAILED, PASSED, native
-from pipeline.plan import Tree, build
+from pipeline.plan import Tree
 from pipeline.plan.model import Check
 from tests.support import warmchecks
-from tests.support.repo import copy_repo
+from tests.support.repo import copy_repo, plan_of
 
 # No src/pipeline: Python checks run the module's own code, never the tree's (executors/native.py).
 MONITORING_PATHS = ("infra/monitoring", ".pint.hcl", "docker-compose.prod.yml", "infra/compose")
@@ -38,7 +38,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def plan_check(root: Path, check_id: str) -> Check:
-    checks = {c.id: c for c in build(Tree.from_path(root))}
+    checks = plan_of(Tree.from_path(root))
     assert check_id in checks, f"{check_id} not in the plan: {sorted(checks)}"
     return checks[check_id]
 

@@ -42,15 +42,21 @@ def native(argv: tuple[str, ...], tool_name: str) -> list[str]:
     return [binary(tool_name), *(a.replace(SCHEMAS, schemas) for a in argv[1:])]
 
 
+@functools.lru_cache(maxsize=16)
+def plan_of(tree: Tree) -> dict[str, Check]:
+    """The plan of a file list by check id, built once a test process for each list: the plan
+    is a function of the list (and the tool pins), and a Check is frozen."""
+    return {c.id: c for c in build(tree)}
+
+
 @functools.cache
-def _repo_plan() -> dict[str, Check]:
-    """The plan of the repo's own files, built once per test process: no test edits REPO (they
-    edit copies), and a Check is frozen."""
-    return {c.id: c for c in build(Tree.from_path(REPO))}
+def repo_tree() -> Tree:
+    """The repo's file list, walked once a test process: no test edits REPO (they edit copies)."""
+    return Tree.from_path(REPO)
 
 
 def plan_check(check_id: str) -> Check:
-    return _repo_plan()[check_id]
+    return plan_of(repo_tree())[check_id]
 
 
 _PRODUCED: dict[tuple[str, ...], subprocess.CompletedProcess] = {}
@@ -134,13 +140,11 @@ def copy_repo(dest: Path, *paths: str) -> Path:
 
 def copy_whole_repo(dest: Path) -> Path:
     """Every file the plan could read (the same walk the native executor uses)."""
-    from pipeline.plan import Tree
-
-    return copy_repo(dest, *sorted(Tree.from_path(REPO).files))
+    return copy_repo(dest, *repo_listing())
 
 
 def repo_listing() -> list[str]:
-    return sorted(Tree.from_path(REPO).files)
+    return sorted(repo_tree().files)
 
 
 # A workflow step that breaks workflows/pins (an action by tag, not by commit).
