@@ -161,9 +161,18 @@ def documents(text: str) -> tuple:
 
 def generate(crd_dir: Path, share: bool = True) -> dict[str, str]:
     """{file name: file text} for every CRD YAML under crd_dir (sorted, deterministic)."""
+    sources = tuple((str(path), path.read_text()) for path in sorted(crd_dir.rglob("*.yaml")))
+    return dict(_generated(sources, share))
+
+
+@functools.lru_cache(maxsize=4)
+def _generated(sources: tuple[tuple[str, str], ...], share: bool) -> dict[str, str]:
+    """generate's texts from (path, content) pairs, made once a process for the same sources:
+    a process that asks again (the suite's freshness test, then its shared-schema test) gets
+    the same texts without converting again."""
     files: dict[str, str] = {}
-    for path in sorted(crd_dir.rglob("*.yaml")):
-        for doc in documents(path.read_text()):
+    for path, text in sources:
+        for doc in documents(text):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             for name, schema in schemas_of(doc, share).items():
