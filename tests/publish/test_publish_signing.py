@@ -8,8 +8,8 @@ import json
 import os
 import subprocess
 import urllib.request
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import anyio
