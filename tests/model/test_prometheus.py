@@ -5,6 +5,7 @@ model/relabel against the real Prometheus server (the module's last test)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -331,7 +332,13 @@ class RelabelServer:
         return self.log.read_text()
 
 
-def start_relabel_server(directory: Path, staging: str) -> RelabelServer:
+def prometheus_binary() -> str | None:
+    """The pinned Prometheus (scripts/bootstrap), else one on PATH, else None."""
+    native = toolchain.native_bin() / "prometheus"
+    return str(native) if native.is_file() else shutil.which("prometheus")
+
+
+def start_relabel_server(binary: str, directory: Path, staging: str) -> RelabelServer:
     """Prometheus started with every job of `staging`, each job's targets in its file_sd file."""
     global_cfg, found = jobs_and_targets(staging)
     scrape_configs = []
@@ -347,8 +354,7 @@ def start_relabel_server(directory: Path, staging: str) -> RelabelServer:
     config.write_text(yaml.safe_dump({"global": global_cfg, "scrape_configs": scrape_configs}))
     port, log = free_port(), directory / "prometheus.log"
     with open(log, "w") as stderr:
-        process = subprocess.Popen([str(toolchain.native_bin() / "prometheus"),
-                                    f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+        process = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
                                     f"--web.listen-address=127.0.0.1:{port}"],
                                    stdout=subprocess.DEVNULL, stderr=stderr)
     return RelabelServer(process, port, log, global_cfg, found)
@@ -363,10 +369,11 @@ def relabel_server(request, tmp_path_factory, rendered) -> Iterator[RelabelServe
     module's last, reads what it publishes. Stopped with the module."""
     selected = any(item.name == RELABEL_DIFFERENTIAL and item.module is request.module
                    for item in request.session.items)
-    if not (selected and (toolchain.native_bin() / "prometheus").is_file()):
+    binary = prometheus_binary()
+    if not (selected and binary):
         yield None
         return
-    server = start_relabel_server(tmp_path_factory.mktemp("relabel"), rendered("staging"))
+    server = start_relabel_server(binary, tmp_path_factory.mktemp("relabel"), rendered("staging"))
     try:
         yield server
     finally:
