@@ -39,7 +39,8 @@ from pipeline.plan.services import KUBE_APISERVER, needed
 from tests.support.repo import REPO, copy_repo
 
 pytestmark = pytest.mark.tools
-JOBS = 2  # processes at once over all the trees, as `lint --jobs 2`; and 2 service checks
+JOBS = 4  # processes at once over all the trees (as 2 trees x 2 jobs did before)
+SERVICE_JOBS = 2  # service checks at once: they wait for the server, not the CPU
 
 
 @dataclasses.dataclass
@@ -86,7 +87,7 @@ async def in_trees_of_their_reads(checks: list[plan.Check], tmp_path: Path,
     assert kubeconfig or not needed(checks), "the checks need the API server"
     services = native_services.Started(fills={KUBE_APISERVER.placeholder: str(kubeconfig)})
     env = native.environment()
-    slots, service_slots = anyio.CapacityLimiter(JOBS), anyio.CapacityLimiter(JOBS)
+    slots, service_slots = anyio.CapacityLimiter(JOBS), anyio.CapacityLimiter(SERVICE_JOBS)
     roots = {reads: copy_repo(tmp_path / f"reads-{index}", *sorted(reads))
              for index, reads in enumerate(by_reads)}
     private = tmp_path / "renders"
