@@ -138,3 +138,38 @@ def test_a_check_reading_an_undeclared_path_fails_in_its_tree(tmp_path):
     [result] = anyio.run(in_trees_of_their_reads, [under], tmp_path)
     assert result.status == FAILED, result.output
     assert "values.schema.json" in result.output, result.output
+
+
+def test_a_render_is_shared_only_from_a_tree_every_reader_holds_and_only_when_it_names_no_tree(
+        tmp_path):
+    """The sharing above cannot stand in for a reader's own render: it is made where every
+    reader's reads are (else each tree makes its own), and a render naming the tree it was
+    made in (compose's absolute paths) is made again in each reader's tree."""
+    small, big, other = frozenset({"a"}), frozenset({"a", "b"}), frozenset({"c"})
+    step, placed, shared = Step("t", ("t", "shared")), Step("t", ("t", "placed")), Step("t", ("t", "c"))
+    reader = lambda step: plan.Check(name="x", group="g", tool="t", argv=("t",), reads=(),  # noqa: E731
+                                     stdin_from=step)
+    by_reads = {small: [reader(step), reader(placed)], big: [reader(step), reader(placed)],
+                other: [reader(shared)], frozenset({"d"}): [reader(shared)]}
+    made: list[tuple[str, str]] = []  # (the tree, the step) of each render made
+
+    def renders_of(name: str) -> Renders:
+        async def produce(s: Step) -> tuple[int, bytes, bytes]:
+            made.append((name, s.argv[1]))
+            return 0, (f"in {tmp_path / name}" if s is placed else "same").encode(), b""
+        (tmp_path / name).mkdir()
+        return Renders(tmp_path / name, produce)
+
+    roots = {reads: tmp_path / "-".join(sorted(reads)) for reads in by_reads}
+    renders = {reads: renders_of("-".join(sorted(reads))) for reads in by_reads}
+    shared_from = makers(by_reads, roots, renders)
+    assert set(shared_from) == {step, placed}  # `shared`: no reader's tree is in the other's
+
+    async def read_all() -> None:
+        for reads in (small, big):
+            view = SharedRenders(renders[reads], shared_from)
+            assert (await view.get(step)).stdout == b"same"
+            assert (await view.get(placed)).stdout == f"in {roots[reads]}".encode()
+
+    anyio.run(read_all)
+    assert made == [("a", "shared"), ("a", "placed"), ("a-b", "placed")]
