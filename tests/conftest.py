@@ -86,6 +86,12 @@ API_SERVER_TEST_FILES = ("tests/pipeline/test_reads.py",
                          "tests/apiserver/test_credentials.py",
                          "tests/checks/apiserver/test_dryrun.py")
 API_SERVER_UNIT = "kube-apiserver"
+# The test files that read the session's signed release (`published`) and its cosign keys
+# (tests/publish/conftest.py, signing_keys.py): one work unit, so that one worker publishes
+# and signs it, and generates the keys, once.
+PUBLISH_TEST_FILES = ("tests/publish/test_publish_native.py",
+                      "tests/publish/test_publish_signing.py")
+PUBLISH_UNIT = "publish"
 
 
 def file_of(nodeid: str) -> str:
@@ -134,7 +140,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """`--dist loadfile`, except that API_SERVER_TEST_FILES are one work unit: one worker runs
     them back to back on one server, instead of each worker starting its own. It is the
-    longest unit (about a minute of the server's work), so it goes out first, not last."""
+    longest unit (about a minute of the server's work), so it goes out first, not last.
+    PUBLISH_TEST_FILES are one unit too (one signed release and key pair for both)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
@@ -142,7 +149,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     class ApiServerTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             file = file_of(nodeid)
-            return API_SERVER_UNIT if file in API_SERVER_TEST_FILES else file
+            return API_SERVER_UNIT if file in API_SERVER_TEST_FILES else \
+                PUBLISH_UNIT if file in PUBLISH_TEST_FILES else file
 
         def _assign_work_unit(self, node) -> None:
             if API_SERVER_UNIT in self.workqueue:

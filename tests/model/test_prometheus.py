@@ -1,22 +1,33 @@
 """model/prometheus: matchers, durations, the route tree, static targets and rule files, each
-checked against the real amtool / promtool where they decide the same question."""
+checked against the real amtool / promtool where they decide the same question; and
+model/relabel against the real Prometheus server (the module's last test)."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline import layout, toolchain
-from pipeline.checks.files import load_yaml
+from pipeline.checks.chart.scrape import ROLES, _in_namespaces, build_cluster, service_monitor_job
+from pipeline.layout import NAMESPACE
 from pipeline.model import prometheus
+from pipeline.model.kube import load, of_kind
 from pipeline.model.prometheus import ConfigError, Matcher, RouteEnd
+from pipeline.model.relabel import parse_rules, populate
 from pipeline.plan import Tree
+from tests.support.postgres import free_port
 from tests.support.repo import REPO
 
-ALERTMANAGER = load_yaml(REPO / layout.ALERTMANAGER_CONFIG)  # libyaml: at every collection
+ALERTMANAGER = yaml.safe_load((REPO / layout.ALERTMANAGER_CONFIG).read_text())
 
 
 def native_tool(name: str) -> Path:
@@ -200,7 +211,7 @@ def test_a_route_of_the_wrong_shape_names_its_field():
 # --- static targets ------------------------------------------------------------------------
 
 def test_static_targets_of_the_compose_config():
-    config = load_yaml(REPO / layout.PROMETHEUS_DIR / "prometheus.yml")
+    config = yaml.safe_load((REPO / layout.PROMETHEUS_DIR / "prometheus.yml").read_text())
     targets = prometheus.static_targets(config)
     assert targets["backend"] == ["backend:8000"]
     assert targets["alerting"] == prometheus.alertmanager_targets(config) == ["alertmanager:9093"]
@@ -247,7 +258,7 @@ def test_the_rule_files_of_the_repo_are_the_yml_files_of_the_rules_directory():
 
 
 def test_listed_rule_files_resolve_against_the_config_directory():
-    config = load_yaml(REPO / layout.PROMETHEUS_K8S)
+    config = yaml.safe_load((REPO / layout.PROMETHEUS_K8S).read_text())
     listed = prometheus.listed_rule_files(config, layout.PROMETHEUS_K8S)
     assert f"{layout.RULES_DIR}/kubernetes.yml" in listed
     assert listed <= set(prometheus.rule_files(Tree.from_path(REPO).files))
@@ -258,3 +269,150 @@ def test_file_fields_are_found_at_any_depth():
     assert found and all(key.endswith("_file") for key in found)
     assert list(prometheus.file_fields({"a": [{"http_config": {"password_file": "/s"}}]})) == [
         ("password_file", "/s")]
+
+
+# --- relabelling: model/relabel.py against the real Prometheus -------------------------------
+#
+# The targets checks/chart/scrape.py discovers in the staging render (and cluster-objects.yaml)
+# are handed to the pinned Prometheus server through file_sd, each job with the relabel
+# configs of prometheus.k8s.yml or of a rendered ServiceMonitor's translation. Prometheus'
+# own /api/v1/targets must then list exactly the targets, labels and scrape URLs our
+# relabelling computes, and drop the same number per job.
+
+K8S = REPO / "infra/monitoring/prometheus/prometheus.k8s.yml"
+CLUSTER = REPO / "infra/monitoring/kubernetes/cluster-objects.yaml"
+POLL = 0.1  # seconds between two looks at /api/v1/targets
+RELABEL_DIFFERENTIAL = "test_prometheus_keeps_and_labels_exactly_what_we_compute"
+
+
+def jobs_and_targets(staging: str):
+    docs = load(staging)
+    cluster = build_cluster(docs, NAMESPACE, load(CLUSTER.read_text()))
+    config = yaml.safe_load(K8S.read_text())
+    jobs = [j for j in config["scrape_configs"] if j.get("kubernetes_sd_configs")]
+    for monitor in of_kind(docs, "ServiceMonitor"):
+        for index, endpoint in enumerate(monitor["spec"]["endpoints"]):
+            jobs.append(service_monitor_job(monitor, NAMESPACE, index, endpoint))
+    found = []
+    for job in jobs:
+        targets = [t for sd in job["kubernetes_sd_configs"] for t in ROLES[sd["role"]](cluster)
+                   if _in_namespaces(t, sd)]
+        found.append((job, targets))
+    return config.get("global") or {}, found
+
+
+def ours(found, global_cfg) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """What model/relabel.py keeps of each job's targets (labels and scrape URL), and how
+    many it drops."""
+    expected, dropped = {}, {}
+    for job, targets in found:
+        rules = parse_rules(job.get("relabel_configs"))
+        kept = [populate(t, job, rules, global_cfg["scrape_interval"], global_cfg["scrape_timeout"])
+                for t in targets]
+        kept = [k for k in kept if k is not None]
+        expected[job["job_name"]] = sorted(
+            json.dumps([{k: v for k, v in k_.items() if not k.startswith("__")},
+                        f"{k_['__scheme__']}://{k_['__address__']}{k_['__metrics_path__']}"], sort_keys=True)
+            for k_ in kept)
+        dropped[job["job_name"]] = len(targets) - len(kept)
+    return expected, dropped
+
+
+@dataclass
+class RelabelServer:
+    """Prometheus serving the staging render's jobs through file_sd, and what they are."""
+
+    process: subprocess.Popen
+    port: int
+    log: Path
+    global_cfg: dict
+    found: list
+
+    def errors(self) -> str:
+        return self.log.read_text()
+
+
+def prometheus_binary() -> str | None:
+    """The pinned Prometheus (scripts/bootstrap), else one on PATH, else None."""
+    native = toolchain.native_bin() / "prometheus"
+    return str(native) if native.is_file() else shutil.which("prometheus")
+
+
+def start_relabel_server(binary: str, directory: Path, staging: str) -> RelabelServer:
+    """Prometheus started with every job of `staging`, each job's targets in its file_sd file."""
+    global_cfg, found = jobs_and_targets(staging)
+    scrape_configs = []
+    for index, (job, targets) in enumerate(found):
+        sd_file = directory / f"sd-{index}.json"
+        sd_file.write_text(json.dumps([{"targets": [t["__address__"]],
+                                        "labels": {k: v for k, v in t.items() if k != "__address__"}}
+                                       for t in targets]))
+        real = {k: v for k, v in job.items() if k != "kubernetes_sd_configs"}
+        real["file_sd_configs"] = [{"files": [str(sd_file)]}]
+        scrape_configs.append(real)
+    config = directory / "prometheus.yml"
+    config.write_text(yaml.safe_dump({"global": global_cfg, "scrape_configs": scrape_configs}))
+    port, log = free_port(), directory / "prometheus.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+                                    f"--web.listen-address=127.0.0.1:{port}"],
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
+    return RelabelServer(process, port, log, global_cfg, found)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def relabel_server(request, tmp_path_factory, rendered) -> Iterator[RelabelServer | None]:
+    """The server of RELABEL_DIFFERENTIAL, started with the module's first test when that test
+    is selected: its discovery publishes targets on a 5 s ticker that runs from its start
+    (Prometheus 2.51 discovery/manager.go sender, updatert; scrape/manager.go reloader, never
+    under 5 s), so the module's other tests (amtool, promtool) run meanwhile, and its test, the
+    module's last, reads what it publishes. Stopped with the module."""
+    selected = any(item.name == RELABEL_DIFFERENTIAL and item.module is request.module
+                   for item in request.session.items)
+    binary = prometheus_binary()
+    if not (selected and binary):
+        yield None
+        return
+    server = start_relabel_server(binary, tmp_path_factory.mktemp("relabel"), rendered("staging"))
+    try:
+        yield server
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)
+
+
+@pytest.mark.tools
+def test_prometheus_keeps_and_labels_exactly_what_we_compute(relabel_server):
+    if relabel_server is None:
+        pytest.skip("prometheus not installed (scripts/bootstrap)")
+    server = relabel_server
+    expected, dropped = ours(server.found, server.global_cfg)
+    assert sum(len(v) for v in expected.values()) >= 15, expected
+    deadline = time.monotonic() + 60
+    active: dict[str, list[str]] = {}
+    gone: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"Prometheus exited ({server.process.returncode}): "
+                                 f"{server.errors()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/v1/targets",
+                                        timeout=5) as answer:
+                data = json.load(answer)["data"]
+        except OSError:
+            time.sleep(POLL)
+            continue
+        active, gone = {}, {}
+        for target in data["activeTargets"]:
+            active.setdefault(target["scrapePool"], []).append(
+                json.dumps([target["labels"], target["scrapeUrl"]], sort_keys=True))
+        for target in data["droppedTargets"]:
+            pool = target["discoveredLabels"].get("job", "")
+            gone[pool] = gone.get(pool, 0) + 1
+        if sum(len(v) for v in active.values()) >= sum(len(v) for v in expected.values()) and \
+                sum(gone.values()) >= sum(dropped.values()):
+            break
+        time.sleep(POLL)
+    assert {job: sorted(v) for job, v in active.items()} == {j: v for j, v in expected.items() if v}, \
+        server.errors()
+    assert gone == {j: n for j, n in dropped.items() if n}, server.errors()

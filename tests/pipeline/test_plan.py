@@ -34,7 +34,8 @@ def test_a_misspelt_check_module_fails_the_plan_and_a_found_one_is_named():
 
 def test_building_the_plan_imports_no_check_module_and_no_server_client():
     """Every `python -m pipeline` builds the plan: the checks' modules (and the API server's
-    client, urllib/ssl/http) are imported only by the process that runs a check."""
+    client, urllib/ssl/http, and the YAML parser) are imported only by the process that
+    runs a check."""
     import subprocess
     import sys
 
@@ -43,7 +44,7 @@ def test_building_the_plan_imports_no_check_module_and_no_server_client():
             "assert any(c.tool == 'python' for c in checks); "
             "print(sorted(m for m in sys.modules if m.startswith('pipeline.checks.') "
             "and m.count('.') == 3 or m in ('pipeline.kubeapi.server', 'urllib.request', "
-            "'ssl', 'http.client', 'pipeline.main', 'dagger')))")
+            "'ssl', 'http.client', 'pipeline.main', 'dagger', 'yaml')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr

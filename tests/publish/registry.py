@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -29,6 +30,7 @@ class Registry:
     host: str
     username: str
     password: str
+    storage: Path  # its filesystem storage: what `running_registry(seed=...)` starts from
 
     def status(self, path: str, auth: bool = True) -> int:
         request = urllib.request.Request(f"http://{self.host}{path}")
@@ -46,15 +48,24 @@ class Registry:
 
 
 @contextmanager
-def running_registry(workdir: Path, username: str = "ci", password: str = "s3cret-Pa55"):
+def running_registry(workdir: Path, username: str = "ci", password: str = "s3cret-Pa55",
+                     seed: Registry | None = None):
+    """A registry of its own in `workdir`. With `seed`, it starts from a copy of that
+    registry's storage (its repositories, tags and signatures) and its credentials: what a
+    test changes there leaves the seed as it was. Seed only from a registry nothing pushes
+    to meanwhile."""
     port = free_port()
+    storage = workdir / "data"
+    if seed is not None:
+        shutil.copytree(seed.storage, storage)
+        username, password = seed.username, seed.password
     htpasswd = workdir / "htpasswd"
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
     htpasswd.write_text(f"{username}:{hashed}\n")
     config = workdir / "config.yml"
     config.write_text(
         "version: 0.1\nlog:\n  level: warn\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
         f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n")
     log = open(workdir / "registry.log", "w")  # noqa: SIM115
@@ -62,7 +73,7 @@ def running_registry(workdir: Path, username: str = "ci", password: str = "s3cre
         [str(toolchain.native_bin() / "registry"), "serve", str(config)],
         stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
-    registry = Registry(f"127.0.0.1:{port}", username, password)
+    registry = Registry(f"127.0.0.1:{port}", username, password, storage)
     try:
         deadline = time.monotonic() + 20
         while registry.status("/v2/", auth=False) not in (200, 401):

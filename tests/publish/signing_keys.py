@@ -44,8 +44,25 @@ def generate(where: Path, password: str = PASSWORD) -> KeyPair:
 
 
 @functools.cache
-def pairs() -> tuple[KeyPair, KeyPair]:
-    """The release key pair and an unrelated one (the 'wrong key'), once per test session."""
+def _home() -> Path:
     home = Path(tempfile.mkdtemp(prefix="dpp-cosign-keys-"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)
-    return generate(home / "release"), generate(home / "other")
+    return home
+
+
+@functools.cache
+def release_pair() -> KeyPair:
+    """The release key pair, once per test process."""
+    return generate(_home() / "release")
+
+
+@functools.cache
+def other_pair() -> KeyPair:
+    """An unrelated key pair (the 'wrong key'), once per test process and only where a test
+    asks for it: each generation costs cosign's scrypt (about 0.35 CPU-s)."""
+    return generate(_home() / "other")
+
+
+def pairs() -> tuple[KeyPair, KeyPair]:
+    """The release key pair and an unrelated one (the 'wrong key')."""
+    return release_pair(), other_pair()

@@ -11,7 +11,7 @@ import pytest
 from pipeline import layout
 from pipeline.executors.native import environment
 from pipeline.publish import BACKOFF_SECONDS, PublishError
-from tests.support.repo import REPO, copy_repo, run_pipeline
+from tests.support.repo import REPO, copy_repo, render_argv, run_pipeline
 from tests.publish.faulty_proxy import failing_uploads
 from tests.support.publish import (REPOSITORY, SHORT_BACKOFF, manifest_digest, publish,
                                    signing_flags)
@@ -31,27 +31,27 @@ def registry_config(tmp_path, registry) -> str:
     return str(path)
 
 
-def test_publish_pushes_the_stamped_chart_and_returns_its_digest(published, tmp_path):
+def test_publish_pushes_the_stamped_chart_and_returns_its_digest(published, tmp_path, rendered):
     registry, chart_before = published.registry, published.chart_yaml
     reference = published.line.split()[0]
     chart, _, digest = reference.partition("@")
     assert chart == f"oci://{registry.host}/{REPOSITORY}/dpp-platform:1.4.0"
     assert digest == manifest_digest(registry, "1.4.0")
     auth = registry_config(tmp_path, registry)
-    shown = helm("show", "chart", chart.rsplit(":", 1)[0], "--version", "1.4.0",
-                 "--registry-config", auth, "--plain-http")
-    assert shown.returncode == 0, shown.stderr
-    assert "version: 1.4.0" in shown.stdout and "appVersion: 1.4.0" in shown.stdout
-    assert (REPO / layout.CHART_YAML).read_text() == chart_before, "repo was changed"
     pulled = helm("pull", chart.rsplit(":", 1)[0], "--version", "1.4.0", "--registry-config",
                   auth, "--plain-http", "--untar", "--destination", str(tmp_path / "pulled"))
     assert pulled.returncode == 0, pulled.stderr
-    from pipeline import toolchain
-    kube = ["--kube-version", toolchain.kube_versions()[-1],
-            "-f", str(REPO / layout.CHART / "values-dev.yaml")]
-    ours = helm("template", "dpp", layout.CHART, *kube)
-    theirs = helm("template", "dpp", str(tmp_path / "pulled" / "dpp-platform"), *kube)
-    assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr + theirs.stderr
+    # The Chart.yaml the registry serves (what `helm show chart` prints): stamped from the tag.
+    shown = (tmp_path / "pulled" / "dpp-platform" / "Chart.yaml").read_text()
+    assert "\nversion: 1.4.0\n" in shown and "\nappVersion: 1.4.0\n" in shown, shown
+    assert (REPO / layout.CHART_YAML).read_text() == chart_before, "repo was changed"
+    # The plan's render of dev (newest Kubernetes, the monitoring API), of the repository's
+    # chart (the session's, `rendered`) and of the pulled one.
+    ours = rendered("dev")
+    argv = render_argv("dev")
+    argv[argv.index(layout.CHART)] = str(tmp_path / "pulled" / "dpp-platform")
+    theirs = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert theirs.returncode == 0, theirs.stderr
     version = chart_before.split("\nversion:")[1].split()[0].strip("\"'")
     app_version = chart_before.split("\nappVersion:")[1].split()[0].strip("\"'")
     # The released chart runs the release's images: their tags follow the appVersion.
@@ -61,7 +61,7 @@ def test_publish_pushes_the_stamped_chart_and_returns_its_digest(published, tmp_
         .replace('version: "1.4.0"', f'version: "{app_version}"') \
         .replace("version: 1.4.0", f"version: {app_version}") \
         .replace(':1.4.0"', f':{app_version}"')
-    assert normalised == ours.stdout
+    assert normalised == ours
 
 
 def test_a_published_version_is_never_overwritten(published, monkeypatch):
@@ -161,16 +161,21 @@ def test_an_invalid_repository_fails_before_any_work(shared_registry, shared_pas
         publish(shared_registry, repository=repository, lint=lint)
 
 
-def test_the_password_variable_is_taken_before_lint_and_helm_run(registry, password):
+def test_the_password_variable_is_taken_before_lint_and_helm_run(shared_registry,
+                                                                 shared_password):
+    """Lint sees no password, nor does anything after it (the environment is read once, for
+    helm and cosign, after the variable is taken): the publish stops at lint, whose failure
+    pushes nothing (test_a_lint_failure_stops_before_packaging)."""
     import os
 
     seen = {}
 
     def lint():
         seen["during lint"] = os.environ.get("REGISTRY_PASSWORD")
-        return True
+        return False
 
-    publish(registry, lint=lint)
+    with pytest.raises(PublishError, match="lint failed"):
+        publish(shared_registry, lint=lint)
     assert seen == {"during lint": None}
     assert "REGISTRY_PASSWORD" not in os.environ
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from pipeline.publish import signing
 from pipeline.publish.provenance import Origin
 from tests.support.repo import REPO, copy_repo, run_pipeline
 from tests.publish.faulty_proxy import failing_uploads, signature_manifests
-from tests.publish.signing_keys import PASSWORD, cosign, pairs
+from tests.publish.registry import Registry, running_registry
+from tests.publish.signing_keys import PASSWORD, cosign, pairs, release_pair
 from tests.support.publish import REPOSITORY, publish, published_once, signing_flags
 
 pytestmark = pytest.mark.tools
@@ -47,9 +49,22 @@ def docker_config(tmp_path, registry) -> Path:
 
 @pytest.fixture(scope="module")
 def published_at_commit(tmp_path_factory):
-    """v1.4.0 published once with the fixed provenance FIXED, for the tests that publish
-    again beside it (another version, another repository) and compare."""
+    """v1.4.0 published once with the fixed provenance FIXED, for the tests that compare it
+    with `republished_at_commit`."""
     yield from published_once(tmp_path_factory, origin=FIXED)
+
+
+MIRROR = "acme/mirror/charts"
+
+
+@pytest.fixture(scope="module")
+def republished_at_commit(published_at_commit) -> str:
+    """The same commit (FIXED) published again as v1.4.0, later, beside the first (in the
+    repository MIRROR of the same registry): publish's line."""
+    registry = published_at_commit.registry
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REGISTRY_PASSWORD", registry.password)
+        return publish(registry, repository=MIRROR, origin=FIXED)
 
 
 def consumer_verify(docker_config: Path, reference: str, public_key: Path):
@@ -101,7 +116,7 @@ def helm_push_unsigned(registry, tmp_path, version: str, description: str) -> st
 
 
 def test_a_release_is_signed_verified_and_a_consumer_can_verify_it(published, tmp_path):
-    release, _ = pairs()
+    release = release_pair()
     registry, line = published.registry, published.line
     docker_config = logged_in(tmp_path, registry)
     digest = digest_of(line)
@@ -115,10 +130,18 @@ def test_a_release_is_signed_verified_and_a_consumer_can_verify_it(published, tm
     assert json.loads(verified.stdout)[0]["critical"]["image"]["docker-manifest-digest"] == digest
 
 
-def test_a_tag_moved_to_other_content_fails_verification(registry, password, docker_config,
-                                                         tmp_path):
-    release, _ = pairs()
-    signed = digest_of(publish(registry))
+@pytest.fixture
+def published_copy(published, tmp_path) -> Iterator[Registry]:
+    """A registry of the test's own holding what `published` holds (its signed v1.4.0), for a
+    test that changes it: the session's release is published and signed once, not again."""
+    with running_registry(tmp_path / "copy", seed=published.registry) as running:
+        yield running
+
+
+def test_a_tag_moved_to_other_content_fails_verification(published, published_copy, tmp_path):
+    release, registry = release_pair(), published_copy
+    docker_config = logged_in(tmp_path, registry)
+    signed = digest_of(published.line)  # our publish's, signed with the release key
     tampered = helm_push_unsigned(registry, tmp_path, "1.4.0", "tampered")
     assert tampered != signed
     by_tag = consumer_verify(docker_config, f"{registry.host}/{REPOSITORY}/dpp-platform:1.4.0",
@@ -130,7 +153,7 @@ def test_a_tag_moved_to_other_content_fails_verification(registry, password, doc
 
 
 def test_an_unsigned_chart_fails_the_pipelines_verification(registry, tmp_path, docker_config):
-    release, _ = pairs()
+    release = release_pair()
     digest = helm_push_unsigned(registry, tmp_path, "9.9.9", "never signed")
     target = Target(registry.host, REPOSITORY, "9.9.9", plain_http=True)
     argv = signing.verify_argv(
@@ -184,7 +207,7 @@ def test_the_cli_never_prints_published_for_an_unsigned_release(registry, releas
     assert "NOT signed and verified" in done.stdout
     output = done.stdout + done.stderr
     assert registry.password not in output and PASSWORD not in output
-    assert pairs()[0].key.read_text().splitlines()[1] not in output
+    assert release_pair().key.read_text().splitlines()[1] not in output
 
 
 def test_the_cli_publishes_signed_and_keeps_key_and_passwords_out_of_output(registry,
@@ -227,13 +250,11 @@ def test_publish_without_a_complete_way_to_sign_fails_before_any_work(
 
 
 def test_the_artifact_carries_provenance_from_the_commit_not_the_clock(published_at_commit,
-                                                                       monkeypatch):
+                                                                       republished_at_commit):
     registry = published_at_commit.registry
-    first = digest_of(published_at_commit.line)
-    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
-    later = digest_of(publish(registry, tag="v1.4.1", origin=FIXED))
-    annotations = [registry_get(registry, f"/v2/{REPOSITORY}/dpp-platform/manifests/{d}")
-                   ["annotations"] for d in (first, later)]
+    first, later = digest_of(published_at_commit.line), digest_of(republished_at_commit)
+    annotations = [registry_get(registry, f"/v2/{repository}/dpp-platform/manifests/{d}")
+                   ["annotations"] for repository, d in ((REPOSITORY, first), (MIRROR, later))]
     expected = {"org.opencontainers.image.source": "https://github.com/acme/dpp-platform",
                 "org.opencontainers.image.revision": COMMIT,
                 "org.opencontainers.image.created": "2026-11-26T05:45:39Z"}
@@ -269,12 +290,12 @@ def test_a_tree_without_git_and_without_provenance_flags_fails_before_lint(
                 origin=Origin(source_url="https://github.com/acme/dpp-platform"))
 
 
-def test_the_same_commit_publishes_the_same_manifest_digest(published_at_commit, monkeypatch):
+def test_the_same_commit_publishes_the_same_manifest_digest(published_at_commit,
+                                                            republished_at_commit):
     """helm stamps archive entries with the clock; publish restamps them with the commit's."""
-    registry = published_at_commit.registry
     first = digest_of(published_at_commit.line)
-    monkeypatch.setenv("REGISTRY_PASSWORD", registry.password)
-    again = digest_of(publish(registry, repository="acme/mirror/charts", origin=FIXED))
+    again = digest_of(republished_at_commit)
+    assert f"/{MIRROR}/dpp-platform:1.4.0@" in republished_at_commit
     assert again == first
 
 

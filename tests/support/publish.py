@@ -40,13 +40,13 @@ def publish(registry, tag="v1.4.0", password_env="REGISTRY_PASSWORD", lint=lambd
 
     return publish_native.publish_natively(
         source, tag, host or registry.host, repository, registry.username,
-        f"env:{password_env}", True, lint_failures, signing or signing_keys.pairs()[0].inputs(),
+        f"env:{password_env}", True, lint_failures, signing or signing_keys.release_pair().inputs(),
         origin, backoff)
 
 
 def signing_flags() -> list[str]:
     """The CLI flags of a key-pair release (files, never the secrets themselves)."""
-    keys = signing_keys.pairs()[0]
+    keys = signing_keys.release_pair()
     return ["--signing-key", f"file:{keys.key}", "--signing-password",
             f"file:{keys.password_file}", "--verify-key", str(keys.public),
             "--source-url", ORIGIN.source_url]

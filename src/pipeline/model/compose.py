@@ -25,10 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
 from pipeline import toolchain
-from pipeline.model.kube import LOADER
 
 TOOL = "compose"  # the toolchain.toml pin
 BINARY = "docker-compose"
@@ -344,6 +341,10 @@ class Written:
 
 def written(text: str, path: str) -> dict[str, Written]:
     """{service: Written} of a compose file's text (YAML anchors and merge keys applied)."""
+    import yaml  # here: every `python -m pipeline` builds the plan, which needs no YAML
+
+    from pipeline.model.kube import LOADER
+
     try:
         document = yaml.load(text, LOADER)  # yaml.safe_load's result; libyaml: 31 -> 5 ms
     except yaml.YAMLError as error:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping
 
 from pipeline import layout
-from pipeline.checks.files import normpath
 from pipeline.checks.problem import LoadError
 
 
@@ -429,6 +428,8 @@ def rule_files(paths: Iterable[str], rules_dir: str = layout.RULES_DIR) -> list[
 def listed_rule_files(config: Mapping[str, Any], config_path: str) -> set[str]:
     """The repo paths a Prometheus config at `config_path` lists in `rule_files` (relative to
     its directory, as Prometheus resolves them)."""
+    from pipeline.checks.files import normpath  # YAML's loaders: not for the plan's build
+
     base = config_path.rsplit("/", 1)[0] if "/" in config_path else "."
     return {normpath(f"{base}/{entry}") for entry in _list(_document(config), "rule_files")
             if isinstance(entry, str)}

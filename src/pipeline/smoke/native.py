@@ -224,6 +224,7 @@ class Stack:
         self.source = source
         self.say = say
         self.processes: list[Process] = []
+        self.specs: dict[str, stack.ServiceSpec] = {}  # the compose model's, read by `setup`
         self.tmp = Path(tempfile.mkdtemp(prefix="dpp-smoke-"))
         self.logs = self.tmp / "logs"
         self.logs.mkdir()
@@ -246,7 +247,7 @@ class Stack:
         return str(path)
 
     def setup(self) -> Context:
-        specs = stack.load(self.source)
+        specs = self.specs = stack.load(self.source)
         prom_spec, am_spec = specs["prometheus"], specs["alertmanager"]
         binaries = {name: self.binary(specs[name]) for name in ("prometheus", "alertmanager")}
         ports = {name: free_port() for name in ("prometheus", "alertmanager", "target", "sink")}
@@ -533,7 +534,7 @@ def smoke_lines(source: Path, say=print) -> list[Line]:
                 lines = [error.line, *not_run((*READINESS, *PROBES), "no local copy of its config")]
             else:
                 lines = asyncio.run(run_probes(ctx))
-            others = [n for n in stack.load(source) if n not in
+            others = [n for n in native.specs if n not in
                       ("prometheus", "alertmanager", "grafana")]
             return lines + not_native(others)
         finally:
