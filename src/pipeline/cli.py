@@ -99,10 +99,16 @@ def human_console(args: argparse.Namespace, console: Console) -> Console:
     return stderr_console()
 
 
-def stderr_console() -> Console:
+def make_console(stderr: bool = False) -> Console:
+    """Tool output and paths printed as they are: never wrapped, highlighted or given emoji
+    (rich's default turns a tool's `:x:` or `:100:` into a picture)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+
+
+def stderr_console() -> Console:
+    return make_console(stderr=True)
 
 
 def selected(source: Path, only: list[str], console: Console) -> list[plan.Check]:
@@ -303,9 +309,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)  # argparse exits 2 on a usage error
-    from rich.console import Console
-
-    console = Console(highlight=False, soft_wrap=True)  # long paths and tool output stay whole
+    console = make_console()
     handler = COMMANDS[args.command][0]
     try:
         return handler(args, console)

@@ -25,10 +25,15 @@ pytestmark = pytest.mark.tools
 # tests/checks/apiserver covers the full check).
 LIFECYCLE_TREE = ("infra/argocd/application-dev.yaml",
                   "infra/schemas/crd-sources/argoproj.io/application-crd.yaml")
+# A run that fails needs only a failure the server reports: the charts repository Secret,
+# next to the smallest CRD the check can install (AppProject, 19 KB; the Application CRD's
+# 406 KB cost the server about 1.6 CPU-s to take in and seconds to establish, 0.2 here).
+FAILING_TREE = ("infra/argocd/repository-charts.yaml",
+                "infra/schemas/crd-sources/argoproj.io/appproject-crd.yaml")
 
 
-def lifecycle_tree(tmp_path: Path) -> Path:
-    return copy_repo(tmp_path / "repo", *LIFECYCLE_TREE)
+def lifecycle_tree(tmp_path: Path, paths: tuple[str, ...] = LIFECYCLE_TREE) -> Path:
+    return copy_repo(tmp_path / "repo", *paths)
 
 
 def leftovers(tmp: Path) -> list[str]:
@@ -67,14 +72,15 @@ def test_a_service_placeholder_only_in_checks_that_declare_the_service():
 
 
 def test_a_failing_run_stops_the_server_and_removes_its_files(tmp_path):
-    root = lifecycle_tree(tmp_path)
-    app = root / "infra/argocd/application-dev.yaml"
-    app.write_text(app.read_text().replace("selfHeal: true", "selfHeal: true\n      prunee: true"))
+    root = lifecycle_tree(tmp_path, FAILING_TREE)
+    secret = root / "infra/argocd/repository-charts.yaml"
+    secret.write_text(secret.read_text().replace("stringData:", "stringDta:"))
     env = lint_env(tmp_path)
     done = run_pipeline("lint", "--source", str(root), "--only", "apiserver/argocd", env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED apiserver/argocd" in done.stdout
-    assert 'unknown field "spec.syncPolicy.automated.prunee"' in done.stdout
+    assert 'secret/dpp-platform-charts: Error from server (BadRequest)' in done.stdout, done.stdout
+    assert 'unknown field "stringDta"' in done.stdout, done.stdout
     assert leftovers(Path(env["TMPDIR"])) == []
 
 
@@ -111,7 +117,7 @@ def settled(tmp: Path, seconds: float = 10) -> list[str]:
 
 
 def test_a_missing_server_binary_is_an_error_naming_the_bootstrap(tmp_path):
-    root = lifecycle_tree(tmp_path)
+    root = lifecycle_tree(tmp_path, FAILING_TREE)
     empty = tmp_path / "empty"
     done = run_pipeline("lint", "--source", str(root), "--only", "apiserver/argocd",
                         env={"DPP_TOOLS_HOME": str(empty), "PATH": "/usr/bin:/bin"})

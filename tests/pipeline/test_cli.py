@@ -109,6 +109,17 @@ def test_exit_3_on_an_internal_error(monkeypatch, capsys, tmp_path):
     assert "Traceback" in err
 
 
+def test_a_checks_output_is_printed_as_the_tool_wrote_it(monkeypatch, capsys, tmp_path):
+    """rich's defaults would turn `:x:` and `:100:` into emoji and a `[dev]` into a style."""
+    said = "image: repo:tag :x: rows:100: [dev] [bold]not bold[/bold] " + "long " * 40
+    monkeypatch.setattr(plan, "build", lambda tree: [
+        check("verbatim", f"print({said!r}); raise SystemExit(1)")])
+    code = cli.main(["lint", "--source", str(workflows_repo(tmp_path / "repo")), "--no-cache"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert said.rstrip() in out, out
+
+
 def test_json_report(tmp_path):
     root = workflows_repo(tmp_path / "repo", pinned=False)
     done = run_pipeline("lint", "--source", str(root), "--only", "pins", "--format", "json")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
-
+from pipeline.cli import make_console
 from pipeline.smoke.cli import add_flags, smoke_command
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m pipeline.smoke", description=__doc__)
     add_flags(parser)
-    console = Console(highlight=False)
+    console = make_console()
     try:
         sys.exit(smoke_command(parser.parse_args(), console))
     except KeyboardInterrupt:

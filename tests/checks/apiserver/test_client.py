@@ -24,6 +24,7 @@ from tests.support.repo import copy_repo
 SMALL_CRDS = "infra/schemas/crd-sources/monitoring.coreos.com"  # three CRDs: cheap to parse
 
 Answer = tuple[int, str, bytes]  # status, content type, body
+SHUTDOWN_POLL_SECONDS = 0.01
 
 
 def test_warning_headers_are_parsed_as_the_api_server_writes_them():
@@ -53,6 +54,9 @@ def stand_in(credentials, tmp_path) -> Iterator[Callable[[Callable[[str, str], A
     def start(answer: Callable[[str, str], Answer], drop: bool = False) -> Path:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # TCP_NODELAY, as Go's net/http (kube-apiserver) sets it: headers and body are two
+            # writes, and Nagle would hold the body for the client's delayed ACK (40 ms each).
+            disable_nagle_algorithm = True
 
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -79,7 +83,10 @@ def stand_in(credentials, tmp_path) -> Iterator[Callable[[Callable[[str, str], A
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(credentials / server.CERT, credentials / server.KEY)
         httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        # Polled every 10 ms, not socketserver's 0.5 s: `shutdown` at teardown waits for the
+        # loop to notice, which would be half a second of idle wait per test.
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+                         daemon=True).start()
         servers.append(httpd)
         home = tmp_path / f"server-{len(servers)}"
         home.mkdir()

@@ -1,10 +1,16 @@
-"""workflows/pins through the plan: each broken convention fails naming file and field."""
+"""workflows/pins through the plan: each broken convention fails naming file and field.
+
+The check runs with the argv the plan gives it for the tree, forked from the warm server as
+the native executor runs it (tests.support.warmchecks); `lint --only workflows/pins` itself,
+its report and exit codes, is tests/pipeline/test_cli.py's."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support.repo import run_pipeline, workflows_repo
+from pipeline.plan import Tree, build
+from tests.support import warmchecks
+from tests.support.repo import native, workflows_repo
 
 pytestmark = pytest.mark.tools
 
@@ -17,7 +23,8 @@ def root(tmp_path):
 
 
 def lint_pins(root):
-    return run_pipeline("lint", "--source", str(root), "--only", "workflows/pins")
+    [check] = [c for c in build(Tree.from_path(root)) if c.id == "workflows/pins"]
+    return warmchecks.run(native(check.argv, check.tool), root, timeout=120)
 
 
 def edit(path, old, new):
