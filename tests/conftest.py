@@ -77,7 +77,7 @@ class _ApiServer:
 
 
 _API_SERVER = _ApiServer()
-# The test files whose tests take `kube_apiserver` (tests/apiserver/test_shared_server.py
+# The test files whose tests take `kube_apiserver` (tests/test_work_units.py
 # checks the list): run as one unit, on one server, in this order. test_reads first: it
 # proves each check passes with its own reads, on a server no other test has filled yet
 # (CRDs, namespaces), where its four checks also claim and install the CRDs together as
@@ -88,7 +88,7 @@ API_SERVER_TEST_FILES = ("tests/pipeline/test_reads.py",
 API_SERVER_UNIT = "kube-apiserver"
 # The test files that read the session's signed release (`published`) and its cosign keys
 # (tests/publish/conftest.py, signing_keys.py): one work unit, so that one worker publishes
-# and signs it, and generates the keys, once.
+# and signs it, and generates the keys, once (tests/test_work_units.py checks the list).
 PUBLISH_TEST_FILES = ("tests/publish/test_publish_native.py",
                       "tests/publish/test_publish_signing.py")
 PUBLISH_UNIT = "publish"
