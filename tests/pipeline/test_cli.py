@@ -5,6 +5,7 @@ Everything here runs Python checks only (workflows/pins), so no native tool is n
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 from pathlib import Path
@@ -118,6 +119,29 @@ def test_a_checks_output_is_printed_as_the_tool_wrote_it(monkeypatch, capsys, tm
     out = capsys.readouterr().out
     assert code == 1
     assert said.rstrip() in out, out
+
+
+def consoles_made(path: Path) -> list[str]:
+    """`file:function` of each `Console(...)` call in a module (`<module>` outside functions)."""
+    made = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Call) and \
+                    getattr(child.func, "id", getattr(child.func, "attr", None)) == "Console":
+                made.append(f"{path.relative_to(REPO / 'src')}:{where}")
+            visit(child, child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+                  else where)
+
+    visit(ast.parse(path.read_text()), "<module>")
+    return made
+
+
+def test_every_console_is_made_by_make_console():
+    """The whole class: a rich Console made anywhere else would print tools' words as emoji or
+    wrapped lines again (the smoke's did)."""
+    made = [m for path in sorted((REPO / "src/pipeline").rglob("*.py")) for m in consoles_made(path)]
+    assert made == ["pipeline/cli.py:make_console"], made
 
 
 def test_json_report(tmp_path):
